@@ -87,6 +87,22 @@ type Fields map[string][]string
 // Add records a message for a field.
 func (f Fields) Add(field, message string) { f[field] = append(f[field], message) }
 
+// Merge adds the field messages of err, an EINVALID *Error; any other
+// error is recorded under "non_field_errors".
+func (f Fields) Merge(err error) {
+	if err == nil {
+		return
+	}
+	var e *Error
+	if errors.As(err, &e) && len(e.Fields) > 0 {
+		for k, msgs := range e.Fields {
+			f[k] = append(f[k], msgs...)
+		}
+		return
+	}
+	f.Add("non_field_errors", Message(err))
+}
+
 // Err returns an EINVALID *Error carrying the collected messages, or nil.
 func (f Fields) Err() error {
 	if len(f) == 0 {

@@ -1,0 +1,358 @@
+// Package config loads strictmt's configuration from config.yaml,
+// STRICTMT_* environment variables and command-line flags, in that order of
+// increasing precedence, into a typed, validated Config.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// EnvPrefix is the prefix of the environment variables that override keys:
+// database.url is STRICTMT_DATABASE_URL.
+const EnvPrefix = "STRICTMT_"
+
+// Isolation modes.
+const (
+	// IsolationStrict runs every tenant request under the tenant's own
+	// PostgreSQL role, so the database refuses cross-tenant access.
+	IsolationStrict = "strict"
+	// IsolationPrefix relies on schema-qualified table names only.
+	IsolationPrefix = "prefix"
+)
+
+// Config is the whole effective configuration.
+type Config struct {
+	Env      string   `mapstructure:"env"`
+	HTTP     HTTP     `mapstructure:"http"`
+	Database Database `mapstructure:"database"`
+	Auth     Auth     `mapstructure:"auth"`
+	Tenancy  Tenancy  `mapstructure:"tenancy"`
+	Admin    Admin    `mapstructure:"admin"`
+	Dev      Dev      `mapstructure:"dev"`
+	Log      Log      `mapstructure:"log"`
+}
+
+// HTTP configures the server.
+type HTTP struct {
+	Addr            string        `mapstructure:"addr"`
+	MaxBodyBytes    int64         `mapstructure:"max_body_bytes"`
+	ReadTimeout     time.Duration `mapstructure:"read_timeout"`
+	WriteTimeout    time.Duration `mapstructure:"write_timeout"`
+	IdleTimeout     time.Duration `mapstructure:"idle_timeout"`
+	RequestTimeout  time.Duration `mapstructure:"request_timeout"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	CORSOrigins     []string      `mapstructure:"cors_origins"`
+	TrustedProxies  []string      `mapstructure:"trusted_proxies"`
+}
+
+// Database configures the PostgreSQL connection.
+type Database struct {
+	URL             string        `mapstructure:"url"`
+	AutoMigrate     bool          `mapstructure:"auto_migrate"`
+	MaxOpenConns    int           `mapstructure:"max_open_conns"`
+	MaxIdleConns    int           `mapstructure:"max_idle_conns"`
+	ConnMaxLifetime time.Duration `mapstructure:"conn_max_lifetime"`
+	ConnMaxIdleTime time.Duration `mapstructure:"conn_max_idle_time"`
+	Embedded        Embedded      `mapstructure:"embedded"`
+}
+
+// Embedded configures the PostgreSQL the program runs itself when
+// database.url is empty.
+type Embedded struct {
+	DataDir string `mapstructure:"data_dir"`
+	Port    int    `mapstructure:"port"`
+	BinDir  string `mapstructure:"bin_dir"`
+	OSUser  string `mapstructure:"os_user"`
+}
+
+// Auth configures tokens.
+type Auth struct {
+	JWTSecret  string        `mapstructure:"jwt_secret"`
+	AccessTTL  time.Duration `mapstructure:"access_ttl"`
+	RefreshTTL time.Duration `mapstructure:"refresh_ttl"`
+}
+
+// Tenancy configures tenant resolution and isolation.
+type Tenancy struct {
+	Isolation        string        `mapstructure:"isolation"`
+	PublicHosts      []string      `mapstructure:"public_hosts"`
+	CacheTTL         time.Duration `mapstructure:"cache_ttl"`
+	EnforcePaidUntil bool          `mapstructure:"enforce_paid_until"`
+}
+
+// Admin configures the admin HTTP API.
+type Admin struct {
+	Token string `mapstructure:"token"`
+}
+
+// Dev holds development conveniences.
+type Dev struct {
+	DemoTenant bool `mapstructure:"demo_tenant"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// Default returns the built-in defaults, the same values config.yaml ships.
+func Default() Config {
+	return Config{
+		Env: "development",
+		HTTP: HTTP{
+			Addr:            "127.0.0.1:8080",
+			MaxBodyBytes:    1 << 20,
+			ReadTimeout:     15 * time.Second,
+			WriteTimeout:    30 * time.Second,
+			IdleTimeout:     120 * time.Second,
+			RequestTimeout:  10 * time.Second,
+			ShutdownTimeout: 20 * time.Second,
+			CORSOrigins:     []string{},
+			TrustedProxies:  []string{},
+		},
+		Database: Database{
+			AutoMigrate:     true,
+			MaxOpenConns:    20,
+			MaxIdleConns:    20,
+			ConnMaxLifetime: 30 * time.Minute,
+			ConnMaxIdleTime: 5 * time.Minute,
+			Embedded: Embedded{
+				DataDir: "./.data/postgres",
+				OSUser:  "postgres",
+			},
+		},
+		Auth: Auth{
+			AccessTTL:  15 * time.Minute,
+			RefreshTTL: 7 * 24 * time.Hour,
+		},
+		Tenancy: Tenancy{
+			Isolation:   IsolationStrict,
+			PublicHosts: []string{"localhost", "127.0.0.1"},
+			CacheTTL:    30 * time.Second,
+		},
+		Dev: Dev{DemoTenant: true},
+		Log: Log{Level: "info", Format: "text"},
+	}
+}
+
+// Flags declares the command-line flags that override keys, on fs.
+func Flags(fs *pflag.FlagSet) {
+	fs.String("config", "", "path to the config file (default ./config.yaml when it exists)")
+	fs.String("http-addr", "", "listen address (http.addr)")
+	fs.String("database-url", "", "PostgreSQL URL; empty runs the embedded server (database.url)")
+	fs.String("isolation", "", "tenant isolation: strict or prefix (tenancy.isolation)")
+	fs.String("log-level", "", "debug, info, warn or error (log.level)")
+}
+
+var flagKeys = map[string]string{
+	"http-addr":    "http.addr",
+	"database-url": "database.url",
+	"isolation":    "tenancy.isolation",
+	"log-level":    "log.level",
+}
+
+// Load reads the config file (the --config flag, else ./config.yaml when
+// present), then applies STRICTMT_* variables from env and the flags that
+// were set on fs (which may be nil), and validates the result.
+func Load(env []string, fs *pflag.FlagSet) (Config, error) {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	setDefaults(v, "", Default())
+
+	path := ""
+	if fs != nil {
+		if f := fs.Lookup("config"); f != nil {
+			path = f.Value.String()
+		}
+	}
+	if path == "" {
+		if p, ok := lookupEnv(env, EnvPrefix+"CONFIG"); ok {
+			path = p
+		}
+	}
+	explicit := path != ""
+	if !explicit {
+		path = "config.yaml"
+	}
+	if _, err := os.Stat(path); err == nil || explicit {
+		v.SetConfigFile(path)
+		if err := v.ReadInConfig(); err != nil {
+			return Config{}, fmt.Errorf("config: reading %s: %w", path, err)
+		}
+	}
+
+	for _, key := range v.AllKeys() {
+		name := EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		if val, ok := lookupEnv(env, name); ok {
+			v.Set(key, val)
+		}
+	}
+	if fs != nil {
+		for flag, key := range flagKeys {
+			if f := fs.Lookup(flag); f != nil && f.Changed {
+				v.Set(key, f.Value.String())
+			}
+		}
+	}
+
+	var cfg Config
+	err := v.Unmarshal(&cfg, func(dc *mapstructure.DecoderConfig) {
+		dc.ErrorUnused = true
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			splitCommas,
+		)
+	})
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// splitCommas turns "a,b" into []string{"a","b"} and "" into an empty
+// list, so list keys can be set from environment variables.
+func splitCommas(from, to any) (any, error) {
+	s, ok := from.(string)
+	if !ok {
+		return from, nil
+	}
+	if _, ok := to.([]string); !ok {
+		return from, nil
+	}
+	out := []string{}
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out, nil
+}
+
+func lookupEnv(env []string, name string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, val, ok := strings.Cut(env[i], "="); ok && k == name {
+			return val, true
+		}
+	}
+	return "", false
+}
+
+// setDefaults registers every field of cfg as a viper default, so that
+// each key is known (and overridable by the environment) even when the
+// config file omits it.
+func setDefaults(v *viper.Viper, prefix string, cfg Config) {
+	m := map[string]any{}
+	if err := mapstructure.Decode(cfg, &m); err != nil {
+		panic(err) // Config is a fixed struct; decoding it cannot fail.
+	}
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for k, val := range m {
+			key := prefix + k
+			if sub, ok := val.(map[string]any); ok {
+				walk(key+".", sub)
+				continue
+			}
+			v.SetDefault(key, val)
+		}
+	}
+	walk(prefix, m)
+}
+
+// Validate checks every key and names the first wrong one.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.Env != "development" && c.Env != "production" {
+		bad("env", "must be development or production, got %q", c.Env)
+	}
+	if c.HTTP.Addr == "" {
+		bad("http.addr", "must not be empty")
+	}
+	if c.HTTP.MaxBodyBytes <= 0 {
+		bad("http.max_body_bytes", "must be positive")
+	}
+	for key, d := range map[string]time.Duration{
+		"http.read_timeout": c.HTTP.ReadTimeout, "http.write_timeout": c.HTTP.WriteTimeout,
+		"http.request_timeout": c.HTTP.RequestTimeout, "http.shutdown_timeout": c.HTTP.ShutdownTimeout,
+		"auth.access_ttl": c.Auth.AccessTTL, "auth.refresh_ttl": c.Auth.RefreshTTL,
+		"tenancy.cache_ttl": c.Tenancy.CacheTTL,
+	} {
+		if d <= 0 {
+			bad(key, "must be a positive duration such as 30s")
+		}
+	}
+	if c.Database.URL != "" {
+		u, err := url.Parse(c.Database.URL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			bad("database.url", "must be a postgres:// URL")
+		}
+	} else if c.Database.Embedded.DataDir == "" {
+		bad("database.embedded.data_dir", "must be set when database.url is empty")
+	}
+	if c.Database.MaxOpenConns < 1 {
+		bad("database.max_open_conns", "must be at least 1")
+	}
+	if c.Database.MaxIdleConns < 0 {
+		bad("database.max_idle_conns", "must not be negative")
+	}
+	if c.Database.Embedded.Port < 0 || c.Database.Embedded.Port > 65535 {
+		bad("database.embedded.port", "must be 0 (pick a free port) or a TCP port")
+	}
+	if c.Tenancy.Isolation != IsolationStrict && c.Tenancy.Isolation != IsolationPrefix {
+		bad("tenancy.isolation", "must be strict or prefix, got %q", c.Tenancy.Isolation)
+	}
+	if c.Env == "production" && len(c.Auth.JWTSecret) < 32 {
+		bad("auth.jwt_secret", "must be at least 32 bytes in production (set STRICTMT_AUTH_JWT_SECRET)")
+	}
+	if c.Auth.JWTSecret != "" && len(c.Auth.JWTSecret) < 32 {
+		bad("auth.jwt_secret", "must be at least 32 bytes when set")
+	}
+	if c.Admin.Token != "" && len(c.Admin.Token) < 16 {
+		bad("admin.token", "must be at least 16 characters when set")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// Redacted returns a copy safe to log: secrets and the database password
+// are masked.
+func (c Config) Redacted() Config {
+	mask := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "*****"
+	}
+	c.Auth.JWTSecret = mask(c.Auth.JWTSecret)
+	c.Admin.Token = mask(c.Admin.Token)
+	if u, err := url.Parse(c.Database.URL); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "*****")
+			c.Database.URL = u.String()
+		}
+	}
+	return c
+}

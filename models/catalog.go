@@ -1,0 +1,34 @@
+// Package models holds the GORM models: the catalog in the public schema
+// and the per-tenant tables.
+package models
+
+import "time"
+
+// Client is a tenant: one customer organisation with its own schema.
+// It lives in the public schema's catalog.
+type Client struct {
+	ID         int64     `gorm:"primaryKey"`
+	Name       string    `gorm:"size:100;not null"`
+	SchemaName string    `gorm:"size:63;not null;uniqueIndex"`
+	RoleName   string    `gorm:"size:63;not null"`
+	PaidUntil  *Date     `gorm:"type:date"`
+	OnTrial    bool      `gorm:"not null"`
+	CreatedOn  Date      `gorm:"type:date;not null"`
+	CreatedAt  time.Time `gorm:"not null"`
+	Domains    []Domain  `gorm:"foreignKey:TenantID"`
+}
+
+// TableName pins the catalog to the public schema, whatever the tenant.
+func (Client) TableName() string { return "public.clients" }
+
+// Domain maps a host name to a tenant. Exactly one domain of a tenant is
+// primary.
+type Domain struct {
+	ID        int64  `gorm:"primaryKey"`
+	Domain    string `gorm:"size:253;not null;uniqueIndex"`
+	TenantID  int64  `gorm:"not null;index"`
+	IsPrimary bool   `gorm:"not null"`
+}
+
+// TableName pins the catalog to the public schema, whatever the tenant.
+func (Domain) TableName() string { return "public.domains" }

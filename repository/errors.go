@@ -1,0 +1,89 @@
+// Package repository holds every query: the catalog (clients, domains) and
+// each tenant's users, todos, projects and tasks.
+package repository
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"io"
+	"errors"
+	"net"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/strictmt/strictmt/apperr"
+	"gorm.io/gorm"
+)
+
+// SQLSTATE codes the repository translates.
+const (
+	sqlstateUniqueViolation     = "23505"
+	sqlstateForeignKeyViolation = "23503"
+	sqlstateCheckViolation      = "23514"
+	sqlstateNotNullViolation    = "23502"
+	sqlstateStringTooLong       = "22001"
+	sqlstateNumericOutOfRange   = "22003"
+	sqlstateQueryCanceled       = "57014"
+	sqlstateAdminShutdown       = "57P01"
+	sqlstateCannotConnectNow    = "57P03"
+	sqlstateUndefinedTable      = "42P01"
+	sqlstateInvalidSchemaName   = "3F000"
+)
+
+// PgCode returns the SQLSTATE of err, or "".
+func PgCode(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}
+
+// PgConstraint returns the constraint named by err, or "".
+func PgConstraint(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.ConstraintName
+	}
+	return ""
+}
+
+// translate maps database errors to application errors by SQLSTATE and
+// GORM's sentinels; notFound is the message for a missing row.
+func translate(err error, notFound string) error {
+	if err == nil {
+		return nil
+	}
+	var appErr *apperr.Error
+	switch {
+	case errors.As(err, &appErr):
+		return err
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return &apperr.Error{Code: apperr.ENOTFOUND, Message: notFound, Err: err}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The request took too long.")
+	}
+	switch PgCode(err) {
+	case sqlstateUniqueViolation:
+		return apperr.Wrap(apperr.ECONFLICT, err, "already exists")
+	case sqlstateForeignKeyViolation, sqlstateCheckViolation, sqlstateNotNullViolation,
+		sqlstateStringTooLong, sqlstateNumericOutOfRange:
+		return apperr.Wrap(apperr.EINVALID, err, "invalid value")
+	case sqlstateQueryCanceled, sqlstateAdminShutdown, sqlstateCannotConnectNow:
+		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
+	case sqlstateUndefinedTable, sqlstateInvalidSchemaName:
+		// The tenant's schema vanished under a request: it was deleted.
+		return &apperr.Error{Code: apperr.ENOTFOUND, Message: notFound, Err: err}
+	}
+	if isConnectionError(err) {
+		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
+	}
+	return apperr.Wrap(apperr.EINTERNAL, err, "")
+}
+
+func isConnectionError(err error) bool {
+	var netErr net.Error
+	var connErr *pgconn.ConnectError
+	return errors.As(err, &netErr) || errors.As(err, &connErr) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, sql.ErrConnDone)
+}

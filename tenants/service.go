@@ -1,0 +1,405 @@
+// Package tenants provisions and resolves tenants: schema names and
+// domains, the catalog, each tenant's schema, tables and PostgreSQL role,
+// migrations, and the cached host → tenant resolution.
+package tenants
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pressly/goose/v3/database"
+	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/models"
+	"github.com/strictmt/strictmt/repository"
+	"gorm.io/gorm"
+)
+
+// CatalogChannel is the LISTEN/NOTIFY channel on which every catalog change
+// is announced, so each strictmt process drops its cached resolutions.
+const CatalogChannel = "strictmt_catalog"
+
+// Service creates, changes and deletes tenants and their domains. The CLI
+// and the admin API both go through it.
+type Service struct {
+	db          *gorm.DB
+	dbName      string
+	publicHosts map[string]bool
+	migrations  []Migration
+	onChange    func()
+
+	// failAt, set only by tests, makes creation fail at the named step.
+	failAt string
+}
+
+// NewService returns a Service on the catalog handle db. publicHosts are
+// the hosts that serve the admin API and can never be tenant domains;
+// onChange, if not nil, runs after every committed catalog change.
+func NewService(ctx context.Context, db *gorm.DB, publicHosts []string, onChange func()) (*Service, error) {
+	var dbName string
+	if err := db.WithContext(ctx).Raw("SELECT current_database()").Scan(&dbName).Error; err != nil {
+		return nil, fmt.Errorf("tenants: %w", err)
+	}
+	migrations, err := TenantMigrations()
+	if err != nil {
+		return nil, err
+	}
+	hosts := map[string]bool{}
+	for _, h := range publicHosts {
+		hosts[NormalizeHost(h)] = true
+	}
+	return &Service{db: db, dbName: dbName, publicHosts: hosts, migrations: migrations, onChange: onChange}, nil
+}
+
+// CreateParams describes a new tenant.
+type CreateParams struct {
+	Name       string
+	SchemaName string
+	Domains    []string // the first is primary
+	PaidUntil  *models.Date
+	OnTrial    bool
+}
+
+func (s *Service) validateName(name string, fields apperr.Fields) {
+	switch {
+	case strings.TrimSpace(name) == "":
+		fields.Add("name", "This field may not be blank.")
+	case utf8.RuneCountInString(name) > 100:
+		fields.Add("name", "Ensure this field has no more than 100 characters.")
+	}
+}
+
+func (s *Service) normalizeDomains(domains []string, fields apperr.Fields) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, raw := range domains {
+		d, err := NormalizeDomain(raw)
+		if err != nil {
+			fields.Merge(err)
+			continue
+		}
+		if s.publicHosts[d] {
+			fields.Add("domains", "\""+d+"\" is a public host and cannot belong to a tenant.")
+			continue
+		}
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// CreateTenant creates a tenant in one transaction: its catalog rows, its
+// schema with every migration applied, its version table, and its role
+// with grants. Any failure leaves nothing behind. EINVALID for bad input,
+// ECONFLICT when the schema name, a domain, the schema or the role exists.
+func (s *Service) CreateTenant(ctx context.Context, p CreateParams) (*models.Client, error) {
+	fields := apperr.Fields{}
+	s.validateName(p.Name, fields)
+	fields.Merge(ValidateSchemaName(p.SchemaName))
+	domains := s.normalizeDomains(p.Domains, fields)
+	if len(p.Domains) == 0 {
+		fields.Add("domains", "A tenant needs at least one domain.")
+	}
+	if err := fields.Err(); err != nil {
+		return nil, err
+	}
+
+	now := time.Now().UTC()
+	client := &models.Client{
+		Name:       strings.TrimSpace(p.Name),
+		SchemaName: p.SchemaName,
+		RoleName:   RoleName(s.dbName, p.SchemaName),
+		PaidUntil:  p.PaidUntil,
+		OnTrial:    p.OnTrial,
+		CreatedOn:  models.NewDate(now),
+		CreatedAt:  now,
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		cat := repository.NewCatalog(tx)
+		// The catalog row goes first: its unique schema_name makes a
+		// concurrent creation of the same schema wait here, then fail
+		// with a conflict, before either touches the schema.
+		if err := cat.CreateClient(ctx, client); err != nil {
+			return err
+		}
+		for i, d := range domains {
+			dom := models.Domain{Domain: d, TenantID: client.ID, IsPrimary: i == 0}
+			if err := cat.CreateDomain(ctx, &dom); err != nil {
+				return err
+			}
+			client.Domains = append(client.Domains, dom)
+		}
+		if err := s.step("catalog"); err != nil {
+			return err
+		}
+		if err := s.provision(ctx, tx, client.SchemaName, client.RoleName); err != nil {
+			return err
+		}
+		if err := s.step("provisioned"); err != nil {
+			return err
+		}
+		return notify(ctx, tx, client.SchemaName)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.changed()
+	return client, nil
+}
+
+func (s *Service) step(name string) error {
+	if s.failAt == name {
+		return fmt.Errorf("tenants: injected failure at step %q", name)
+	}
+	return nil
+}
+
+func (s *Service) changed() {
+	if s.onChange != nil {
+		s.onChange()
+	}
+}
+
+// provision creates the schema, applies every tenant migration, records
+// them in the schema's version table and creates the tenant's role, all in
+// tx.
+func (s *Service) provision(ctx context.Context, tx *gorm.DB, schema, role string) error {
+	sqlTx := tx.WithContext(ctx)
+	if err := sqlTx.Exec("CREATE SCHEMA " + QuoteIdent(schema)).Error; err != nil {
+		if repository.PgCode(err) == "42P06" {
+			return apperr.Wrap(apperr.ECONFLICT, err, "The schema \""+schema+"\" already exists.")
+		}
+		return err
+	}
+	for _, m := range s.migrations {
+		if err := applyTenantSQL(ctx, gormExecer{sqlTx}, schema, m); err != nil {
+			return err
+		}
+	}
+	store, err := database.NewStore(database.DialectPostgres, schema+"."+VersionTable)
+	if err != nil {
+		return err
+	}
+	conn := gormExecer{sqlTx}
+	if err := store.CreateVersionTable(ctx, conn); err != nil {
+		return err
+	}
+	// goose records version 0 when it creates the table; keep its shape.
+	for _, v := range append([]int64{0}, versions(s.migrations)...) {
+		if err := store.Insert(ctx, conn, database.InsertRequest{Version: v}); err != nil {
+			return err
+		}
+	}
+	if err := sqlTx.Exec("CREATE ROLE " + QuoteIdent(role) + " NOLOGIN").Error; err != nil {
+		if repository.PgCode(err) == "42710" {
+			return apperr.Wrap(apperr.ECONFLICT, err, "The role \""+role+"\" already exists.")
+		}
+		return err
+	}
+	return grant(ctx, conn, schema, role)
+}
+
+func versions(ms []Migration) []int64 {
+	out := make([]int64, len(ms))
+	for i, m := range ms {
+		out[i] = m.Version
+	}
+	return out
+}
+
+// grant lets role use its schema's tables and sequences, and nothing else;
+// the version table stays the owner's. It may run again on an existing
+// tenant (migrate does, after new tables appear).
+func grant(ctx context.Context, tx execer, schema, role string) error {
+	s, r := QuoteIdent(schema), QuoteIdent(role)
+	stmts := []string{
+		// The login role must be a member to SET ROLE to the tenant role.
+		"GRANT " + r + " TO CURRENT_USER",
+		"GRANT USAGE ON SCHEMA " + s + " TO " + r,
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA " + s + " TO " + r,
+		"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA " + s + " TO " + r,
+		"REVOKE ALL ON " + s + "." + VersionTable + " FROM " + r,
+		"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO " + r,
+		"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO " + r,
+	}
+	_, err := tx.ExecContext(ctx, strings.Join(stmts, ";\n"))
+	return err
+}
+
+func notify(ctx context.Context, tx *gorm.DB, schema string) error {
+	return tx.WithContext(ctx).Exec("SELECT pg_notify(?, ?)", CatalogChannel, schema).Error
+}
+
+// DeleteTenant removes a tenant's catalog rows and its role; with
+// dropSchema, also its schema and every row in it. ENOTFOUND when there is
+// no such tenant.
+func (s *Service) DeleteTenant(ctx context.Context, schema string, dropSchema bool) error {
+	if err := ValidateSchemaName(schema); err != nil {
+		return err
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		cat := repository.NewCatalog(tx)
+		client, err := cat.FindClientBySchema(ctx, schema)
+		if err != nil {
+			return err
+		}
+		if err := cat.DeleteClient(ctx, client.ID); err != nil {
+			return err
+		}
+		if dropSchema {
+			if err := tx.Exec("DROP SCHEMA IF EXISTS " + QuoteIdent(schema) + " CASCADE").Error; err != nil {
+				return err
+			}
+		}
+		if err := dropRole(ctx, tx, client.RoleName); err != nil {
+			return err
+		}
+		return notify(ctx, tx, schema)
+	})
+	if err != nil {
+		return err
+	}
+	s.changed()
+	return nil
+}
+
+func dropRole(ctx context.Context, tx *gorm.DB, role string) error {
+	var exists bool
+	if err := tx.WithContext(ctx).Raw("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ?)", role).Scan(&exists).Error; err != nil {
+		return err
+	}
+	if !exists {
+		return nil
+	}
+	r := QuoteIdent(role)
+	// DROP OWNED revokes the role's grants in this database (it owns
+	// nothing) so that DROP ROLE succeeds.
+	return tx.WithContext(ctx).Exec("DROP OWNED BY " + r + "; DROP ROLE " + r).Error
+}
+
+// ListParams selects tenants in ListTenants.
+type ListParams = repository.ClientFilter
+
+// ListTenants returns a page of tenants with their domains and the total.
+func (s *Service) ListTenants(ctx context.Context, p ListParams) ([]models.Client, int64, error) {
+	return repository.NewCatalog(s.db).FindClients(ctx, p)
+}
+
+// FindTenant returns one tenant with its domains. ENOTFOUND when absent.
+func (s *Service) FindTenant(ctx context.Context, schema string) (*models.Client, error) {
+	if err := ValidateSchemaName(schema); err != nil {
+		return nil, apperr.Errorf(apperr.ENOTFOUND, "No tenant with schema_name %q.", schema)
+	}
+	return repository.NewCatalog(s.db).FindClientBySchema(ctx, schema)
+}
+
+// UpdateParams holds the tenant fields to change; nil means unchanged.
+type UpdateParams = repository.ClientUpdate
+
+// UpdateTenant changes a tenant's name, paid_until or on_trial.
+// ENOTFOUND, EINVALID.
+func (s *Service) UpdateTenant(ctx context.Context, schema string, u UpdateParams) (*models.Client, error) {
+	fields := apperr.Fields{}
+	if u.Name != nil {
+		s.validateName(*u.Name, fields)
+		trimmed := strings.TrimSpace(*u.Name)
+		u.Name = &trimmed
+	}
+	if err := fields.Err(); err != nil {
+		return nil, err
+	}
+	client, err := s.FindTenant(ctx, schema)
+	if err != nil {
+		return nil, err
+	}
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := repository.NewCatalog(tx).UpdateClient(ctx, client.ID, u); err != nil {
+			return err
+		}
+		return notify(ctx, tx, schema)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.changed()
+	return s.FindTenant(ctx, schema)
+}
+
+// AddDomain adds a domain to a tenant; primary makes it the tenant's only
+// primary domain. ENOTFOUND, EINVALID, ECONFLICT.
+func (s *Service) AddDomain(ctx context.Context, schema, domain string, primary bool) (*models.Domain, error) {
+	fields := apperr.Fields{}
+	ds := s.normalizeDomains([]string{domain}, fields)
+	if err := fields.Err(); err != nil {
+		return nil, err
+	}
+	var dom models.Domain
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		cat := repository.NewCatalog(tx)
+		client, err := cat.FindClientBySchema(ctx, schema)
+		if err != nil {
+			return err
+		}
+		dom = models.Domain{Domain: ds[0], TenantID: client.ID}
+		if err := cat.CreateDomain(ctx, &dom); err != nil {
+			return err
+		}
+		if primary || len(client.Domains) == 0 {
+			if err := cat.SetPrimaryDomain(ctx, client.ID, dom.ID); err != nil {
+				return err
+			}
+			dom.IsPrimary = true
+		}
+		return notify(ctx, tx, schema)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.changed()
+	return &dom, nil
+}
+
+// RemoveDomain removes a domain. A tenant's last domain cannot be removed
+// (EINVALID); removing the primary domain promotes another one.
+// ENOTFOUND when no tenant has the domain.
+func (s *Service) RemoveDomain(ctx context.Context, domain string) error {
+	d := NormalizeHost(domain)
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		cat := repository.NewCatalog(tx)
+		dom, err := cat.FindDomain(ctx, d)
+		if err != nil {
+			return err
+		}
+		var client models.Client
+		if err := tx.Preload("Domains", func(db *gorm.DB) *gorm.DB { return db.Order("domain") }).
+			Where("id = ?", dom.TenantID).Clauses(lockForUpdate).Take(&client).Error; err != nil {
+			return err
+		}
+		if len(client.Domains) <= 1 {
+			return apperr.Errorf(apperr.EINVALID, "The domain %q is the last domain of tenant %q; add another first or delete the tenant.", d, client.SchemaName)
+		}
+		if err := cat.DeleteDomain(ctx, dom.ID); err != nil {
+			return err
+		}
+		if dom.IsPrimary {
+			for _, other := range client.Domains {
+				if other.ID != dom.ID {
+					if err := cat.SetPrimaryDomain(ctx, client.ID, other.ID); err != nil {
+						return err
+					}
+					break
+				}
+			}
+		}
+		return notify(ctx, tx, client.SchemaName)
+	})
+	if err != nil {
+		return err
+	}
+	s.changed()
+	return nil
+}
