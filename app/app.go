@@ -1,0 +1,221 @@
+// Package app wires strictmt together: configuration, the database (the
+// embedded one by default), migrations, the tenant service and resolver,
+// tokens and the HTTP server. main.go and the CLI start it; end-to-end
+// tests start it too.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/strictmt/strictmt/auth"
+	"github.com/strictmt/strictmt/config"
+	"github.com/strictmt/strictmt/internal/embedpg"
+	"github.com/strictmt/strictmt/tenants"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// embeddedDatabase is the database the program keeps in its embedded
+// cluster.
+const embeddedDatabase = "strictmt"
+
+// App is a running strictmt: an open database and the services on it.
+type App struct {
+	Config      config.Config
+	Log         *slog.Logger
+	DatabaseURL string
+	SQL         *sql.DB
+	DB          *gorm.DB
+	Tenants     *tenants.Service
+	Resolver    *tenants.Resolver
+	Tokens      *auth.Tokens
+
+	embedded *embedpg.Server
+}
+
+// Open starts the embedded PostgreSQL when database.url is empty, opens
+// the pool, runs the migrations when database.auto_migrate is set (or
+// migrate is true), and builds the services. Close releases it all.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err error) {
+	a := &App{Config: cfg, Log: log, DatabaseURL: cfg.Database.URL}
+	defer func() {
+		if err != nil {
+			a.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	if a.DatabaseURL == "" {
+		if err := a.startEmbedded(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := a.openPool(ctx); err != nil {
+		return nil, err
+	}
+	if cfg.Database.AutoMigrate {
+		if err := a.Migrate(ctx, MigrateOptions{Shared: true, Tenants: true}); err != nil {
+			return nil, err
+		}
+	}
+	if err := a.buildServices(ctx); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) startEmbedded(ctx context.Context) error {
+	e := a.Config.Database.Embedded
+	dir, err := filepath.Abs(e.DataDir)
+	if err != nil {
+		return err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	srv, err := embedpg.Start(startCtx, embedpg.Options{
+		DataDir: dir, Port: e.Port, BinDir: e.BinDir, OSUser: e.OSUser, Logger: a.Log,
+	})
+	if err != nil {
+		if errors.Is(err, embedpg.ErrNoBinaries) {
+			return fmt.Errorf("%w; or set database.url (STRICTMT_DATABASE_URL) to an existing server", err)
+		}
+		return fmt.Errorf("embedded PostgreSQL: %w", err)
+	}
+	a.embedded = srv
+	if err := createDatabase(ctx, srv.URL("postgres"), embeddedDatabase); err != nil {
+		return err
+	}
+	a.DatabaseURL = srv.URL(embeddedDatabase)
+	a.Log.Info("embedded PostgreSQL running", "data_dir", dir, "url", a.DatabaseURL, "log", srv.LogPath())
+	return nil
+}
+
+func createDatabase(ctx context.Context, adminURL, name string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+tenants.QuoteIdent(name))
+	return err
+}
+
+func (a *App) openPool(ctx context.Context) error {
+	sqlDB, err := sql.Open("pgx", a.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("database.url: %w", err)
+	}
+	d := a.Config.Database
+	sqlDB.SetMaxOpenConns(d.MaxOpenConns)
+	sqlDB.SetMaxIdleConns(d.MaxIdleConns)
+	sqlDB.SetConnMaxLifetime(d.ConnMaxLifetime)
+	sqlDB.SetConnMaxIdleTime(d.ConnMaxIdleTime)
+	a.SQL = sqlDB
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(pingCtx); err != nil {
+		return fmt.Errorf("connecting to the database: %w", err)
+	}
+	db, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), &gorm.Config{
+		SkipDefaultTransaction: true,
+		TranslateError:         true,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+		Logger: logger.NewSlogLogger(a.Log, logger.Config{
+			SlowThreshold:             500 * time.Millisecond,
+			LogLevel:                  logger.Warn,
+			IgnoreRecordNotFoundError: true,
+		}),
+	})
+	if err != nil {
+		return err
+	}
+	a.DB = db
+	return nil
+}
+
+func (a *App) buildServices(ctx context.Context) error {
+	a.Resolver = tenants.NewResolver(a.DB, a.Config.Tenancy.CacheTTL)
+	svc, err := tenants.NewService(ctx, a.DB, a.Config.Tenancy.PublicHosts, a.Resolver.Invalidate)
+	if err != nil {
+		return err
+	}
+	a.Tenants = svc
+	secret, err := a.jwtSecret()
+	if err != nil {
+		return err
+	}
+	a.Tokens, err = auth.NewTokens(secret, a.Config.Auth.AccessTTL, a.Config.Auth.RefreshTTL)
+	return err
+}
+
+// jwtSecret returns auth.jwt_secret or, in development, a secret generated
+// once and kept beside the embedded data directory.
+func (a *App) jwtSecret() ([]byte, error) {
+	if s := a.Config.Auth.JWTSecret; s != "" {
+		return []byte(s), nil
+	}
+	if a.Config.Env == "production" {
+		return nil, errors.New("config: auth.jwt_secret: must be set in production")
+	}
+	dir, err := filepath.Abs(filepath.Dir(a.Config.Database.Embedded.DataDir))
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "jwt_secret")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return []byte(strings.TrimSpace(string(b))), nil
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, err
+	}
+	secret := hex.EncodeToString(raw[:])
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("keeping the development JWT secret: %w", err)
+	}
+	a.Log.Info("generated a development JWT secret", "path", path)
+	return []byte(secret), nil
+}
+
+// Close closes the pool and stops the embedded PostgreSQL, if any.
+func (a *App) Close(ctx context.Context) error {
+	var errs []error
+	if a.SQL != nil {
+		errs = append(errs, a.SQL.Close())
+	}
+	if a.embedded != nil {
+		stopCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		errs = append(errs, a.embedded.Stop(stopCtx))
+		a.Log.Info("embedded PostgreSQL stopped")
+	}
+	return errors.Join(errs...)
+}
+
+// Ready reports whether the database answers.
+func (a *App) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return a.SQL.PingContext(ctx)
+}

@@ -1,0 +1,96 @@
+// Package handlers holds the HTTP handlers: each binds, validates, calls a
+// repository or service and responds. No query is written here.
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/strictmt/strictmt/auth"
+	"github.com/strictmt/strictmt/middleware"
+)
+
+// Deps is what the router needs.
+type Deps struct {
+	Log          *slog.Logger
+	Resolver     middleware.TenantResolver
+	Tokens       *auth.Tokens
+	Strict       bool
+	MaxBodyBytes int64
+	// Ready reports whether the database answers.
+	Ready func(ctx context.Context) error
+}
+
+// NewRouter returns the HTTP handler of the whole service. Paths work with
+// and without a trailing slash, without redirects.
+func NewRouter(d Deps) http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = true
+	r.Use(middleware.RequestID(), middleware.Logger(d.Log), middleware.Recovery(d.Log), middleware.BodyLimit(d.Log, d.MaxBodyBytes))
+
+	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"detail": "Not found."}) })
+	r.NoMethod(func(c *gin.Context) {
+		c.JSON(http.StatusMethodNotAllowed, gin.H{"detail": "Method \"" + c.Request.Method + "\" not allowed."})
+	})
+
+	h := &health{ready: d.Ready}
+	r.GET("/healthz", h.alive)
+	r.GET("/readyz", h.readyz)
+
+	api := r.Group("/api", middleware.Tenant(d.Log, d.Resolver), middleware.Scope(d.Log, d.Strict))
+	api.GET("", index)
+
+	accounts := &accounts{log: d.Log, tokens: d.Tokens}
+	api.POST("/register", accounts.register)
+	api.POST("/token", accounts.token)
+	api.POST("/token/refresh", accounts.refresh)
+
+	return stripTrailingSlash(r)
+}
+
+// stripTrailingSlash routes "/api/todos/" and "/api/todos" alike.
+func stripTrailingSlash(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+			r.URL.Path = strings.TrimRight(p, "/")
+			if r.URL.Path == "" {
+				r.URL.Path = "/"
+			}
+			r.URL.RawPath = ""
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type health struct{ ready func(ctx context.Context) error }
+
+func (h *health) alive(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+
+func (h *health) readyz(c *gin.Context) {
+	if err := h.ready(c.Request.Context()); err != nil {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "detail": "The database is unavailable."})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// index lists the API's endpoints, as DRF's browsable root does.
+func index(c *gin.Context) {
+	base := "http://" + c.Request.Host + "/api/"
+	c.JSON(http.StatusOK, gin.H{
+		"register":      base + "register/",
+		"token":         base + "token/",
+		"token_refresh": base + "token/refresh/",
+		"todos":         base + "todos/",
+		"projects":      base + "projects/",
+		"tasks":         base + "tasks/",
+		"openapi":       base + "openapi.json",
+		"docs":          base + "docs/",
+	})
+}

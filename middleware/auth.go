@@ -1,0 +1,56 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/auth"
+	"github.com/strictmt/strictmt/tenancy"
+)
+
+// TokenParser verifies tokens. Parse returns EUNAUTHORIZED for any token
+// that is not a valid token of type want issued for tenant.
+type TokenParser interface {
+	Parse(token string, want auth.TokenType, tenant string) (auth.Claims, error)
+}
+
+// UserFinder looks up the request tenant's users. FindUser returns
+// ENOTFOUND for a user that does not exist or is inactive.
+type UserFinder func(ctx context.Context, id int64) (*tenancy.User, error)
+
+// Authenticate requires "Authorization: Bearer <access token>" issued for
+// the request's tenant, to a user that still exists, and puts the user in
+// the request's context. Anything else gets 401 JSON.
+func Authenticate(log *slog.Logger, tokens TokenParser, findUser UserFinder) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx := c.Request.Context()
+		scheme, token, _ := strings.Cut(c.GetHeader("Authorization"), " ")
+		if scheme == "" {
+			Error(c, log, apperr.Errorf(apperr.EUNAUTHORIZED, "Authentication credentials were not provided."))
+			return
+		}
+		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			Error(c, log, apperr.Errorf(apperr.EUNAUTHORIZED, "Authorization header must contain two space-delimited values: Bearer <token>."))
+			return
+		}
+		claims, err := tokens.Parse(strings.TrimSpace(token), auth.Access, tenancy.TenantFromContext(ctx).Schema)
+		if err != nil {
+			Error(c, log, err)
+			return
+		}
+		user, err := findUser(ctx, claims.UserID)
+		if errors.Is(err, apperr.NotFound) {
+			err = apperr.Errorf(apperr.EUNAUTHORIZED, "User not found")
+		}
+		if err != nil {
+			Error(c, log, err)
+			return
+		}
+		c.Request = c.Request.WithContext(tenancy.NewContextWithUser(ctx, user))
+		c.Next()
+	}
+}

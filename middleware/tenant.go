@@ -1,0 +1,102 @@
+package middleware
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/strictmt/strictmt/tenancy"
+)
+
+// TenantResolver finds the tenant of a host. Resolve returns ENOTFOUND for
+// a host no tenant has.
+type TenantResolver interface {
+	Resolve(ctx context.Context, host string) (*tenancy.Tenant, error)
+}
+
+// Tenant resolves the request's tenant from its Host and puts it in the
+// request's context; unknown hosts get 404 JSON. The Host is the one the
+// server received (Go's http.Server takes it from an absolute-URI request
+// line when there is one); X-Forwarded-Host is never trusted here.
+func Tenant(log *slog.Logger, r TenantResolver) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		t, err := r.Resolve(c.Request.Context(), c.Request.Host)
+		if err != nil {
+			Error(c, log, err)
+			return
+		}
+		c.Request = c.Request.WithContext(tenancy.NewContextWithTenant(c.Request.Context(), t))
+		c.Next()
+	}
+}
+
+// Scope runs the rest of the request in the tenant's scope (see
+// tenancy.Scope). The response is held back until the transaction has
+// committed: a client never sees a success that was then rolled back.
+// Responses with status 400 and above, and panics, roll back.
+func Scope(log *slog.Logger, strict bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		t := tenancy.TenantFromContext(c.Request.Context())
+		scope := tenancy.NewScope(t, strict)
+		c.Request = c.Request.WithContext(tenancy.NewContextWithScope(c.Request.Context(), scope))
+		orig := c.Writer
+		buf := &bufferedWriter{ResponseWriter: orig, status: http.StatusOK}
+		c.Writer = buf
+		finished := false
+		defer func() {
+			// On a panic: restore the writer so Recovery's response
+			// reaches the client, and roll back.
+			c.Writer = orig
+			if !finished {
+				scope.Rollback()
+			}
+		}()
+		c.Next()
+		finished = true
+		c.Writer = orig
+		if buf.status >= 400 {
+			scope.Rollback()
+		} else if err := scope.Commit(); err != nil {
+			Error(c, log, err)
+			return
+		}
+		buf.flush()
+	}
+}
+
+// bufferedWriter holds a response in memory until flush.
+type bufferedWriter struct {
+	gin.ResponseWriter
+	status  int
+	body    bytes.Buffer
+	written bool
+}
+
+func (w *bufferedWriter) WriteHeader(code int) {
+	if code > 0 && !w.written {
+		w.status = code
+	}
+}
+func (w *bufferedWriter) WriteHeaderNow()                   { w.written = true }
+func (w *bufferedWriter) Write(b []byte) (int, error)       { w.written = true; return w.body.Write(b) }
+func (w *bufferedWriter) WriteString(s string) (int, error) { w.written = true; return w.body.WriteString(s) }
+func (w *bufferedWriter) Status() int                       { return w.status }
+func (w *bufferedWriter) Size() int {
+	if !w.written {
+		return -1
+	}
+	return w.body.Len()
+}
+func (w *bufferedWriter) Written() bool { return w.written }
+func (w *bufferedWriter) Flush()        {}
+
+func (w *bufferedWriter) flush() {
+	w.ResponseWriter.WriteHeader(w.status)
+	if w.body.Len() > 0 {
+		_, _ = w.ResponseWriter.Write(w.body.Bytes())
+	} else {
+		w.ResponseWriter.WriteHeaderNow()
+	}
+}
