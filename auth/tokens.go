@@ -1,0 +1,261 @@
+package auth
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/strictmt/strictmt/apperr"
+)
+
+// TokenType tells an access token from a refresh token; it travels in the
+// token's "typ" claim.
+type TokenType string
+
+// The two kinds of token a Tokens issues.
+const (
+	Access  TokenType = "access"
+	Refresh TokenType = "refresh"
+)
+
+// MinSecretLen is the shortest HS256 secret NewTokens accepts, in bytes.
+const MinSecretLen = 32
+
+// Leeway is the clock skew Parse tolerates when checking "exp" and "nbf".
+const Leeway = 5 * time.Second
+
+// maxTokenLen bounds the work Parse does on hostile input; our own tokens
+// are a few hundred bytes.
+const maxTokenLen = 8 << 10
+
+// Client-facing messages, worded like djangorestframework-simplejwt's.
+const (
+	msgInvalid       = "Token is invalid"
+	msgExpired       = "Token is expired"
+	msgWrongType     = "Token has wrong type"
+	msgNoType        = "Token has no type"
+	msgNoID          = "Token has no id"
+	msgNoUser        = "Token contained no recognizable user identification"
+	msgForeignTenant = "Given token not valid for this tenant"
+)
+
+// Claims are the verified contents of a token.
+type Claims struct {
+	UserID    int64
+	Tenant    string // schema name of the tenant the token was issued for
+	Type      TokenType
+	ID        string // "jti": 128 random bits, hex-encoded
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+}
+
+// Pair is what a login returns: a short-lived access token and a longer-lived
+// refresh token.
+type Pair struct {
+	Access  string `json:"access"`
+	Refresh string `json:"refresh"`
+}
+
+// wireClaims is the JSON payload: "sub" holds the user id as a decimal
+// string, as RFC 7519 wants a StringOrURI there.
+type wireClaims struct {
+	Tenant string    `json:"tenant"`
+	Type   TokenType `json:"typ"`
+	jwt.RegisteredClaims
+}
+
+// Tokens issues and verifies HS256-signed tokens with one secret. It is safe
+// for concurrent use.
+type Tokens struct {
+	secret     []byte
+	accessTTL  time.Duration
+	refreshTTL time.Duration
+	now        func() time.Time
+	parser     *jwt.Parser
+}
+
+// Option configures a Tokens.
+type Option func(*Tokens)
+
+// WithClock makes a Tokens read the time from now instead of time.Now, both
+// when issuing and when checking expiry.
+func WithClock(now func() time.Time) Option {
+	return func(t *Tokens) {
+		if now != nil {
+			t.now = now
+		}
+	}
+}
+
+// NewTokens returns a Tokens signing with secret, which must be at least
+// MinSecretLen bytes, and issuing access and refresh tokens valid for
+// accessTTL and refreshTTL.
+func NewTokens(secret []byte, accessTTL, refreshTTL time.Duration, opts ...Option) (*Tokens, error) {
+	if len(secret) < MinSecretLen {
+		return nil, fmt.Errorf("auth: token secret is %d bytes, need at least %d", len(secret), MinSecretLen)
+	}
+	if accessTTL <= 0 || refreshTTL <= 0 {
+		return nil, errors.New("auth: token lifetimes must be positive")
+	}
+	t := &Tokens{
+		secret:     append([]byte(nil), secret...),
+		accessTTL:  accessTTL,
+		refreshTTL: refreshTTL,
+		now:        time.Now,
+	}
+	for _, opt := range opts {
+		opt(t)
+	}
+	t.parser = jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(Leeway),
+		jwt.WithTimeFunc(t.now),
+		jwt.WithStrictDecoding(),
+	)
+	return t, nil
+}
+
+// Issue returns a new access and refresh token for the user in the tenant
+// whose schema name is tenant.
+func (t *Tokens) Issue(userID int64, tenant string) (Pair, error) {
+	now := t.now()
+	access, err := t.sign(userID, tenant, Access, now)
+	if err != nil {
+		return Pair{}, err
+	}
+	refresh, err := t.sign(userID, tenant, Refresh, now)
+	if err != nil {
+		return Pair{}, err
+	}
+	return Pair{Access: access, Refresh: refresh}, nil
+}
+
+// IssueAccess returns a new access token for the user in the tenant, as the
+// refresh endpoint does after checking a refresh token with Parse.
+func (t *Tokens) IssueAccess(userID int64, tenant string) (string, error) {
+	return t.sign(userID, tenant, Access, t.now())
+}
+
+func (t *Tokens) sign(userID int64, tenant string, typ TokenType, now time.Time) (string, error) {
+	if userID <= 0 {
+		return "", fmt.Errorf("auth: cannot issue a token for user id %d", userID)
+	}
+	if tenant == "" {
+		return "", errors.New("auth: cannot issue a token without a tenant")
+	}
+	ttl := t.accessTTL
+	if typ == Refresh {
+		ttl = t.refreshTTL
+	}
+	jti, err := newTokenID()
+	if err != nil {
+		return "", err
+	}
+	// NumericDate has whole seconds; truncating here keeps "exp - iat"
+	// exactly the configured lifetime.
+	now = now.Truncate(time.Second)
+	claims := wireClaims{
+		Tenant: tenant,
+		Type:   typ,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   strconv.FormatInt(userID, 10),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+			ID:        jti,
+		},
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.secret)
+	if err != nil {
+		return "", fmt.Errorf("auth: signing %s token: %w", typ, err)
+	}
+	return s, nil
+}
+
+func newTokenID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("auth: generating token id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// Parse verifies token and returns its claims. It accepts only an HS256
+// token signed with this Tokens' secret, unexpired (within Leeway), of type
+// want and issued for tenant. Every rejection is an *apperr.Error with code
+// EUNAUTHORIZED whose message is safe to show the client; the cause, for
+// logs, is in its Err.
+func (t *Tokens) Parse(token string, want TokenType, tenant string) (Claims, error) {
+	if token == "" {
+		return Claims{}, reject(msgInvalid, errors.New("empty token"))
+	}
+	if len(token) > maxTokenLen {
+		return Claims{}, reject(msgInvalid, fmt.Errorf("token is %d bytes long", len(token)))
+	}
+	var wc wireClaims
+	if _, err := t.parser.ParseWithClaims(token, &wc, t.key); err != nil {
+		switch {
+		case errors.Is(err, jwt.ErrTokenExpired):
+			return Claims{}, reject(msgExpired, err)
+		case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+			return Claims{}, reject("Token has no 'exp' claim", err)
+		default:
+			return Claims{}, reject(msgInvalid, err)
+		}
+	}
+
+	switch {
+	case wc.Type == "":
+		return Claims{}, reject(msgNoType, errors.New("missing typ claim"))
+	case wc.Type != Access && wc.Type != Refresh:
+		return Claims{}, reject(msgInvalid, fmt.Errorf("unknown token type %q", wc.Type))
+	case wc.Type != want:
+		return Claims{}, reject(msgWrongType, fmt.Errorf("got a %s token, want %s", wc.Type, want))
+	}
+	if wc.ID == "" {
+		return Claims{}, reject(msgNoID, errors.New("missing jti claim"))
+	}
+	userID, err := strconv.ParseInt(wc.Subject, 10, 64)
+	// Only the canonical form is accepted, so "+7" or "007" cannot stand in
+	// for a user id that we would have written as "7".
+	if err != nil || userID <= 0 || strconv.FormatInt(userID, 10) != wc.Subject {
+		return Claims{}, reject(msgNoUser, fmt.Errorf("bad sub claim %q", wc.Subject))
+	}
+	if wc.IssuedAt == nil {
+		return Claims{}, reject("Token has no 'iat' claim", errors.New("missing iat claim"))
+	}
+	if wc.Tenant == "" {
+		return Claims{}, reject(msgInvalid, errors.New("missing tenant claim"))
+	}
+	if wc.Tenant != tenant {
+		return Claims{}, reject(msgForeignTenant, fmt.Errorf("token issued for tenant %q, presented to %q", wc.Tenant, tenant))
+	}
+
+	return Claims{
+		UserID:    userID,
+		Tenant:    wc.Tenant,
+		Type:      wc.Type,
+		ID:        wc.ID,
+		IssuedAt:  wc.IssuedAt.Time,
+		ExpiresAt: wc.ExpiresAt.Time,
+	}, nil
+}
+
+// key hands the parser our secret, but only for HS256: the parser's method
+// list already says so, and this keeps a key from ever reaching another
+// algorithm's verifier should that list change.
+func (t *Tokens) key(tok *jwt.Token) (any, error) {
+	if tok.Method != jwt.SigningMethodHS256 {
+		return nil, fmt.Errorf("unexpected signing method %v", tok.Header["alg"])
+	}
+	return t.secret, nil
+}
+
+func reject(msg string, cause error) *apperr.Error {
+	return apperr.Wrap(apperr.EUNAUTHORIZED, cause, msg)
+}
