@@ -47,9 +47,9 @@ type App struct {
 }
 
 // Open starts the embedded PostgreSQL when database.url is empty, opens
-// the pool, runs the migrations when database.auto_migrate is set (or
-// migrate is true), and builds the services. Close releases it all.
-func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err error) {
+// the pool, runs the migrations migrate selects, and builds the services.
+// Close releases it all.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger, migrate MigrateOptions) (_ *App, err error) {
 	a := &App{Config: cfg, Log: log, DatabaseURL: cfg.Database.URL}
 	defer func() {
 		if err != nil {
@@ -64,8 +64,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err
 	if err := a.openPool(ctx); err != nil {
 		return nil, err
 	}
-	if cfg.Database.AutoMigrate {
-		if err := a.Migrate(ctx, MigrateOptions{Shared: true, Tenants: true}); err != nil {
+	if migrate.Shared || migrate.Tenants {
+		if err := a.Migrate(ctx, migrate); err != nil {
 			return nil, err
 		}
 	}

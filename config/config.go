@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -224,13 +225,10 @@ func Load(env []string, fs *pflag.FlagSet) (Config, error) {
 
 // splitCommas turns "a,b" into []string{"a","b"} and "" into an empty
 // list, so list keys can be set from environment variables.
-func splitCommas(from, to any) (any, error) {
-	s, ok := from.(string)
-	if !ok {
-		return from, nil
-	}
-	if _, ok := to.([]string); !ok {
-		return from, nil
+func splitCommas(from, to reflect.Type, data any) (any, error) {
+	s, ok := data.(string)
+	if !ok || from.Kind() != reflect.String || to != reflect.TypeOf([]string(nil)) {
+		return data, nil
 	}
 	out := []string{}
 	for _, part := range strings.Split(s, ",") {

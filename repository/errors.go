@@ -6,8 +6,8 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"io"
 	"errors"
+	"io"
 	"net"
 
 	"github.com/jackc/pgx/v5/pgconn"

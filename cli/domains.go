@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/strictmt/strictmt/tenants"
+)
+
+func (e *env) domainsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "domains", Short: "Add, list and remove tenant domains"}
+
+	var primary bool
+	add := &cobra.Command{
+		Use:   "add SCHEMA DOMAIN",
+		Short: "Add a domain to a tenant",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := e.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close(cmd.Context())
+			d, err := a.Tenants.AddDomain(cmd.Context(), args[0], args[1], primary)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "added domain %s to tenant %s (primary: %t)\n", d.Domain, args[0], d.IsPrimary)
+			return nil
+		},
+	}
+	add.Flags().BoolVar(&primary, "primary", false, "make it the tenant's primary domain")
+
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list [SCHEMA]",
+		Short: "List domains, of one tenant or all",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := e.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close(cmd.Context())
+			type row struct {
+				Domain    string `json:"domain"`
+				Tenant    string `json:"tenant"`
+				IsPrimary bool   `json:"is_primary"`
+			}
+			rows := []row{}
+			if len(args) == 1 {
+				c, err := a.Tenants.FindTenant(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				for _, d := range c.Domains {
+					rows = append(rows, row{d.Domain, c.SchemaName, d.IsPrimary})
+				}
+			} else {
+				clients, _, err := a.Tenants.ListTenants(cmd.Context(), tenants.ListParams{})
+				if err != nil {
+					return err
+				}
+				for _, c := range clients {
+					for _, d := range c.Domains {
+						rows = append(rows, row{d.Domain, c.SchemaName, d.IsPrimary})
+					}
+				}
+			}
+			if asJSON {
+				return json.NewEncoder(e.stdout).Encode(rows)
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "DOMAIN\tTENANT\tPRIMARY")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%s\t%t\n", r.Domain, r.Tenant, r.IsPrimary)
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	remove := &cobra.Command{
+		Use:   "remove DOMAIN",
+		Short: "Remove a domain (not a tenant's last one)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := e.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer a.Close(cmd.Context())
+			if err := a.Tenants.RemoveDomain(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "removed domain %s\n", tenants.NormalizeHost(args[0]))
+			return nil
+		},
+	}
+	cmd.AddCommand(add, list, remove)
+	return cmd
+}

@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/spf13/cobra"
+	"github.com/strictmt/strictmt/app"
+	"github.com/strictmt/strictmt/tenants"
+)
+
+func (e *env) migrateCmd() *cobra.Command {
+	var opts app.MigrateOptions
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply pending migrations to the shared schema, then to every tenant schema",
+		Long: `Apply pending migrations to the shared schema, then to every tenant schema,
+several at once. A schema that fails is rolled back to its last good version
+while the others go on; the command then exits non-zero naming every failed
+schema, and a rerun continues. With neither --shared nor --tenant, both run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !opts.Shared && !opts.Tenants {
+				opts.Shared, opts.Tenants = true, true
+			}
+			if opts.Schema != "" {
+				if err := tenants.ValidateSchemaName(opts.Schema); err != nil {
+					return fmt.Errorf("--schema: %w", err)
+				}
+				opts.Tenants = true
+			}
+			cfg, err := e.load(cmd)
+			if err != nil {
+				return err
+			}
+			log := newLogger(e.stderr, cfg, false)
+			a, err := app.Open(cmd.Context(), cfg, log, app.MigrateOptions{})
+			if err != nil {
+				return err
+			}
+			defer a.Close(cmd.Context())
+			if opts.Shared && !opts.DryRun {
+				if err := tenants.MigrateShared(cmd.Context(), a.SQL); err != nil {
+					return err
+				}
+				fmt.Fprintln(e.stdout, "shared schema: up to date")
+			}
+			if !opts.Tenants {
+				return nil
+			}
+			bar := newProgress(e.stderr, isTerminal(e.stderr))
+			opts.Progress = bar.update
+			rep, err := tenants.MigrateTenants(cmd.Context(), a.SQL, log, opts)
+			bar.finish()
+			if rep != nil {
+				if opts.DryRun {
+					printPending(e, rep)
+				} else {
+					fmt.Fprintf(e.stdout, "tenant schemas: %d total, %d migrated (%d migrations), %d failed, in %s\n",
+						rep.Total, rep.Migrated, rep.Applied, len(rep.Failed), rep.Elapsed.Round(1e6))
+				}
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&opts.Shared, "shared", false, "migrate the shared (public) schema")
+	f.BoolVar(&opts.Tenants, "tenant", false, "migrate tenant schemas")
+	f.StringVar(&opts.Schema, "schema", "", "migrate only this tenant schema")
+	f.IntVar(&opts.Workers, "workers", 0, "tenant schemas migrated at once (default: CPU count)")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "list pending migrations per schema, change nothing")
+	return cmd
+}
+
+func printPending(e *env, rep *tenants.MigrateReport) {
+	if len(rep.Pending) == 0 {
+		fmt.Fprintf(e.stdout, "tenant schemas: %d, none has pending migrations\n", rep.Total)
+		return
+	}
+	names := make([]string, 0, len(rep.Pending))
+	for s := range rep.Pending {
+		names = append(names, s)
+	}
+	sort.Strings(names)
+	for _, s := range names {
+		fmt.Fprintf(e.stdout, "%s: pending %v\n", s, rep.Pending[s])
+	}
+}
+
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

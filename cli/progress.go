@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/strictmt/strictmt/tenants"
+)
+
+// progress shows a tenant migration run: a bar on a terminal, otherwise a
+// plain line at most every two seconds and at the end.
+type progress struct {
+	w    io.Writer
+	tty  bool
+	bar  *progressbar.ProgressBar
+	last time.Time
+	p    tenants.Progress
+}
+
+func newProgress(w io.Writer, tty bool) *progress { return &progress{w: w, tty: tty} }
+
+func (pr *progress) update(p tenants.Progress) {
+	pr.p = p
+	if pr.tty {
+		if pr.bar == nil {
+			pr.bar = progressbar.NewOptions(p.Total,
+				progressbar.OptionSetWriter(pr.w),
+				progressbar.OptionSetDescription("migrating tenant schemas"),
+				progressbar.OptionShowCount(),
+				progressbar.OptionShowIts(),
+				progressbar.OptionSetItsString("schemas"),
+				progressbar.OptionThrottle(100*time.Millisecond),
+			)
+		}
+		_ = pr.bar.Set(p.Done)
+		return
+	}
+	if time.Since(pr.last) >= 2*time.Second || p.Done == p.Total {
+		pr.last = time.Now()
+		pr.line()
+	}
+}
+
+func (pr *progress) line() {
+	rate := 0.0
+	if s := pr.p.Elapsed.Seconds(); s > 0 {
+		rate = float64(pr.p.Done) / s
+	}
+	fmt.Fprintf(pr.w, "migrate: %d/%d tenant schemas done, %d failed, %.0f schemas/s\n", pr.p.Done, pr.p.Total, pr.p.Failed, rate)
+}
+
+func (pr *progress) finish() {
+	if pr.bar != nil {
+		_ = pr.bar.Finish()
+		fmt.Fprintln(pr.w)
+	}
+}
