@@ -1,0 +1,182 @@
+// Package apptest starts the real strictmt, on a fresh database of the
+// test harness's PostgreSQL, behind an httptest server, and gives tests
+// helpers that speak HTTP to it with real Host headers and tokens.
+package apptest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/strictmt/strictmt/app"
+	"github.com/strictmt/strictmt/config"
+	"github.com/strictmt/strictmt/internal/pgtest"
+	"github.com/strictmt/strictmt/tenants"
+)
+
+// Secret is the JWT secret of test apps.
+const Secret = "test-secret-0123456789abcdef0123456789"
+
+// Env is a running app and its HTTP server.
+type Env struct {
+	App    *app.App
+	Server *httptest.Server
+	Config config.Config
+}
+
+// Config returns the configuration tests start from: a fresh database,
+// strict isolation, no demo tenant, quiet logs.
+func Config(t testing.TB) config.Config {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Database.URL = pgtest.NewDatabase(t)
+	cfg.Database.MaxOpenConns = 10
+	cfg.Database.MaxIdleConns = 10
+	cfg.Auth.JWTSecret = Secret
+	cfg.Dev.DemoTenant = false
+	cfg.Log.Level = "error"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// Logger returns a logger that writes to the test log at warn level and up.
+func Logger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// Start opens the app on cfg (migrated) and serves it; both stop in
+// t.Cleanup.
+func Start(t testing.TB, cfg config.Config) *Env {
+	t.Helper()
+	ctx := context.Background()
+	a, err := app.Open(ctx, cfg, Logger(t), app.MigrateOptions{Shared: true, Tenants: true})
+	if err != nil {
+		t.Fatalf("app.Open: %v", err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		a.Close(ctx)
+	})
+	return &Env{App: a, Server: srv, Config: cfg}
+}
+
+// New starts an app with the default test configuration.
+func New(t testing.TB) *Env {
+	t.Helper()
+	return Start(t, Config(t))
+}
+
+// CreateTenant creates a tenant with one domain.
+func (e *Env) CreateTenant(t testing.TB, schema, domain string) {
+	t.Helper()
+	_, err := e.App.Tenants.CreateTenant(context.Background(), tenants.CreateParams{
+		Name: "Tenant " + schema, SchemaName: schema, Domains: []string{domain},
+	})
+	if err != nil {
+		t.Fatalf("creating tenant %s: %v", schema, err)
+	}
+}
+
+// Response is a decoded HTTP response.
+type Response struct {
+	Status int
+	Header http.Header
+	Raw    []byte
+	Body   map[string]any
+	List   []any
+}
+
+// Request describes one HTTP request to the app.
+type Request struct {
+	Method string
+	Host   string
+	Path   string
+	Token  string
+	Body   any    // encoded as JSON unless it is a string or []byte
+	CT     string // Content-Type; default application/json when Body is set
+	Header map[string]string
+}
+
+// Do sends r and decodes the JSON response.
+func (e *Env) Do(t testing.TB, r Request) Response {
+	t.Helper()
+	var body io.Reader
+	ct := r.CT
+	switch b := r.Body.(type) {
+	case nil:
+	case string:
+		body = strings.NewReader(b)
+	case []byte:
+		body = bytes.NewReader(b)
+	default:
+		buf, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = bytes.NewReader(buf)
+	}
+	if body != nil && ct == "" {
+		ct = "application/json"
+	}
+	req, err := http.NewRequest(r.Method, e.Server.URL+r.Path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = r.Host
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	if r.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.Token)
+	}
+	for k, v := range r.Header {
+		req.Header.Set(k, v)
+	}
+	resp, err := e.Server.Client().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", r.Method, r.Path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
+	if len(raw) > 0 {
+		if raw[0] == '[' {
+			_ = json.Unmarshal(raw, &out.List)
+		} else if err := json.Unmarshal(raw, &out.Body); err != nil {
+			t.Fatalf("%s %s: response is not JSON (%d): %s", r.Method, r.Path, resp.StatusCode, raw)
+		}
+	}
+	return out
+}
+
+// Register creates a user on host and returns its access and refresh
+// tokens and id.
+func (e *Env) Register(t testing.TB, host, username string) (access, refresh string, id int64) {
+	t.Helper()
+	r := e.Do(t, Request{Method: "POST", Host: host, Path: "/api/register/", Body: map[string]string{
+		"username": username, "email": username + "@example.com", "password": "correct-horse-battery",
+	}})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("register %s on %s: %d %s", username, host, r.Status, r.Raw)
+	}
+	return r.Body["access"].(string), r.Body["refresh"].(string), int64(r.Body["user"].(map[string]any)["id"].(float64))
+}
