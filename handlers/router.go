@@ -7,10 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/strictmt/strictmt/auth"
 	"github.com/strictmt/strictmt/middleware"
+	"github.com/strictmt/strictmt/repository"
+	"github.com/strictmt/strictmt/tenancy"
 )
 
 // Deps is what the router needs.
@@ -20,6 +23,8 @@ type Deps struct {
 	Tokens       *auth.Tokens
 	Strict       bool
 	MaxBodyBytes int64
+	// RequestTimeout bounds each request's database work.
+	RequestTimeout time.Duration
 	// Ready reports whether the database answers.
 	Ready func(ctx context.Context) error
 }
@@ -32,7 +37,7 @@ func NewRouter(d Deps) http.Handler {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
-	r.Use(middleware.RequestID(), middleware.Logger(d.Log), middleware.Recovery(d.Log), middleware.BodyLimit(d.Log, d.MaxBodyBytes))
+	r.Use(middleware.RequestID(), middleware.Logger(d.Log), middleware.Recovery(d.Log), middleware.BodyLimit(d.Log, d.MaxBodyBytes), middleware.Timeout(d.RequestTimeout))
 
 	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"detail": "Not found."}) })
 	r.NoMethod(func(c *gin.Context) {
@@ -51,6 +56,11 @@ func NewRouter(d Deps) http.Handler {
 	api.POST("/token", accounts.token)
 	api.POST("/token/refresh", accounts.refresh)
 
+	// Every other endpoint needs an access token of this tenant.
+	authed := api.Group("", middleware.Authenticate(d.Log, d.Tokens, findUser))
+	_ = authed
+	// Resource routes are registered below, one line per resource.
+
 	return stripTrailingSlash(r)
 }
 
@@ -68,7 +78,9 @@ func stripTrailingSlash(next http.Handler) http.Handler {
 	})
 }
 
-type health struct{ ready func(ctx context.Context) error }
+type health struct {
+	ready func(ctx context.Context) error
+}
 
 func (h *health) alive(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
 
@@ -93,4 +105,13 @@ func index(c *gin.Context) {
 		"openapi":       base + "openapi.json",
 		"docs":          base + "docs/",
 	})
+}
+
+// findUser is the Authenticate middleware's view of the users table.
+func findUser(ctx context.Context, id int64) (*tenancy.User, error) {
+	u, err := repository.FindUserByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &tenancy.User{ID: u.ID, Username: u.Username}, nil
 }
