@@ -79,10 +79,13 @@ func (w *bufferedWriter) WriteHeader(code int) {
 		w.status = code
 	}
 }
-func (w *bufferedWriter) WriteHeaderNow()                   { w.written = true }
-func (w *bufferedWriter) Write(b []byte) (int, error)       { w.written = true; return w.body.Write(b) }
-func (w *bufferedWriter) WriteString(s string) (int, error) { w.written = true; return w.body.WriteString(s) }
-func (w *bufferedWriter) Status() int                       { return w.status }
+func (w *bufferedWriter) WriteHeaderNow()             { w.written = true }
+func (w *bufferedWriter) Write(b []byte) (int, error) { w.written = true; return w.body.Write(b) }
+func (w *bufferedWriter) WriteString(s string) (int, error) {
+	w.written = true
+	return w.body.WriteString(s)
+}
+func (w *bufferedWriter) Status() int { return w.status }
 func (w *bufferedWriter) Size() int {
 	if !w.written {
 		return -1
