@@ -1,0 +1,361 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/strictmt/strictmt/config"
+)
+
+func init() {
+	register("load", "throughput and latency under load: strictmt (strict, prefix) vs a hand-written pgx server", runLoad)
+}
+
+// loadServerNames are the servers the load benchmark drives, in order.
+var loadServerNames = []string{"strict", "prefix", "baseline"}
+
+// loadRun is one measured run of one server.
+type loadRun struct {
+	server    string
+	wrk       wrkResult
+	serverCPU time.Duration
+	pgCPU     time.Duration
+	load1     float64 // 1-minute load average when the run started
+}
+
+// runLoad seeds tenants × todos, then drives strictmt in strict mode,
+// strictmt in prefix mode and the baseline (bench/baseline) in turn with
+// the same wrk workload against the same database, and prints each one's
+// throughput and latency and its ratios to the baseline.
+func runLoad(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	nTenants := fs.Int("tenants", 100, "tenants to seed")
+	nTodos := fs.Int("todos", 1000, "todos per tenant")
+	concurrency := fs.Int("concurrency", 64, "concurrent connections")
+	duration := fs.Duration("duration", 20*time.Second, "length of each measured run")
+	warmup := fs.Duration("warmup", 3*time.Second, "length of the warm-up run before each measured run")
+	pool := fs.Int("pool", 16, "database connections of every server")
+	threads := fs.Int("threads", runtime.NumCPU(), "wrk threads")
+	postPercent := fs.Int("post", 20, "percentage of requests that create a todo; the others list 20")
+	rounds := fs.Int("rounds", 1, "times to drive each server (in turn); medians are reported")
+	servers := fs.String("servers", strings.Join(loadServerNames, ","), "servers to drive, of "+strings.Join(loadServerNames, ", "))
+	profileDir := fs.String("cpuprofile", "", "write a CPU profile of each in-process strictmt's last measured run into this directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var names []string
+	for _, n := range strings.Split(*servers, ",") {
+		if n = strings.TrimSpace(n); !slices.Contains(loadServerNames, n) {
+			return fmt.Errorf("-servers: unknown server %q", n)
+		}
+		names = append(names, n)
+	}
+	switch {
+	case *nTenants < 1 || *nTodos < 1 || *pool < 1 || *rounds < 1:
+		return fmt.Errorf("-tenants, -todos, -pool and -rounds must be at least 1")
+	case *threads < 1 || *concurrency < *threads:
+		return fmt.Errorf("-concurrency must be at least -threads (%d)", *threads)
+	case *postPercent < 0 || *postPercent > 100:
+		return fmt.Errorf("-post must be between 0 and 100")
+	}
+	if err := checkWrk(); err != nil {
+		return err
+	}
+	if *profileDir != "" {
+		if err := os.MkdirAll(*profileDir, 0o755); err != nil {
+			return err
+		}
+	}
+
+	dir, err := os.MkdirTemp("", "strictmt-load-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	var baselineBin string
+	if slices.Contains(names, "baseline") {
+		fmt.Fprintln(os.Stderr, "building bench/baseline")
+		if baselineBin, err = buildBaseline(ctx, dir); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(os.Stderr, "starting PostgreSQL")
+	// Room for every pool, the catalog listener and the seeding
+	// connections.
+	db, err := startDatabase(ctx, 3**pool+50)
+	if err != nil {
+		return err
+	}
+	defer db.stop()
+	fmt.Fprintf(os.Stderr, "seeding %d tenants × %d todos\n", *nTenants, *nTodos)
+	ts, err := seedLoad(ctx, db.URL, *nTenants, *nTodos, *pool)
+	if err != nil {
+		return err
+	}
+	script, err := writeWrkScript(dir, ts, *postPercent)
+	if err != nil {
+		return err
+	}
+	pgCPU, err := postgresCPU(ctx, db.URL)
+	if err != nil {
+		return err
+	}
+
+	start := func(name string) (*runningServer, error) {
+		switch name {
+		case "strict":
+			return startStrictmt(ctx, db.URL, config.IsolationStrict, *pool)
+		case "prefix":
+			return startStrictmt(ctx, db.URL, config.IsolationPrefix, *pool)
+		default:
+			return startBaseline(ctx, baselineBin, db.URL, *pool)
+		}
+	}
+	var runs []loadRun
+	var reference *responses
+	for round := 1; round <= *rounds; round++ {
+		for _, name := range names {
+			srv, err := start(name)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			run, err := driveServer(ctx, name, srv, ts[0], &reference, script, *threads, *concurrency, *warmup, *duration, pgCPU,
+				profilePath(*profileDir, name, srv.inProcess && round == *rounds))
+			if stopErr := srv.stop(); err == nil && stopErr != nil {
+				err = fmt.Errorf("stopping: %w", stopErr)
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			fmt.Fprintf(os.Stderr, "  round %d %-8s %8.0f req/s  p50 %s  p99 %s  errors %d\n", round, name,
+				run.wrk.RPS(), us(run.wrk.P50US), us(run.wrk.P99US), run.wrk.Errors())
+			runs = append(runs, run)
+		}
+	}
+
+	fmt.Printf("Load: %d tenants × %d todos; %d%% GET /api/todos/?limit=20, %d%% POST /api/todos/, random tenant per request\n",
+		*nTenants, *nTodos, 100-*postPercent, *postPercent)
+	fmt.Printf("wrk: %d connections on %d threads, %s warm-up + %s measured per server, %d round(s)\n",
+		*concurrency, *threads, *warmup, *duration, *rounds)
+	fmt.Printf("every server: a pool of %d PostgreSQL connections; strictmt in-process, baseline as a child process\n", *pool)
+	fmt.Printf("machine: %s; wrk, the servers and PostgreSQL share its CPUs\n\n", machine())
+	printLoadTable(os.Stdout, names, runs)
+	return nil
+}
+
+func profilePath(dir, name string, want bool) string {
+	if dir == "" || !want {
+		return ""
+	}
+	return filepath.Join(dir, name+".pprof")
+}
+
+// driveServer checks that srv answers like the reference server, then
+// warms it up and measures it.
+func driveServer(ctx context.Context, name string, srv *runningServer, t loadTenant, reference **responses,
+	script string, threads, conns int, warmup, d time.Duration, pgCPU func() time.Duration, profile string) (loadRun, error) {
+	got, err := sample(ctx, srv.addr, t)
+	if err != nil {
+		return loadRun{}, err
+	}
+	got.server = name
+	if *reference == nil {
+		*reference = got
+	} else if err := (*reference).match(got); err != nil {
+		return loadRun{}, fmt.Errorf("answers unlike %s: %w", (*reference).server, err)
+	}
+	if warmup > 0 {
+		w, err := runWrk(ctx, script, srv.addr, threads, conns, warmup)
+		if err != nil {
+			return loadRun{}, err
+		}
+		if w.Errors() > 0 {
+			return loadRun{}, fmt.Errorf("%d errors during the warm-up (%+v)", w.Errors(), w)
+		}
+	}
+	if srv.inProcess {
+		runtime.GC()
+	}
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return loadRun{}, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return loadRun{}, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	run := loadRun{server: name, load1: loadAverage()}
+	cpu0, pg0 := srv.cpu(), pgCPU()
+	run.wrk, err = runWrk(ctx, script, srv.addr, threads, conns, d)
+	run.serverCPU, run.pgCPU = srv.cpu()-cpu0, pgCPU()-pg0
+	return run, err
+}
+
+// responses are a server's answers to the requests of the workload, with
+// the parts that change from run to run left out.
+type responses struct {
+	server string
+	one    any // GET /api/todos/1/
+	list   any // shape of GET /api/todos/?limit=2
+	create any // shape of POST /api/todos/
+}
+
+// sample sends one request of each kind to the server at addr as tenant t.
+func sample(ctx context.Context, addr string, t loadTenant) (*responses, error) {
+	r := &responses{}
+	for _, q := range []struct {
+		method, path, body string
+		status             int
+		into               *any
+		shapeOnly          bool
+	}{
+		{"GET", "/api/todos/1/", "", http.StatusOK, &r.one, false},
+		{"GET", "/api/todos/?limit=2", "", http.StatusOK, &r.list, true},
+		{"POST", "/api/todos/", `{"title":"shape check","description":"d"}`, http.StatusCreated, &r.create, true},
+	} {
+		req, err := http.NewRequestWithContext(ctx, q.method, "http://"+addr+q.path, strings.NewReader(q.body))
+		if err != nil {
+			return nil, err
+		}
+		req.Host = t.Host
+		req.Header.Set("Authorization", "Bearer "+t.Token)
+		if q.body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != q.status {
+			return nil, fmt.Errorf("%s %s: status %d, want %d: %s", q.method, q.path, resp.StatusCode, q.status, body)
+		}
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", q.method, q.path, err)
+		}
+		if q.shapeOnly {
+			v = shape(v)
+		}
+		*q.into = v
+	}
+	return r, nil
+}
+
+// match reports how got differs from r.
+func (r *responses) match(got *responses) error {
+	for _, c := range []struct {
+		what      string
+		want, got any
+	}{
+		{"GET /api/todos/1/", r.one, got.one},
+		{"the shape of GET /api/todos/?limit=2", r.list, got.list},
+		{"the shape of POST /api/todos/", r.create, got.create},
+	} {
+		if !reflect.DeepEqual(c.want, c.got) {
+			want, _ := json.Marshal(c.want)
+			have, _ := json.Marshal(c.got)
+			return fmt.Errorf("%s: got %s, want %s", c.what, have, want)
+		}
+	}
+	return nil
+}
+
+// shape replaces the values in a decoded JSON document by their kinds,
+// keeping object keys and nulls.
+func shape(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = shape(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = shape(e)
+		}
+		return out
+	case nil:
+		return nil
+	default:
+		return fmt.Sprintf("%T", v)
+	}
+}
+
+// printLoadTable prints each server's median run and its ratios to the
+// baseline's.
+func printLoadTable(w io.Writer, names []string, runs []loadRun) {
+	median := map[string]loadRun{}
+	for _, name := range names {
+		var rs []loadRun
+		for _, r := range runs {
+			if r.server == name {
+				rs = append(rs, r)
+			}
+		}
+		slices.SortFunc(rs, func(a, b loadRun) int {
+			switch {
+			case a.wrk.RPS() < b.wrk.RPS():
+				return -1
+			case a.wrk.RPS() > b.wrk.RPS():
+				return 1
+			}
+			return 0
+		})
+		median[name] = rs[len(rs)/2]
+	}
+	base, haveBase := median["baseline"]
+	titles := map[string]string{"strict": "strictmt strict", "prefix": "strictmt prefix", "baseline": "baseline (net/http + pgx)"}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "server\treq/s\tp50\tp99\terrors\treq/s vs baseline\tp99 vs baseline\tserver CPU/req\tPostgreSQL CPU/req\twrk CPU/req\tload avg before")
+	for _, name := range names {
+		r := median[name]
+		ratio := func(a, b float64) string {
+			if !haveBase || b == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.2fx", a/b)
+		}
+		perReq := func(d time.Duration) string {
+			if r.wrk.Requests == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(r.wrk.Requests))
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%.2f\n", titles[name],
+			r.wrk.RPS(), us(r.wrk.P50US), us(r.wrk.P99US), r.wrk.Errors(),
+			ratio(r.wrk.RPS(), base.wrk.RPS()), ratio(r.wrk.P99US, base.wrk.P99US),
+			perReq(r.serverCPU), perReq(r.pgCPU), perReq(r.wrk.CPU), r.load1)
+	}
+	tw.Flush()
+}
+
+// us formats a latency given in microseconds.
+func us(v float64) string {
+	if v >= 1000 {
+		return fmt.Sprintf("%.2f ms", v/1000)
+	}
+	return fmt.Sprintf("%.0f µs", v)
+}
