@@ -58,8 +58,8 @@ func NewRouter(d Deps) http.Handler {
 
 	// Every other endpoint needs an access token of this tenant.
 	authed := api.Group("", middleware.Authenticate(d.Log, d.Tokens, findUser))
-	_ = authed
 	// Resource routes are registered below, one line per resource.
+	registerTodos(authed, d)
 
 	return stripTrailingSlash(r)
 }

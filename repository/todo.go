@@ -1,0 +1,259 @@
+package repository
+
+import (
+	"context"
+	"time"
+
+	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/models"
+	"github.com/strictmt/strictmt/tenancy"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// msgTodoNotFound is DRF's message for a missing object.
+const msgTodoNotFound = "Not found."
+
+// maxDueYear is the last year a time can be written in (RFC 3339 has four
+// digits for it).
+const maxDueYear = 9999
+
+// TodoFilter selects and orders the todos FindTodos returns.
+type TodoFilter struct {
+	// Completed keeps only todos with this completed state, when set.
+	Completed *bool
+	// Search keeps todos whose title or description contains it,
+	// case-insensitively, when not empty. It is matched literally.
+	Search string
+	// OwnerID keeps only the todos of this user, when set.
+	OwnerID *int64
+	// OrderBy is an ORDER BY list over todos' columns. It must come from a
+	// whitelist (handlers' readOrdering), never from a client verbatim.
+	OrderBy string
+	// Limit and Offset select the page.
+	Limit, Offset int
+}
+
+// TodoUpdate holds the fields an update changes; a nil field is left as
+// it is. For the nullable columns a non-nil pointer to nil sets NULL.
+type TodoUpdate struct {
+	Title              *string
+	Description        *string
+	Completed          *bool
+	RecurrenceInterval **int
+	CompletionTime     **time.Time
+}
+
+// FindTodoByID returns the todo with id in the tenant of ctx, with its
+// owner's id and username loaded. ENOTFOUND when there is none.
+func FindTodoByID(ctx context.Context, id int64) (*models.Todo, error) {
+	db, err := tenancy.DB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var t models.Todo
+	err = withOwner(db).Where(clause.Eq{Column: clause.Column{Table: clause.CurrentTable, Name: "id"}, Value: id}).Take(&t).Error
+	if err != nil {
+		return nil, translate(err, msgTodoNotFound)
+	}
+	return &t, nil
+}
+
+// FindTodos returns one page of the todos of the tenant of ctx that match
+// f, each with its owner's id and username loaded, and how many match in
+// all.
+func FindTodos(ctx context.Context, f TodoFilter) ([]models.Todo, int64, error) {
+	db, err := tenancy.DB(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	var total int64
+	if err := filterTodos(db.Model(&models.Todo{}), f).Count(&total).Error; err != nil {
+		return nil, 0, translate(err, "")
+	}
+	var todos []models.Todo
+	if total == 0 || int64(f.Offset) >= total {
+		return todos, total, nil
+	}
+	q := filterTodos(withOwner(db), f)
+	if f.OrderBy != "" {
+		q = q.Order(f.OrderBy)
+	}
+	if err := q.Limit(f.Limit).Offset(f.Offset).Find(&todos).Error; err != nil {
+		return nil, 0, translate(err, "")
+	}
+	return todos, total, nil
+}
+
+// withOwner loads each todo's owner (id and username only) in the same
+// query. The selected todo columns keep their own names, so an ORDER BY
+// over them is not ambiguous.
+func withOwner(db *gorm.DB) *gorm.DB {
+	return db.Joins("Owner", db.Session(&gorm.Session{NewDB: true}).Select("id", "username"))
+}
+
+func filterTodos(q *gorm.DB, f TodoFilter) *gorm.DB {
+	if f.Completed != nil {
+		q = q.Where("completed = ?", *f.Completed)
+	}
+	if f.OwnerID != nil {
+		q = q.Where("owner_id = ?", *f.OwnerID)
+	}
+	if f.Search != "" {
+		pattern := "%" + escapeLike(f.Search) + "%"
+		q = q.Where("(title ILIKE ? OR description ILIKE ?)", pattern, pattern)
+	}
+	return q
+}
+
+// CreateTodo inserts t into the tenant of ctx, following the completion
+// rules of applyCompletion: t.CompletionTime is cleared unless t is
+// completed, and set to now when it is completed without one. A todo
+// created completed with a recurrence interval gets its next occurrence at
+// once. t.ID, t.CreatedAt and t.CompletionTime are filled in. EINVALID
+// when the owner does not exist or the next occurrence would fall after
+// year 9999.
+func CreateTodo(ctx context.Context, t *models.Todo) error {
+	db, err := tenancy.DB(ctx)
+	if err != nil {
+		return err
+	}
+	now := dbNow()
+	t.ID = 0
+	t.CreatedAt = now
+	applyCompletion(t, t.CompletionTime, now)
+	if err := db.Omit(clause.Associations).Create(t).Error; err != nil {
+		return translate(err, "")
+	}
+	if t.Completed {
+		return spawnNextTodo(db, t, now)
+	}
+	return nil
+}
+
+// UpdateTodo applies u to the todo with id in the tenant of ctx and
+// returns it as stored (without its owner loaded). The row is locked for
+// the rest of the transaction, so concurrent updates apply one after the
+// other. Completion follows applyCompletion; when the todo becomes
+// completed and recurs, its next occurrence is created unless one exists
+// already. ENOTFOUND when there is no such todo; EINVALID as in
+// CreateTodo.
+func UpdateTodo(ctx context.Context, id int64, u TodoUpdate) (*models.Todo, error) {
+	db, err := tenancy.DB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var t models.Todo
+	if err := db.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", id).Take(&t).Error; err != nil {
+		return nil, translate(err, msgTodoNotFound)
+	}
+	wasCompleted := t.Completed
+	if u.Title != nil {
+		t.Title = *u.Title
+	}
+	if u.Description != nil {
+		t.Description = *u.Description
+	}
+	if u.Completed != nil {
+		t.Completed = *u.Completed
+	}
+	if u.RecurrenceInterval != nil {
+		t.RecurrenceInterval = *u.RecurrenceInterval
+	}
+	given := t.CompletionTime
+	if u.CompletionTime != nil {
+		given = *u.CompletionTime
+	}
+	now := dbNow()
+	applyCompletion(&t, given, now)
+	err = db.Model(&models.Todo{}).Where("id = ?", id).Updates(map[string]any{
+		"title":               t.Title,
+		"description":         t.Description,
+		"completed":           t.Completed,
+		"recurrence_interval": t.RecurrenceInterval,
+		"completion_time":     t.CompletionTime,
+	}).Error
+	if err != nil {
+		return nil, translate(err, msgTodoNotFound)
+	}
+	if t.Completed && !wasCompleted {
+		if err := spawnNextTodo(db, &t, now); err != nil {
+			return nil, err
+		}
+	}
+	return &t, nil
+}
+
+// applyCompletion keeps completion_time consistent with completed, as the
+// seed's Todo.save() did: an open todo has none (a given one is ignored);
+// a completed todo keeps the given time, or gets now when none is given.
+// given is the time the todo would have without the rule: the one sent by
+// the client, or else the stored one.
+func applyCompletion(t *models.Todo, given *time.Time, now time.Time) {
+	switch {
+	case !t.Completed:
+		t.CompletionTime = nil
+	case given != nil:
+		t.CompletionTime = truncateTime(given)
+	default:
+		t.CompletionTime = &now
+	}
+}
+
+// spawnNextTodo creates the next occurrence of the completed todo t, due
+// its recurrence interval in days after its completion. A todo has at
+// most one next occurrence (previous_id is unique): completing it again
+// creates nothing.
+func spawnNextTodo(db *gorm.DB, t *models.Todo, now time.Time) error {
+	if t.RecurrenceInterval == nil || t.CompletionTime == nil {
+		return nil
+	}
+	due := t.CompletionTime.AddDate(0, 0, *t.RecurrenceInterval)
+	if due.Year() > maxDueYear {
+		return apperr.FieldError("recurrence_interval", "The next occurrence would be due after the year 9999.")
+	}
+	previous := t.ID
+	next := &models.Todo{
+		Title:              t.Title,
+		Description:        t.Description,
+		RecurrenceInterval: t.RecurrenceInterval,
+		CreatedAt:          now,
+		DueAt:              &due,
+		PreviousID:         &previous,
+		OwnerID:            t.OwnerID,
+	}
+	err := db.Omit(clause.Associations).
+		Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "previous_id"}}, DoNothing: true}).
+		Create(next).Error
+	return translate(err, "")
+}
+
+// DeleteTodo deletes the todo with id from the tenant of ctx, with its
+// tasks; its next occurrence, if any, no longer has a previous one.
+// ENOTFOUND when there is no such todo.
+func DeleteTodo(ctx context.Context, id int64) error {
+	db, err := tenancy.DB(ctx)
+	if err != nil {
+		return err
+	}
+	res := db.Where("id = ?", id).Delete(&models.Todo{})
+	if res.Error != nil {
+		return translate(res.Error, msgTodoNotFound)
+	}
+	if res.RowsAffected == 0 {
+		return &apperr.Error{Code: apperr.ENOTFOUND, Message: msgTodoNotFound}
+	}
+	return nil
+}
+
+// dbNow is the current time at the database's precision (microseconds),
+// so what a response shows is what is stored.
+func dbNow() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+func truncateTime(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := t.UTC().Truncate(time.Microsecond)
+	return &v
+}
