@@ -30,6 +30,12 @@ func (a *App) Handler() http.Handler {
 		MaxBodyBytes:   a.Config.HTTP.MaxBodyBytes,
 		RequestTimeout: a.Config.HTTP.RequestTimeout,
 		Ready:          a.Ready,
+
+		Tenants:          a.Tenants,
+		AdminToken:       a.Config.Admin.Token,
+		PublicHosts:      a.Config.Tenancy.PublicHosts,
+		EnforcePaidUntil: a.Config.Tenancy.EnforcePaidUntil,
+		CORSOrigins:      a.Config.HTTP.CORSOrigins,
 	})
 }
 

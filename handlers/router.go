@@ -27,6 +27,16 @@ type Deps struct {
 	RequestTimeout time.Duration
 	// Ready reports whether the database answers.
 	Ready func(ctx context.Context) error
+	// Tenants serves the admin API; AdminToken enables it (empty: the
+	// admin paths answer 404) on PublicHosts only.
+	Tenants     TenantService
+	AdminToken  string
+	PublicHosts []string
+	// EnforcePaidUntil answers 402 to tenants past paid_until and not on
+	// trial (see middleware.PaidUntil).
+	EnforcePaidUntil bool
+	// CORSOrigins are the browser origins allowed to call the service.
+	CORSOrigins []string
 }
 
 // NewRouter returns the HTTP handler of the whole service. Paths work with
@@ -37,7 +47,7 @@ func NewRouter(d Deps) http.Handler {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
-	r.Use(middleware.RequestID(), middleware.Logger(d.Log), middleware.Recovery(d.Log), middleware.BodyLimit(d.Log, d.MaxBodyBytes), middleware.Timeout(d.RequestTimeout))
+	r.Use(middleware.RequestID(), middleware.Logger(d.Log), middleware.CORS(d.Log, d.CORSOrigins), middleware.Recovery(d.Log), middleware.BodyLimit(d.Log, d.MaxBodyBytes), middleware.Timeout(d.RequestTimeout))
 
 	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"detail": "Not found."}) })
 	r.NoMethod(func(c *gin.Context) {
@@ -47,8 +57,9 @@ func NewRouter(d Deps) http.Handler {
 	h := &health{ready: d.Ready}
 	r.GET("/healthz", h.alive)
 	r.GET("/readyz", h.readyz)
+	registerAdmin(r.Group("/admin", middleware.Admin(d.Log, d.AdminToken, d.PublicHosts)), d)
 
-	api := r.Group("/api", middleware.Tenant(d.Log, d.Resolver), middleware.Scope(d.Log, d.Strict))
+	api := r.Group("/api", middleware.Tenant(d.Log, d.Resolver), middleware.PaidUntil(d.Log, d.EnforcePaidUntil, nil), middleware.Scope(d.Log, d.Strict))
 	api.GET("", index)
 
 	accounts := &accounts{log: d.Log, tokens: d.Tokens}

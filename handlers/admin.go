@@ -1,0 +1,329 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/middleware"
+	"github.com/strictmt/strictmt/models"
+	"github.com/strictmt/strictmt/tenants"
+)
+
+// TenantService creates, changes and deletes tenants and their domains; the
+// CLI uses the same service, so both apply the same validation. It is
+// implemented by *tenants.Service, whose methods document their error
+// codes (EINVALID, ECONFLICT, ENOTFOUND).
+type TenantService interface {
+	CreateTenant(ctx context.Context, p tenants.CreateParams) (*models.Client, error)
+	ListTenants(ctx context.Context, p tenants.ListParams) ([]models.Client, int64, error)
+	FindTenant(ctx context.Context, schema string) (*models.Client, error)
+	UpdateTenant(ctx context.Context, schema string, u tenants.UpdateParams) (*models.Client, error)
+	DeleteTenant(ctx context.Context, schema string, dropSchema bool) error
+	AddDomain(ctx context.Context, schema, domain string, primary bool) (*models.Domain, error)
+	RemoveDomain(ctx context.Context, domain string) error
+}
+
+// adminMethods are the methods answered on admin paths: those a path does
+// not serve get 405, but only past the admin guard, so a tenant host or an
+// unauthenticated caller cannot tell admin paths from missing ones.
+var adminMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+
+// registerAdmin registers the admin API on r, a group at /admin behind
+// middleware.Admin.
+func registerAdmin(r *gin.RouterGroup, d Deps) {
+	h := &admin{log: d.Log, tenants: d.Tenants}
+	routes := map[string]map[string]gin.HandlerFunc{
+		"/tenants":                 {http.MethodGet: h.list, http.MethodPost: h.create},
+		"/tenants/:schema":         {http.MethodGet: h.get, http.MethodPatch: h.patch, http.MethodDelete: h.delete},
+		"/tenants/:schema/domains": {http.MethodPost: h.addDomain},
+		"/domains/:domain":         {http.MethodDelete: h.removeDomain},
+	}
+	for path, handlers := range routes {
+		for _, m := range adminMethods {
+			if fn, ok := handlers[m]; ok {
+				r.Handle(m, path, fn)
+			} else {
+				r.Handle(m, path, adminMethodNotAllowed)
+			}
+		}
+	}
+}
+
+func adminMethodNotAllowed(c *gin.Context) {
+	c.JSON(http.StatusMethodNotAllowed, gin.H{"detail": "Method \"" + c.Request.Method + "\" not allowed."})
+}
+
+type admin struct {
+	log     *slog.Logger
+	tenants TenantService
+}
+
+// tenantResponse is a tenant on the wire; `strictmt tenants list --json`
+// prints the same shape.
+type tenantResponse struct {
+	Name       string           `json:"name"`
+	SchemaName string           `json:"schema_name"`
+	Domains    []domainResponse `json:"domains"`
+	PaidUntil  *models.Date     `json:"paid_until"`
+	OnTrial    bool             `json:"on_trial"`
+	CreatedOn  models.Date      `json:"created_on"`
+}
+
+// domainResponse is one domain of a tenant.
+type domainResponse struct {
+	Domain    string `json:"domain"`
+	IsPrimary bool   `json:"is_primary"`
+}
+
+// addedDomainResponse is a domain added to a tenant; `strictmt domains list
+// --json` prints the same shape.
+type addedDomainResponse struct {
+	Domain    string `json:"domain"`
+	Tenant    string `json:"tenant"`
+	IsPrimary bool   `json:"is_primary"`
+}
+
+func toTenantResponse(c *models.Client) tenantResponse {
+	r := tenantResponse{
+		Name: c.Name, SchemaName: c.SchemaName, PaidUntil: c.PaidUntil, OnTrial: c.OnTrial, CreatedOn: c.CreatedOn,
+		Domains: make([]domainResponse, len(c.Domains)),
+	}
+	for i, d := range c.Domains {
+		r.Domains[i] = domainResponse{Domain: d.Domain, IsPrimary: d.IsPrimary}
+	}
+	return r
+}
+
+// create creates a tenant: catalog rows, schema, tables and role, all or
+// nothing.
+func (h *admin) create(c *gin.Context) {
+	in, err := readJSON(c)
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	// Content rules (blank, length, schema name, domain syntax) are the
+	// service's, so the CLI and this API refuse the same input with the
+	// same messages; here only presence and JSON types are checked.
+	name := in.String("name", true, true, 0)
+	schema := in.String("schema_name", true, true, 0)
+	domains := in.stringList("domains", true)
+	paidUntil, _ := in.nullableDate("paid_until")
+	onTrial := in.strictBool("on_trial")
+	if err := in.Err(); err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	p := tenants.CreateParams{Name: *name, SchemaName: *schema, Domains: domains, PaidUntil: paidUntil}
+	if onTrial != nil {
+		p.OnTrial = *onTrial
+	}
+	client, err := h.tenants.CreateTenant(c.Request.Context(), p)
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	h.log.Info("admin: created tenant", "schema", client.SchemaName, "request_id", middleware.RequestIDFromContext(c.Request.Context()))
+	c.JSON(http.StatusCreated, toTenantResponse(client))
+}
+
+// list lists tenants by schema name, paginated; ?search= matches the name
+// or schema name.
+func (h *admin) list(c *gin.Context) {
+	p, err := readPage(c)
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	clients, total, err := h.tenants.ListTenants(c.Request.Context(), tenants.ListParams{Search: c.Query("search"), Limit: p.Limit, Offset: p.Offset})
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	out := make([]tenantResponse, len(clients))
+	for i := range clients {
+		out[i] = toTenantResponse(&clients[i])
+	}
+	c.JSON(http.StatusOK, paginate(c, p, total, out))
+}
+
+func (h *admin) get(c *gin.Context) {
+	client, err := h.tenants.FindTenant(c.Request.Context(), c.Param("schema"))
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, toTenantResponse(client))
+}
+
+// patch changes the given fields among name, paid_until (null clears it)
+// and on_trial.
+func (h *admin) patch(c *gin.Context) {
+	schema, err := pathSchema(c)
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	in, err := readJSON(c)
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	in.partial = true
+	u := tenants.UpdateParams{Name: in.String("name", false, true, 0), OnTrial: in.strictBool("on_trial")}
+	if paidUntil, set := in.nullableDate("paid_until"); set {
+		u.PaidUntil = &paidUntil
+	}
+	if err := in.Err(); err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	client, err := h.tenants.UpdateTenant(c.Request.Context(), schema, u)
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, toTenantResponse(client))
+}
+
+// delete removes a tenant's catalog rows and role; ?drop_schema=true also
+// drops its schema and data.
+func (h *admin) delete(c *gin.Context) {
+	schema, err := pathSchema(c)
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	drop, err := queryBool(c, "drop_schema")
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	if err := h.tenants.DeleteTenant(c.Request.Context(), schema, drop != nil && *drop); err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	h.log.Info("admin: deleted tenant", "schema", schema, "drop_schema", drop != nil && *drop,
+		"request_id", middleware.RequestIDFromContext(c.Request.Context()))
+	c.Status(http.StatusNoContent)
+}
+
+// addDomain adds {"domain", "is_primary"} to a tenant.
+func (h *admin) addDomain(c *gin.Context) {
+	schema, err := pathSchema(c)
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	in, err := readJSON(c)
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	domain := in.String("domain", true, true, 0)
+	primary := in.strictBool("is_primary")
+	if err := in.Err(); err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	d, err := h.tenants.AddDomain(c.Request.Context(), schema, *domain, primary != nil && *primary)
+	if err != nil {
+		middleware.Error(c, h.log, renameField(err, "domains", "domain"))
+		return
+	}
+	c.JSON(http.StatusCreated, addedDomainResponse{Domain: d.Domain, Tenant: schema, IsPrimary: d.IsPrimary})
+}
+
+// removeDomain removes a domain; a tenant's last domain cannot go.
+func (h *admin) removeDomain(c *gin.Context) {
+	if err := h.tenants.RemoveDomain(c.Request.Context(), c.Param("domain")); err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// pathSchema reads the {schema} path parameter. A value that cannot be a
+// schema name names no tenant: 404.
+func pathSchema(c *gin.Context) (string, error) {
+	s := c.Param("schema")
+	if tenants.ValidateSchemaName(s) != nil {
+		return "", apperr.Errorf(apperr.ENOTFOUND, "No tenant with schema_name %q.", s)
+	}
+	return s, nil
+}
+
+// renameField moves the service's messages for field from to field to,
+// where the request body names the field differently.
+func renameField(err error, from, to string) error {
+	var e *apperr.Error
+	if !errors.As(err, &e) || e.Fields[from] == nil {
+		return err
+	}
+	fields := apperr.Fields{}
+	for k, v := range e.Fields {
+		if k == from {
+			k = to
+		}
+		fields[k] = append(fields[k], v...)
+	}
+	return fields.Err()
+}
+
+// stringList reads a list of strings.
+func (in *input) stringList(name string, required bool) []string {
+	v, ok := in.present(name, required)
+	if !ok {
+		return nil
+	}
+	if isNull(v) {
+		in.errs.Add(name, msgNull)
+		return nil
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(v, &items); err != nil {
+		var x any
+		_ = json.Unmarshal(v, &x)
+		in.errs.Add(name, "Expected a list of items but got type \""+jsonTypeName(x)+"\".")
+		return nil
+	}
+	out := make([]string, 0, len(items))
+	for _, item := range items {
+		var s string
+		if err := json.Unmarshal(item, &s); err != nil {
+			in.errs.Add(name, msgString)
+			return nil
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// strictBool reads an optional boolean as Bool does, refusing null, which
+// Bool takes for false.
+func (in *input) strictBool(name string) *bool {
+	if v, ok := in.raw[name]; ok && isNull(v) {
+		in.errs.Add(name, msgNull)
+		return nil
+	}
+	return in.Bool(name, false)
+}
+
+// nullableDate reads a "YYYY-MM-DD" date that may be null; set reports
+// whether the field was sent, so a null can clear a value.
+func (in *input) nullableDate(name string) (val *models.Date, set bool) {
+	v, ok := in.present(name, false)
+	if !ok {
+		return nil, false
+	}
+	if isNull(v) {
+		return nil, true
+	}
+	d := in.Date(name, false)
+	return d, d != nil
+}

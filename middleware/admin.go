@@ -1,0 +1,51 @@
+package middleware
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/tenants"
+)
+
+// Admin guards the admin API. It answers 404 {"detail": "Not found."}, as
+// for a path that does not exist, unless the request's Host (port, case
+// and a leading "www." ignored) is one of publicHosts and token is set, so
+// the admin API is never reachable through a tenant's domain and does not
+// exist at all without a token. It then requires "Authorization: Bearer
+// <token>", compared in constant time; anything else gets 401 JSON.
+func Admin(log *slog.Logger, token string, publicHosts []string) gin.HandlerFunc {
+	hosts := map[string]bool{}
+	for _, h := range publicHosts {
+		hosts[tenants.NormalizeHost(h)] = true
+	}
+	// Comparing digests keeps the comparison's time independent of the
+	// token's length as well as its bytes.
+	want := sha256.Sum256([]byte(token))
+	return func(c *gin.Context) {
+		if token == "" || !hosts[tenants.NormalizeHost(c.Request.Host)] {
+			c.AbortWithStatusJSON(http.StatusNotFound, gin.H{"detail": "Not found."})
+			return
+		}
+		scheme, got, _ := strings.Cut(c.GetHeader("Authorization"), " ")
+		got = strings.TrimSpace(got)
+		switch {
+		case scheme == "":
+			Error(c, log, apperr.Errorf(apperr.EUNAUTHORIZED, "Authentication credentials were not provided."))
+			return
+		case !strings.EqualFold(scheme, "Bearer") || got == "":
+			Error(c, log, apperr.Errorf(apperr.EUNAUTHORIZED, "Authorization header must contain two space-delimited values: Bearer <token>."))
+			return
+		}
+		sum := sha256.Sum256([]byte(got))
+		if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			Error(c, log, apperr.Errorf(apperr.EUNAUTHORIZED, "Invalid admin token."))
+			return
+		}
+		c.Next()
+	}
+}
