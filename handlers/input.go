@@ -166,11 +166,16 @@ func (in *input) Email(name string, required bool) *string {
 	return s
 }
 
-// Bool reads a boolean field; like DRF it accepts true/false, 1/0 and
-// the strings "true"/"false".
+// Bool reads a boolean field; like DRF's BooleanField it accepts true and
+// false, 1 and 0, and the strings "true"/"false", "yes"/"no", "on"/"off",
+// "y"/"n", "t"/"f", "1"/"0" in any case.
 func (in *input) Bool(name string, required bool) *bool {
 	v, ok := in.present(name, required)
 	if !ok {
+		return nil
+	}
+	if isNull(v) {
+		in.errs.Add(name, msgNull)
 		return nil
 	}
 	var b bool
@@ -179,18 +184,17 @@ func (in *input) Bool(name string, required bool) *bool {
 	}
 	var s any
 	_ = json.Unmarshal(v, &s)
+	if str, isStr := s.(string); isStr {
+		s = strings.ToLower(str)
+	}
 	switch s {
-	case "true", "True", "1", float64(1):
+	case "true", "1", "yes", "y", "on", "t", float64(1):
 		b = true
 		return &b
-	case "false", "False", "0", float64(0):
+	case "false", "0", "no", "n", "off", "f", float64(0):
 		return &b
 	}
-	if isNull(v) {
-		in.errs.Add(name, msgNull)
-	} else {
-		in.errs.Add(name, msgBool)
-	}
+	in.errs.Add(name, msgBool)
 	return nil
 }
 

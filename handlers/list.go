@@ -165,7 +165,7 @@ func queryID(c *gin.Context, name string) (*int64, error) {
 func pathID(c *gin.Context) (int64, error) {
 	n, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || n < 1 {
-		return 0, apperr.Errorf(apperr.ENOTFOUND, "No %s matches the given query.", "object")
+		return 0, apperr.Errorf(apperr.ENOTFOUND, "Not found.")
 	}
 	return n, nil
 }
