@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"text/tabwriter"
@@ -28,6 +29,7 @@ func init() {
 func runScope(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("scope", flag.ContinueOnError)
 	todos := fs.Int("todos", 20, "todos in the listed page")
+	rounds := fs.Int("rounds", 5, "alternating measurement rounds per mode")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -37,62 +39,70 @@ func runScope(ctx context.Context, args []string) error {
 	}
 	defer db.stop()
 
-	type result struct {
-		name string
-		r    testing.BenchmarkResult
-	}
-	var results []result
+	modes := []string{config.IsolationPrefix, config.IsolationStrict}
+	handlers := map[string]http.Handler{}
 	var token string
-	for _, mode := range []string{config.IsolationPrefix, config.IsolationStrict} {
+	for _, mode := range modes {
 		a, err := openApp(ctx, db.URL, mode, 4)
 		if err != nil {
 			return err
 		}
-		h := a.Handler()
+		defer a.Close(ctx)
+		handlers[mode] = a.Handler()
 		if token == "" {
 			if _, err := a.Tenants.CreateTenant(ctx, tenants.CreateParams{Name: "Bench", SchemaName: "bench", Domains: []string{"bench.localhost"}}); err != nil {
 				return err
 			}
-			if token, err = seedUser(h, "bench.localhost", *todos); err != nil {
+			if token, err = seedUser(handlers[mode], "bench.localhost", *todos); err != nil {
 				return err
 			}
 		}
-		for _, ep := range []struct{ name, method, path, body string }{
-			{"list todos (limit 20)", "GET", "/api/todos/?limit=20", ""},
-			{"get one todo", "GET", "/api/todos/1/", ""},
-			{"create todo", "POST", "/api/todos/", `{"title":"bench","description":"d"}`},
-		} {
-			var failed error
-			r := testing.Benchmark(func(b *testing.B) {
-				for b.Loop() {
-					if code := serve(h, ep.method, ep.path, ep.body, token); code >= 300 {
-						failed = fmt.Errorf("%s %s: status %d", ep.method, ep.path, code)
-						b.FailNow()
-					}
-				}
-			})
-			if failed != nil {
-				return failed
-			}
-			results = append(results, result{mode + "|" + ep.name, r})
-		}
-		a.Close(ctx)
 	}
 
-	byName := map[string]testing.BenchmarkResult{}
-	for _, r := range results {
-		byName[r.name] = r.r
-	}
+	fmt.Printf("in-process handler chain, pool of 4 connections, median of %d alternating rounds\n\n", *rounds)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "request\tisolation\tµs/op\tallocs/op\tKB/op\tvs prefix\t")
-	for _, r := range results {
-		mode, ep, _ := strings.Cut(r.name, "|")
-		base := byName[config.IsolationPrefix+"|"+ep]
-		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%d\t%.1f\t%.2fx\t\n", ep, mode,
-			float64(r.r.NsPerOp())/1000, r.r.AllocsPerOp(), float64(r.r.AllocedBytesPerOp())/1024,
-			float64(r.r.NsPerOp())/float64(base.NsPerOp()))
+	for _, ep := range []struct{ name, method, path, body string }{
+		{"list todos (limit 20)", "GET", "/api/todos/?limit=20", ""},
+		{"get one todo", "GET", "/api/todos/1/", ""},
+		{"create todo", "POST", "/api/todos/", `{"title":"bench","description":"d"}`},
+	} {
+		// Modes alternate round by round so drift in the machine's load
+		// hits both alike.
+		runs := map[string][]testing.BenchmarkResult{}
+		for range *rounds {
+			for _, mode := range modes {
+				var failed error
+				r := testing.Benchmark(func(b *testing.B) {
+					for b.Loop() {
+						if code := serve(handlers[mode], ep.method, ep.path, ep.body, token); code >= 300 {
+							failed = fmt.Errorf("%s %s: status %d", ep.method, ep.path, code)
+							b.FailNow()
+						}
+					}
+				})
+				if failed != nil {
+					return failed
+				}
+				runs[mode] = append(runs[mode], r)
+			}
+		}
+		base := median(runs[config.IsolationPrefix])
+		for _, mode := range modes {
+			r := median(runs[mode])
+			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%d\t%.1f\t%.2fx\t\n", ep.name, mode,
+				float64(r.NsPerOp())/1000, r.AllocsPerOp(), float64(r.AllocedBytesPerOp())/1024,
+				float64(r.NsPerOp())/float64(base.NsPerOp()))
+		}
 	}
 	return tw.Flush()
+}
+
+// median returns the run with the median time per operation.
+func median(rs []testing.BenchmarkResult) testing.BenchmarkResult {
+	sorted := slices.Clone(rs)
+	slices.SortFunc(sorted, func(a, b testing.BenchmarkResult) int { return int(a.NsPerOp() - b.NsPerOp()) })
+	return sorted[len(sorted)/2]
 }
 
 // serve runs one request through h and returns its status.
