@@ -71,6 +71,8 @@ func NewRouter(d Deps) http.Handler {
 	authed := api.Group("", middleware.Authenticate(d.Log, d.Tokens, findUser))
 	// Resource routes are registered below, one line per resource.
 	registerTodos(authed, d)
+	registerProjects(authed, d)
+	registerTasks(authed, d)
 
 	return stripTrailingSlash(r)
 }

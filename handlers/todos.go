@@ -101,12 +101,7 @@ func readTodo(c *gin.Context, partial bool) (repository.TodoUpdate, error) {
 	in.partial = partial
 	u.Title = in.String("title", true, false, 255)
 	u.Description = in.String("description", false, true, 0)
-	if v, ok := in.raw["completed"]; ok && isNull(v) {
-		// input.Bool decodes null as false; completed is not nullable.
-		in.errs.Add("completed", msgNull)
-	} else {
-		u.Completed = in.Bool("completed", false)
-	}
+	u.Completed = in.Bool("completed", false)
 	if v, set := in.Int("recurrence_interval", false, true, 1, math.MaxInt32); set {
 		var n *int
 		if v != nil {

@@ -1,0 +1,279 @@
+package handlers
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/middleware"
+	"github.com/strictmt/strictmt/models"
+	"github.com/strictmt/strictmt/repository"
+	"github.com/strictmt/strictmt/tenancy"
+)
+
+// projectOrdering whitelists ?ordering= fields of the projects list.
+var projectOrdering = map[string]string{"created_at": "created_at", "name": "name", "id": "id"}
+
+type projects struct{ log *slog.Logger }
+
+// registerProjects registers the projects resource and its analytics on
+// the authenticated group. Every user of the tenant sees and changes the
+// tenant's projects, as in the seed.
+func registerProjects(r *gin.RouterGroup, d Deps) {
+	h := &projects{log: d.Log}
+	r.GET("/projects", h.list)
+	r.POST("/projects", h.create)
+	r.GET("/projects/:id", h.get)
+	r.PUT("/projects/:id", h.update)
+	r.PATCH("/projects/:id", h.update)
+	r.DELETE("/projects/:id", h.delete)
+	r.GET("/projects/:id/analytics", h.analytics)
+}
+
+type projectResponse struct {
+	ID          int64  `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Owner       int64  `json:"owner"`
+	OwnerName   string `json:"owner_name"`
+	ClientName  string `json:"client_name"`
+	CreatedAt   string `json:"created_at"`
+}
+
+func toProjectResponse(p *models.Project, clientName string) projectResponse {
+	r := projectResponse{
+		ID: p.ID, Name: p.Name, Description: p.Description, Owner: p.OwnerID,
+		ClientName: clientName, CreatedAt: formatTime(p.CreatedAt),
+	}
+	if p.Owner != nil {
+		r.OwnerName = p.Owner.Username
+	}
+	return r
+}
+
+type analyticsResponse struct {
+	TotalTasks     int64 `json:"total_tasks"`
+	CompletedTasks int64 `json:"completed_tasks"`
+	PendingTasks   int64 `json:"pending_tasks"`
+	OverdueTasks   int64 `json:"overdue_tasks"`
+	// AverageCompletionTime is rendered as Django renders a duration
+	// ("P0DT01H30M00S"); null when no completed task has a completion
+	// time.
+	AverageCompletionTime    *string  `json:"average_completion_time"`
+	AverageCompletionSeconds *float64 `json:"average_completion_seconds"`
+}
+
+func toAnalyticsResponse(a *repository.ProjectAnalytics) analyticsResponse {
+	r := analyticsResponse{
+		TotalTasks: a.TotalTasks, CompletedTasks: a.CompletedTasks,
+		PendingTasks: a.PendingTasks, OverdueTasks: a.OverdueTasks,
+	}
+	if us := a.AverageCompletionMicros; us != nil {
+		s := formatDuration(*us)
+		secs := float64(*us) / 1e6
+		r.AverageCompletionTime, r.AverageCompletionSeconds = &s, &secs
+	}
+	return r
+}
+
+// formatDuration renders microseconds as Django's duration_iso_string
+// does: "P{days}DT{HH}H{MM}M{SS}[.ffffff]S", with a leading "-" for a
+// negative duration (whose parts are those of its absolute value).
+func formatDuration(us int64) string {
+	sign := ""
+	if us < 0 {
+		sign, us = "-", -us
+	}
+	const day = 86400 * 1e6
+	days, rest := us/day, us%day
+	secs, micros := rest/1e6, rest%1e6
+	frac := ""
+	if micros != 0 {
+		frac = fmt.Sprintf(".%06d", micros)
+	}
+	return fmt.Sprintf("%sP%dDT%02dH%02dM%02d%sS", sign, days, secs/3600, secs%3600/60, secs%60, frac)
+}
+
+// requestClientName is the name of the request's tenant, which responses carry
+// as client_name.
+func requestClientName(c *gin.Context) string {
+	if t := tenancy.TenantFromContext(c.Request.Context()); t != nil {
+		return t.Name
+	}
+	return ""
+}
+
+// trimField strips surrounding white space from a string field, as DRF's
+// CharField does (trim_whitespace).
+func trimField(s *string) *string {
+	if s == nil {
+		return nil
+	}
+	t := strings.TrimSpace(*s)
+	return &t
+}
+
+// mergeRefErr adds the field errors of a reference check to in; any
+// other error is returned for the caller to write.
+func mergeRefErr(in *input, err error) error {
+	if err == nil {
+		return nil
+	}
+	if apperr.Code(err) != apperr.EINVALID {
+		return err
+	}
+	in.errs.Merge(err)
+	return nil
+}
+
+// list serves GET /api/projects: ?owner=<user id>, ?search= (name or
+// description, case-insensitive substring), ?ordering= over created_at,
+// name and id (default -created_at), ?limit= and ?offset=.
+func (h *projects) list(c *gin.Context) {
+	errs := apperr.Fields{}
+	p, err := readPage(c)
+	errs.Merge(err)
+	owner, err := queryID(c, "owner")
+	errs.Merge(err)
+	order, err := readOrdering(c, projectOrdering, "-created_at")
+	errs.Merge(err)
+	if err := errs.Err(); err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	list, total, err := repository.FindProjects(c.Request.Context(), repository.ProjectFilter{
+		OwnerID: owner, Search: c.Query("search"), Order: order, Limit: p.Limit, Offset: p.Offset,
+	})
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	name := requestClientName(c)
+	out := make([]projectResponse, len(list))
+	for i := range list {
+		out[i] = toProjectResponse(&list[i], name)
+	}
+	c.JSON(http.StatusOK, paginate(c, p, total, out))
+}
+
+// create serves POST /api/projects. The owner defaults to the caller.
+func (h *projects) create(c *gin.Context) {
+	in, err := readJSON(c)
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	ctx := c.Request.Context()
+	name := trimField(in.String("name", true, false, 255))
+	description := trimField(in.String("description", false, true, 0))
+	owner, _ := in.PK("owner", false, false)
+	if err := mergeRefErr(in, repository.CheckProjectRefs(ctx, owner)); err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	if err := in.Err(); err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	p := &models.Project{Name: *name, OwnerID: tenancy.UserFromContext(ctx).ID}
+	if description != nil {
+		p.Description = *description
+	}
+	if owner != nil {
+		p.OwnerID = *owner
+	}
+	if err := repository.CreateProject(ctx, p); err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	c.JSON(http.StatusCreated, toProjectResponse(p, requestClientName(c)))
+}
+
+// get serves GET /api/projects/:id.
+func (h *projects) get(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	p, err := repository.FindProjectByID(c.Request.Context(), id)
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, toProjectResponse(p, requestClientName(c)))
+}
+
+// update serves PUT (name required) and PATCH (only the given fields) of
+// /api/projects/:id. Fields left out of a PUT that are not required keep
+// their values, as in DRF.
+func (h *projects) update(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	ctx := c.Request.Context()
+	// As in DRF, a missing object is reported before the body is read.
+	if _, err := repository.FindProjectByID(ctx, id); err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	in, err := readJSON(c)
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	in.partial = c.Request.Method == http.MethodPatch
+	u := repository.ProjectUpdate{
+		Name:        trimField(in.String("name", true, false, 255)),
+		Description: trimField(in.String("description", false, true, 0)),
+	}
+	u.OwnerID, _ = in.PK("owner", false, false)
+	if err := mergeRefErr(in, repository.CheckProjectRefs(ctx, u.OwnerID)); err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	if err := in.Err(); err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	p, err := repository.UpdateProject(ctx, id, u)
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, toProjectResponse(p, requestClientName(c)))
+}
+
+// delete serves DELETE /api/projects/:id; the project's tasks go with it.
+func (h *projects) delete(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	if err := repository.DeleteProject(c.Request.Context(), id); err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// analytics serves GET /api/projects/:id/analytics.
+func (h *projects) analytics(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	a, err := repository.FindProjectAnalytics(c.Request.Context(), id)
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, toAnalyticsResponse(a))
+}

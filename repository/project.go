@@ -1,0 +1,380 @@
+package repository
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/models"
+	"github.com/strictmt/strictmt/tenancy"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// detailNotFound is DRF's detail for an object that is not there, or not
+// the caller's tenant's.
+const detailNotFound = "Not found."
+
+// ProjectFilter selects projects in FindProjects.
+type ProjectFilter struct {
+	OwnerID *int64
+	// Search matches name or description, case-insensitively, as a
+	// substring; % and _ match themselves.
+	Search string
+	// Order is an ORDER BY list over the columns id, name, description,
+	// owner_id, owner_name and created_at. It must come from a whitelist
+	// (handlers' readOrdering), never from the client verbatim.
+	Order  string
+	Limit  int
+	Offset int
+}
+
+// ProjectUpdate holds the fields of a project to change; nil means
+// unchanged.
+type ProjectUpdate struct {
+	Name        *string
+	Description *string
+	OwnerID     *int64
+}
+
+// ProjectAnalytics is the summary of a project's tasks.
+type ProjectAnalytics struct {
+	TotalTasks     int64
+	CompletedTasks int64
+	// PendingTasks is TotalTasks − CompletedTasks.
+	PendingTasks int64
+	// OverdueTasks counts tasks due before today (UTC) whose todo is not
+	// completed.
+	OverdueTasks int64
+	// AverageCompletionMicros is the mean, in microseconds, of
+	// completion_time − created_at over the todos of the project's
+	// completed tasks that have a completion time; nil when there are
+	// none. Microseconds are the precision PostgreSQL keeps.
+	AverageCompletionMicros *int64
+}
+
+// projectRow is a project as the projects source yields it: its columns,
+// the owner's username and the size of the whole result.
+type projectRow struct {
+	ID          int64
+	Name        string
+	Description string
+	OwnerID     int64
+	CreatedAt   time.Time
+	OwnerName   string
+	FullCount   int64
+}
+
+func (r *projectRow) model() models.Project {
+	return models.Project{
+		ID: r.ID, Name: r.Name, Description: r.Description, OwnerID: r.OwnerID, CreatedAt: r.CreatedAt,
+		Owner: &models.User{ID: r.OwnerID, Username: r.OwnerName},
+	}
+}
+
+// schemaTable names model's table in the tenant schema of db, as a value
+// GORM quotes ("tenant_a"."projects") wherever it is passed as a
+// parameter of a SQL fragment.
+func schemaTable(db *gorm.DB, model any) (clause.Table, error) {
+	stmt := &gorm.Statement{DB: db}
+	if err := stmt.Parse(model); err != nil {
+		return clause.Table{}, apperr.Wrap(apperr.EINTERNAL, err, "")
+	}
+	// Schema.Table keeps the schema prefix; Statement.Table drops it.
+	return clause.Table{Name: stmt.Schema.Table}, nil
+}
+
+// projects returns db reading from the tenant's projects joined with
+// their owners' usernames, as a derived table named projects, so filters
+// and ORDER BY lists use plain column names.
+func projects(db *gorm.DB) (*gorm.DB, error) {
+	p, err := schemaTable(db, &models.Project{})
+	if err != nil {
+		return nil, err
+	}
+	u, err := schemaTable(db, &models.User{})
+	if err != nil {
+		return nil, err
+	}
+	return db.Table("(SELECT p.*, u.username AS owner_name FROM ? p JOIN ? u ON u.id = p.owner_id) AS projects", p, u), nil
+}
+
+// CheckProjectRefs returns an EINVALID error naming "owner", with DRF's
+// message, when ownerID is given and is not a user of the tenant of ctx;
+// nil when it is (or is nil).
+func CheckProjectRefs(ctx context.Context, ownerID *int64) error {
+	return checkRefs(ctx, []ref{{field: "owner", id: ownerID, model: &models.User{}}})
+}
+
+// projectForeignKeys maps the foreign keys of projects to API fields.
+var projectForeignKeys = map[string]string{"projects_owner_id_fkey": "owner"}
+
+// CreateProject inserts p into the tenant of ctx and fills in its id,
+// creation time and owner. EINVALID (field owner) when the owner is not
+// a user of the tenant.
+func CreateProject(ctx context.Context, p *models.Project) error {
+	db, err := tenancy.DB(ctx)
+	if err != nil {
+		return err
+	}
+	p.Owner = nil
+	if err := db.Create(p).Error; err != nil {
+		return translateRefs(err, projectForeignKeys, map[string]*int64{"owner": &p.OwnerID}, "")
+	}
+	created, err := FindProjectByID(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	*p = *created
+	return nil
+}
+
+// FindProjectByID returns the project with id of the tenant of ctx, with
+// its owner's id and username. ENOTFOUND when there is none.
+func FindProjectByID(ctx context.Context, id int64) (*models.Project, error) {
+	db, err := tenancy.DB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	src, err := projects(db)
+	if err != nil {
+		return nil, err
+	}
+	var row projectRow
+	if err := src.Where("id = ?", id).Take(&row).Error; err != nil {
+		return nil, translate(err, detailNotFound)
+	}
+	p := row.model()
+	return &p, nil
+}
+
+// FindProjects returns a page of the projects of the tenant of ctx that
+// match f, with their owners' usernames, and the number of all matches.
+func FindProjects(ctx context.Context, f ProjectFilter) ([]models.Project, int64, error) {
+	db, err := tenancy.DB(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	src, err := projects(db)
+	if err != nil {
+		return nil, 0, err
+	}
+	q := src
+	if f.OwnerID != nil {
+		q = q.Where("owner_id = ?", *f.OwnerID)
+	}
+	if s := strings.TrimSpace(f.Search); s != "" {
+		like := "%" + escapeLike(strings.ToLower(s)) + "%"
+		q = q.Where("(lower(name) LIKE ? OR lower(description) LIKE ?)", like, like)
+	}
+	// A new session, so the page query below and the count query do
+	// not add their clauses to each other.
+	q = q.Session(&gorm.Session{})
+	var rows []projectRow
+	// The window count saves a second round trip for the total.
+	page := q.Select("*, count(*) OVER () AS full_count").Order(orderOr(f.Order, "created_at DESC, id DESC"))
+	if err := pageWindow(page, f.Limit, f.Offset).Find(&rows).Error; err != nil {
+		return nil, 0, translate(err, "")
+	}
+	if len(rows) == 0 {
+		if f.Offset == 0 {
+			return nil, 0, nil
+		}
+		// A page past the end carries no count; count on its own.
+		var total int64
+		if err := q.Count(&total).Error; err != nil {
+			return nil, 0, translate(err, "")
+		}
+		return nil, total, nil
+	}
+	out := make([]models.Project, len(rows))
+	for i := range rows {
+		out[i] = rows[i].model()
+	}
+	return out, rows[0].FullCount, nil
+}
+
+// UpdateProject changes the given fields of the project with id of the
+// tenant of ctx and returns it. ENOTFOUND when there is none; EINVALID
+// (field owner) when the new owner is not a user of the tenant.
+func UpdateProject(ctx context.Context, id int64, u ProjectUpdate) (*models.Project, error) {
+	db, err := tenancy.DB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fields := map[string]any{}
+	if u.Name != nil {
+		fields["name"] = *u.Name
+	}
+	if u.Description != nil {
+		fields["description"] = *u.Description
+	}
+	if u.OwnerID != nil {
+		fields["owner_id"] = *u.OwnerID
+	}
+	if len(fields) > 0 {
+		res := db.Model(&models.Project{}).Where("id = ?", id).Updates(fields)
+		if res.Error != nil {
+			return nil, translateRefs(res.Error, projectForeignKeys, map[string]*int64{"owner": u.OwnerID}, detailNotFound)
+		}
+		if res.RowsAffected == 0 {
+			return nil, apperr.Errorf(apperr.ENOTFOUND, detailNotFound)
+		}
+	}
+	return FindProjectByID(ctx, id)
+}
+
+// DeleteProject deletes the project with id of the tenant of ctx and, by
+// cascade, its tasks. ENOTFOUND when there is none.
+func DeleteProject(ctx context.Context, id int64) error {
+	db, err := tenancy.DB(ctx)
+	if err != nil {
+		return err
+	}
+	res := db.Where("id = ?", id).Delete(&models.Project{})
+	if res.Error != nil {
+		return translate(res.Error, detailNotFound)
+	}
+	if res.RowsAffected == 0 {
+		return apperr.Errorf(apperr.ENOTFOUND, detailNotFound)
+	}
+	return nil
+}
+
+// FindProjectAnalytics summarises the tasks of the project with id of the
+// tenant of ctx in one query (see ProjectAnalytics). A task counts as
+// completed when its todo is. ENOTFOUND when there is no such project.
+func FindProjectAnalytics(ctx context.Context, id int64) (*ProjectAnalytics, error) {
+	db, err := tenancy.DB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var tables [3]clause.Table
+	for i, m := range []any{&models.Project{}, &models.Task{}, &models.Todo{}} {
+		if tables[i], err = schemaTable(db, m); err != nil {
+			return nil, err
+		}
+	}
+	// Starting from the project makes an unknown id yield no row (404)
+	// and a project without tasks one row of zeros. The epoch of a
+	// difference of timestamptz values is exact (days and microseconds,
+	// no months), and so is the numeric mean, rounded to microseconds.
+	const q = `SELECT
+	count(t.id) AS total_tasks,
+	count(t.id) FILTER (WHERE td.completed) AS completed_tasks,
+	count(t.id) FILTER (WHERE NOT td.completed AND t.due_date < (now() AT TIME ZONE 'UTC')::date) AS overdue_tasks,
+	round(avg(extract(epoch FROM td.completion_time - td.created_at) * 1000000)
+		FILTER (WHERE td.completed AND td.completion_time IS NOT NULL))::bigint AS average_completion_micros
+FROM ? p
+LEFT JOIN ? t ON t.project_id = p.id
+LEFT JOIN ? td ON td.id = t.todo_id
+WHERE p.id = ?
+GROUP BY p.id`
+	var rows []ProjectAnalytics
+	if err := db.Raw(q, tables[0], tables[1], tables[2], id).Scan(&rows).Error; err != nil {
+		return nil, translate(err, detailNotFound)
+	}
+	if len(rows) == 0 {
+		return nil, apperr.Errorf(apperr.ENOTFOUND, detailNotFound)
+	}
+	a := rows[0]
+	a.PendingTasks = a.TotalTasks - a.CompletedTasks
+	return &a, nil
+}
+
+// ref is one foreign reference of a request: the API field, the id given
+// (nil: not given) and the model of the table it must be a row of.
+type ref struct {
+	field string
+	id    *int64
+	model any
+}
+
+// checkRefs checks in one query that every given reference is a row of
+// the tenant of ctx. The error names each one that is not, with DRF's
+// message, so it merges with the request's other field errors.
+func checkRefs(ctx context.Context, refs []ref) error {
+	var (
+		cols  []string
+		vars  []any
+		given []ref
+	)
+	db, err := tenancy.DB(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range refs {
+		if r.id == nil {
+			continue
+		}
+		table, err := schemaTable(db, r.model)
+		if err != nil {
+			return err
+		}
+		cols = append(cols, "EXISTS (SELECT 1 FROM ? WHERE id = ?)")
+		vars = append(vars, table, *r.id)
+		given = append(given, r)
+	}
+	if len(given) == 0 {
+		return nil
+	}
+	found := make([]bool, len(given))
+	dest := make([]any, len(given))
+	for i := range found {
+		dest[i] = &found[i]
+	}
+	if err := db.Raw("SELECT "+strings.Join(cols, ", "), vars...).Row().Scan(dest...); err != nil {
+		return translate(err, "")
+	}
+	fields := apperr.Fields{}
+	for i, r := range given {
+		if !found[i] {
+			fields.Add(r.field, invalidPK(*r.id))
+		}
+	}
+	return fields.Err()
+}
+
+// invalidPK is DRF's message for a reference to a row that does not exist.
+func invalidPK(id int64) string {
+	return fmt.Sprintf("Invalid pk \"%d\" - object does not exist.", id)
+}
+
+// translateRefs translates a foreign-key violation of one of the
+// constraints in fks (constraint name → API field) into a field error
+// with DRF's message for the id given in ids; any other error as
+// translate does. It backs checkRefs up when a referenced row vanishes
+// between the check and the write.
+func translateRefs(err error, fks map[string]string, ids map[string]*int64, notFound string) error {
+	if PgCode(err) == sqlstateForeignKeyViolation {
+		if field, ok := fks[PgConstraint(err)]; ok {
+			msg := "Invalid pk - object does not exist."
+			if id := ids[field]; id != nil {
+				msg = invalidPK(*id)
+			}
+			return &apperr.Error{Code: apperr.EINVALID, Message: field + ": " + msg, Fields: map[string][]string{field: {msg}}, Err: err}
+		}
+	}
+	return translate(err, notFound)
+}
+
+// orderOr returns order, or def when it is empty.
+func orderOr(order, def string) string {
+	if strings.TrimSpace(order) == "" {
+		return def
+	}
+	return order
+}
+
+// pageWindow applies a page window; zero values mean no limit/offset.
+func pageWindow(q *gorm.DB, limit, offset int) *gorm.DB {
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	if offset > 0 {
+		q = q.Offset(offset)
+	}
+	return q
+}

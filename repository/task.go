@@ -1,0 +1,264 @@
+package repository
+
+import (
+	"context"
+	"time"
+
+	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/models"
+	"github.com/strictmt/strictmt/tenancy"
+	"gorm.io/gorm"
+)
+
+// TaskFilter selects tasks in FindTasks.
+type TaskFilter struct {
+	ProjectID      *int64
+	TodoID         *int64
+	AssignedUserID *int64
+	// DueBefore keeps tasks due strictly before the date (due_date <
+	// DueBefore).
+	DueBefore *models.Date
+	// DueAfter keeps tasks due strictly after the date (due_date >
+	// DueAfter).
+	DueAfter *models.Date
+	// Completed keeps tasks whose todo is (or is not) completed.
+	Completed *bool
+	// Order is an ORDER BY list over the columns id, project_id, todo_id,
+	// assigned_user_id, due_date, created_at, completed, todo_title and
+	// project_name. It must come from a whitelist (handlers'
+	// readOrdering), never from the client verbatim.
+	Order  string
+	Limit  int
+	Offset int
+}
+
+// TaskUpdate holds the fields of a task to change; nil means unchanged.
+// AssignedUserID set to a nil *int64 unassigns the task.
+type TaskUpdate struct {
+	ProjectID      *int64
+	TodoID         *int64
+	AssignedUserID **int64
+	DueDate        *models.Date
+}
+
+// TaskRefs are the rows a task refers to; nil fields are not checked.
+type TaskRefs struct {
+	ProjectID      *int64
+	TodoID         *int64
+	AssignedUserID *int64
+}
+
+// taskRow is a task as the tasks source yields it: its columns, its
+// todo's title and completion, its project's name and the size of the
+// whole result.
+type taskRow struct {
+	ID             int64
+	ProjectID      int64
+	TodoID         int64
+	AssignedUserID *int64
+	DueDate        models.Date
+	CreatedAt      time.Time
+	Completed      bool
+	TodoTitle      string
+	ProjectName    string
+	FullCount      int64
+}
+
+func (r *taskRow) model() models.Task {
+	return models.Task{
+		ID: r.ID, ProjectID: r.ProjectID, TodoID: r.TodoID, AssignedUserID: r.AssignedUserID,
+		DueDate: r.DueDate, CreatedAt: r.CreatedAt,
+		Project: &models.Project{ID: r.ProjectID, Name: r.ProjectName},
+		Todo:    &models.Todo{ID: r.TodoID, Title: r.TodoTitle, Completed: r.Completed},
+	}
+}
+
+// tasks returns db reading from the tenant's tasks joined with their
+// todos and projects, as a derived table named tasks, so filters and
+// ORDER BY lists use plain column names.
+func tasks(db *gorm.DB) (*gorm.DB, error) {
+	t, err := schemaTable(db, &models.Task{})
+	if err != nil {
+		return nil, err
+	}
+	td, err := schemaTable(db, &models.Todo{})
+	if err != nil {
+		return nil, err
+	}
+	p, err := schemaTable(db, &models.Project{})
+	if err != nil {
+		return nil, err
+	}
+	return db.Table(`(SELECT t.*, td.completed, td.title AS todo_title, p.name AS project_name
+		FROM ? t JOIN ? td ON td.id = t.todo_id JOIN ? p ON p.id = t.project_id) AS tasks`, t, td, p), nil
+}
+
+// taskForeignKeys maps the foreign keys of tasks to API fields.
+var taskForeignKeys = map[string]string{
+	"tasks_project_id_fkey":       "project",
+	"tasks_todo_id_fkey":          "todo",
+	"tasks_assigned_user_id_fkey": "assigned_user",
+}
+
+// CheckTaskRefs returns an EINVALID error naming each given reference
+// (project, todo, assigned_user) that is not a row of the tenant of ctx,
+// with DRF's message; nil when all are.
+func CheckTaskRefs(ctx context.Context, r TaskRefs) error {
+	return checkRefs(ctx, []ref{
+		{field: "project", id: r.ProjectID, model: &models.Project{}},
+		{field: "todo", id: r.TodoID, model: &models.Todo{}},
+		{field: "assigned_user", id: r.AssignedUserID, model: &models.User{}},
+	})
+}
+
+// CreateTask inserts t into the tenant of ctx and fills in its id,
+// creation time, project name and todo title and completion. EINVALID
+// naming the field when a reference is not a row of the tenant.
+func CreateTask(ctx context.Context, t *models.Task) error {
+	db, err := tenancy.DB(ctx)
+	if err != nil {
+		return err
+	}
+	t.Project, t.Todo, t.AssignedUser = nil, nil, nil
+	if err := db.Create(t).Error; err != nil {
+		return translateRefs(err, taskForeignKeys, map[string]*int64{
+			"project": &t.ProjectID, "todo": &t.TodoID, "assigned_user": t.AssignedUserID,
+		}, "")
+	}
+	created, err := FindTaskByID(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	*t = *created
+	return nil
+}
+
+// FindTaskByID returns the task with id of the tenant of ctx, with its
+// project's name and its todo's title and completion. ENOTFOUND when
+// there is none.
+func FindTaskByID(ctx context.Context, id int64) (*models.Task, error) {
+	db, err := tenancy.DB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	src, err := tasks(db)
+	if err != nil {
+		return nil, err
+	}
+	var row taskRow
+	if err := src.Where("id = ?", id).Take(&row).Error; err != nil {
+		return nil, translate(err, detailNotFound)
+	}
+	t := row.model()
+	return &t, nil
+}
+
+// FindTasks returns a page of the tasks of the tenant of ctx that match
+// f, with their projects' names and their todos' titles and completion,
+// and the number of all matches.
+func FindTasks(ctx context.Context, f TaskFilter) ([]models.Task, int64, error) {
+	db, err := tenancy.DB(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	src, err := tasks(db)
+	if err != nil {
+		return nil, 0, err
+	}
+	q := src
+	if f.ProjectID != nil {
+		q = q.Where("project_id = ?", *f.ProjectID)
+	}
+	if f.TodoID != nil {
+		q = q.Where("todo_id = ?", *f.TodoID)
+	}
+	if f.AssignedUserID != nil {
+		q = q.Where("assigned_user_id = ?", *f.AssignedUserID)
+	}
+	if f.DueBefore != nil {
+		q = q.Where("due_date < ?", *f.DueBefore)
+	}
+	if f.DueAfter != nil {
+		q = q.Where("due_date > ?", *f.DueAfter)
+	}
+	if f.Completed != nil {
+		q = q.Where("completed = ?", *f.Completed)
+	}
+	// A new session, so the page query below and the count query do
+	// not add their clauses to each other.
+	q = q.Session(&gorm.Session{})
+	var rows []taskRow
+	// The window count saves a second round trip for the total.
+	page := q.Select("*, count(*) OVER () AS full_count").Order(orderOr(f.Order, "created_at DESC, id DESC"))
+	if err := pageWindow(page, f.Limit, f.Offset).Find(&rows).Error; err != nil {
+		return nil, 0, translate(err, "")
+	}
+	if len(rows) == 0 {
+		if f.Offset == 0 {
+			return nil, 0, nil
+		}
+		// A page past the end carries no count; count on its own.
+		var total int64
+		if err := q.Count(&total).Error; err != nil {
+			return nil, 0, translate(err, "")
+		}
+		return nil, total, nil
+	}
+	out := make([]models.Task, len(rows))
+	for i := range rows {
+		out[i] = rows[i].model()
+	}
+	return out, rows[0].FullCount, nil
+}
+
+// UpdateTask changes the given fields of the task with id of the tenant
+// of ctx and returns it. ENOTFOUND when there is none; EINVALID naming
+// the field when a new reference is not a row of the tenant.
+func UpdateTask(ctx context.Context, id int64, u TaskUpdate) (*models.Task, error) {
+	db, err := tenancy.DB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fields := map[string]any{}
+	ids := map[string]*int64{"project": u.ProjectID, "todo": u.TodoID}
+	if u.ProjectID != nil {
+		fields["project_id"] = *u.ProjectID
+	}
+	if u.TodoID != nil {
+		fields["todo_id"] = *u.TodoID
+	}
+	if u.AssignedUserID != nil {
+		fields["assigned_user_id"] = *u.AssignedUserID
+		ids["assigned_user"] = *u.AssignedUserID
+	}
+	if u.DueDate != nil {
+		fields["due_date"] = *u.DueDate
+	}
+	if len(fields) > 0 {
+		res := db.Model(&models.Task{}).Where("id = ?", id).Updates(fields)
+		if res.Error != nil {
+			return nil, translateRefs(res.Error, taskForeignKeys, ids, detailNotFound)
+		}
+		if res.RowsAffected == 0 {
+			return nil, apperr.Errorf(apperr.ENOTFOUND, detailNotFound)
+		}
+	}
+	return FindTaskByID(ctx, id)
+}
+
+// DeleteTask deletes the task with id of the tenant of ctx. ENOTFOUND
+// when there is none.
+func DeleteTask(ctx context.Context, id int64) error {
+	db, err := tenancy.DB(ctx)
+	if err != nil {
+		return err
+	}
+	res := db.Where("id = ?", id).Delete(&models.Task{})
+	if res.Error != nil {
+		return translate(res.Error, detailNotFound)
+	}
+	if res.RowsAffected == 0 {
+		return apperr.Errorf(apperr.ENOTFOUND, detailNotFound)
+	}
+	return nil
+}
