@@ -138,11 +138,9 @@ func (a *App) openPool(ctx context.Context) error {
 		SkipDefaultTransaction: true,
 		TranslateError:         true,
 		NowFunc:                func() time.Time { return time.Now().UTC() },
-		Logger: logger.NewSlogLogger(a.Log, logger.Config{
-			SlowThreshold:             500 * time.Millisecond,
-			LogLevel:                  logger.Warn,
-			IgnoreRecordNotFoundError: true,
-		}),
+		// Failed statements come back as errors, which are logged once
+		// where they are handled; GORM logging them too would double them.
+		Logger: logger.Discard,
 	})
 	if err != nil {
 		return err

@@ -46,7 +46,7 @@ func (a *accounts) register(c *gin.Context) {
 	}
 	username := in.String("username", true, false, 150)
 	email := in.Email("email", true)
-	password := in.String("password", true, false, 0)
+	password := in.Password("password")
 	if username != nil && !validUsername(*username) {
 		in.errs.Add("username", "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.")
 	}
@@ -115,7 +115,7 @@ func (a *accounts) token(c *gin.Context) {
 		return
 	}
 	username := in.String("username", true, false, 0)
-	password := in.String("password", true, false, 0)
+	password := in.Password("password")
 	if err := in.Err(); err != nil {
 		middleware.Error(c, a.log, err)
 		return

@@ -120,9 +120,9 @@ func (in *input) present(name string, required bool) (json.RawMessage, bool) {
 	return v, true
 }
 
-// String reads a string field; blank strings are refused unless
-// allowBlank; maxLen counts characters (0: no limit). Nil when absent or
-// invalid.
+// String reads a string field, trimmed of surrounding white space as
+// DRF's CharField does; blank strings are refused unless allowBlank;
+// maxLen counts characters (0: no limit). Nil when absent or invalid.
 func (in *input) String(name string, required, allowBlank bool, maxLen int) *string {
 	v, ok := in.present(name, required)
 	if !ok {
@@ -137,7 +137,9 @@ func (in *input) String(name string, required, allowBlank bool, maxLen int) *str
 		in.errs.Add(name, msgString)
 		return nil
 	}
-	if !allowBlank && strings.TrimSpace(s) == "" {
+	// DRF's CharField trims surrounding white space before validating.
+	s = strings.TrimSpace(s)
+	if !allowBlank && s == "" {
 		in.errs.Add(name, msgBlank)
 		return nil
 	}
@@ -147,6 +149,25 @@ func (in *input) String(name string, required, allowBlank bool, maxLen int) *str
 	}
 	if strings.ContainsRune(s, 0) {
 		in.errs.Add(name, "Null characters are not allowed.")
+		return nil
+	}
+	return &s
+}
+
+// Password reads a password field: a required string kept exactly as
+// sent (like simplejwt's PasswordField, no trimming).
+func (in *input) Password(name string) *string {
+	v, ok := in.present(name, true)
+	if !ok {
+		return nil
+	}
+	var s string
+	if isNull(v) || json.Unmarshal(v, &s) != nil {
+		in.errs.Add(name, msgString)
+		return nil
+	}
+	if s == "" {
+		in.errs.Add(name, msgBlank)
 		return nil
 	}
 	return &s

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strictmt/strictmt/app"
 	"github.com/strictmt/strictmt/config"
@@ -41,6 +42,9 @@ func Config(t testing.TB) config.Config {
 	cfg.Auth.JWTSecret = Secret
 	cfg.Dev.DemoTenant = false
 	cfg.Log.Level = "error"
+	// Parallel tests under -race on a small machine are slow; the
+	// production default would turn slowness into 503s.
+	cfg.HTTP.RequestTimeout = time.Minute
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
