@@ -114,7 +114,7 @@ func (h *admin) create(c *gin.Context) {
 	schema := in.String("schema_name", true, true, 0)
 	domains := in.stringList("domains", true)
 	paidUntil, _ := in.nullableDate("paid_until")
-	onTrial := in.strictBool("on_trial")
+	onTrial := in.Bool("on_trial", false)
 	if err := in.Err(); err != nil {
 		middleware.Error(c, h.log, err)
 		return
@@ -175,7 +175,7 @@ func (h *admin) patch(c *gin.Context) {
 		return
 	}
 	in.partial = true
-	u := tenants.UpdateParams{Name: in.String("name", false, true, 0), OnTrial: in.strictBool("on_trial")}
+	u := tenants.UpdateParams{Name: in.String("name", false, true, 0), OnTrial: in.Bool("on_trial", false)}
 	if paidUntil, set := in.nullableDate("paid_until"); set {
 		u.PaidUntil = &paidUntil
 	}
@@ -226,7 +226,7 @@ func (h *admin) addDomain(c *gin.Context) {
 		return
 	}
 	domain := in.String("domain", true, true, 0)
-	primary := in.strictBool("is_primary")
+	primary := in.Bool("is_primary", false)
 	if err := in.Err(); err != nil {
 		middleware.Error(c, h.log, err)
 		return
@@ -302,16 +302,6 @@ func (in *input) stringList(name string, required bool) []string {
 		out = append(out, s)
 	}
 	return out
-}
-
-// strictBool reads an optional boolean as Bool does, refusing null, which
-// Bool takes for false.
-func (in *input) strictBool(name string) *bool {
-	if v, ok := in.raw[name]; ok && isNull(v) {
-		in.errs.Add(name, msgNull)
-		return nil
-	}
-	return in.Bool(name, false)
 }
 
 // nullableDate reads a "YYYY-MM-DD" date that may be null; set reports

@@ -345,7 +345,7 @@ func TestAdminValidation(t *testing.T) {
 		{"ErrMissingName", valid(map[string]any{"name": nil}), "name"},
 		{"ErrBlankName", valid(map[string]any{"name": "   "}), "name"},
 		{"ErrNameTooLong", valid(map[string]any{"name": strings.Repeat("n", 101)}), "name"},
-		{"ErrNameNotString", valid(map[string]any{"name": 7}), "name"},
+		{"ErrNameNotString", valid(map[string]any{"name": true}), "name"},
 		{"ErrMissingSchemaName", valid(map[string]any{"schema_name": nil}), "schema_name"},
 		{"ErrSchemaNameNotString", valid(map[string]any{"schema_name": []string{"a"}}), "schema_name"},
 		{"ErrMissingDomains", valid(map[string]any{"domains": nil}), "domains"},
