@@ -61,6 +61,7 @@ func NewRouter(d Deps) http.Handler {
 
 	api := r.Group("/api", middleware.Tenant(d.Log, d.Resolver), middleware.PaidUntil(d.Log, d.EnforcePaidUntil, nil), middleware.Scope(d.Log, d.Strict))
 	api.GET("", index)
+	registerDocs(api, d)
 
 	accounts := &accounts{log: d.Log, tokens: d.Tokens}
 	api.POST("/register", accounts.register)

@@ -161,6 +161,7 @@ func (e *Env) Do(t testing.TB, r Request) Response {
 	if err != nil {
 		t.Fatal(err)
 	}
+	validateResponse(t, req, resp, raw)
 	out := Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if len(raw) > 0 {
 		if raw[0] == '[' {
