@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -24,8 +26,24 @@ func init() {
 	register("load", "throughput and latency under load: strictmt (strict, prefix) vs a hand-written pgx server", runLoad)
 }
 
-// loadServerNames are the servers the load benchmark drives, in order.
+// loadServerNames are the servers the load benchmark drives by default,
+// in order.
 var loadServerNames = []string{"strict", "prefix", "baseline"}
+
+// analysisServerNames are servers driven only when -servers names them:
+// the baseline talking to PostgreSQL with strictmt's round trips
+// (BASELINE_ROUND_TRIPS), which splits strictmt's cost into round trips
+// and its own code.
+var analysisServerNames = []string{"baseline-strict-rt", "baseline-prefix-rt"}
+
+// loadServerTitles name the servers in the table.
+var loadServerTitles = map[string]string{
+	"strict":             "strictmt strict",
+	"prefix":             "strictmt prefix",
+	"baseline":           "baseline (net/http + pgx)",
+	"baseline-strict-rt": "baseline, strict round trips",
+	"baseline-prefix-rt": "baseline, prefix round trips",
+}
 
 // loadRun is one measured run of one server.
 type loadRun struct {
@@ -51,14 +69,17 @@ func runLoad(ctx context.Context, args []string) error {
 	threads := fs.Int("threads", runtime.NumCPU(), "wrk threads")
 	postPercent := fs.Int("post", 20, "percentage of requests that create a todo; the others list 20")
 	rounds := fs.Int("rounds", 1, "times to drive each server (in turn); medians are reported")
-	servers := fs.String("servers", strings.Join(loadServerNames, ","), "servers to drive, of "+strings.Join(loadServerNames, ", "))
+	servers := fs.String("servers", strings.Join(loadServerNames, ","), "servers to drive, in order, of "+strings.Join(append(loadServerNames, analysisServerNames...), ", "))
+	execMode := fs.String("query-exec-mode", "", "pgx default_query_exec_mode of every server (cache_statement, cache_describe, describe_exec, exec, simple_protocol); empty: each server's own default")
 	profileDir := fs.String("cpuprofile", "", "write a CPU profile of each in-process strictmt's last measured run into this directory")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
 		return err
 	}
 	var names []string
 	for _, n := range strings.Split(*servers, ",") {
-		if n = strings.TrimSpace(n); !slices.Contains(loadServerNames, n) {
+		if n = strings.TrimSpace(n); !slices.Contains(loadServerNames, n) && !slices.Contains(analysisServerNames, n) {
 			return fmt.Errorf("-servers: unknown server %q", n)
 		}
 		names = append(names, n)
@@ -86,7 +107,7 @@ func runLoad(ctx context.Context, args []string) error {
 	}
 	defer os.RemoveAll(dir)
 	var baselineBin string
-	if slices.Contains(names, "baseline") {
+	if slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "baseline") }) {
 		fmt.Fprintln(os.Stderr, "building bench/baseline")
 		if baselineBin, err = buildBaseline(ctx, dir); err != nil {
 			return err
@@ -105,6 +126,12 @@ func runLoad(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	serverURL := db.URL
+	if *execMode != "" {
+		if serverURL, err = withConnParam(db.URL, "default_query_exec_mode", *execMode); err != nil {
+			return err
+		}
+	}
 	script, err := writeWrkScript(dir, ts, *postPercent)
 	if err != nil {
 		return err
@@ -117,11 +144,15 @@ func runLoad(ctx context.Context, args []string) error {
 	start := func(name string) (*runningServer, error) {
 		switch name {
 		case "strict":
-			return startStrictmt(ctx, db.URL, config.IsolationStrict, *pool)
+			return startStrictmt(ctx, serverURL, config.IsolationStrict, *pool)
 		case "prefix":
-			return startStrictmt(ctx, db.URL, config.IsolationPrefix, *pool)
+			return startStrictmt(ctx, serverURL, config.IsolationPrefix, *pool)
+		case "baseline-strict-rt":
+			return startBaseline(ctx, baselineBin, serverURL, *pool, "strict")
+		case "baseline-prefix-rt":
+			return startBaseline(ctx, baselineBin, serverURL, *pool, "prefix")
 		default:
-			return startBaseline(ctx, baselineBin, db.URL, *pool)
+			return startBaseline(ctx, baselineBin, serverURL, *pool, "")
 		}
 	}
 	var runs []loadRun
@@ -140,7 +171,7 @@ func runLoad(ctx context.Context, args []string) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			fmt.Fprintf(os.Stderr, "  round %d %-8s %8.0f req/s  p50 %s  p99 %s  errors %d\n", round, name,
+			fmt.Fprintf(os.Stderr, "  round %d %-18s %8.0f req/s  p50 %s  p99 %s  errors %d\n", round, name,
 				run.wrk.RPS(), us(run.wrk.P50US), us(run.wrk.P99US), run.wrk.Errors())
 			runs = append(runs, run)
 		}
@@ -150,10 +181,30 @@ func runLoad(ctx context.Context, args []string) error {
 		*nTenants, *nTodos, 100-*postPercent, *postPercent)
 	fmt.Printf("wrk: %d connections on %d threads, %s warm-up + %s measured per server, %d round(s)\n",
 		*concurrency, *threads, *warmup, *duration, *rounds)
-	fmt.Printf("every server: a pool of %d PostgreSQL connections; strictmt in-process, baseline as a child process\n", *pool)
+	mode := "each server's default"
+	if *execMode != "" {
+		mode = *execMode
+	}
+	fmt.Printf("every server: a pool of %d PostgreSQL connections, query exec mode: %s; strictmt in-process, baseline as a child process\n", *pool, mode)
 	fmt.Printf("machine: %s; wrk, the servers and PostgreSQL share its CPUs\n\n", machine())
 	printLoadTable(os.Stdout, names, runs)
 	return nil
+}
+
+// withConnParam returns the connection string u (a URL or key=value
+// pairs) with the parameter key set to value.
+func withConnParam(u, key, value string) (string, error) {
+	if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		return u + " " + key + "=" + value, nil
+	}
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return "", err
+	}
+	q := parsed.Query()
+	q.Set(key, value)
+	parsed.RawQuery = q.Encode()
+	return parsed.String(), nil
 }
 
 func profilePath(dir, name string, want bool) string {
@@ -327,7 +378,6 @@ func printLoadTable(w io.Writer, names []string, runs []loadRun) {
 		median[name] = rs[len(rs)/2]
 	}
 	base, haveBase := median["baseline"]
-	titles := map[string]string{"strict": "strictmt strict", "prefix": "strictmt prefix", "baseline": "baseline (net/http + pgx)"}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "server\treq/s\tp50\tp99\terrors\treq/s vs baseline\tp99 vs baseline\tserver CPU/req\tPostgreSQL CPU/req\twrk CPU/req\tload avg before")
 	for _, name := range names {
@@ -344,7 +394,7 @@ func printLoadTable(w io.Writer, names []string, runs []loadRun) {
 			}
 			return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(r.wrk.Requests))
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%.2f\n", titles[name],
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%.2f\n", loadServerTitles[name],
 			r.wrk.RPS(), us(r.wrk.P50US), us(r.wrk.P99US), r.wrk.Errors(),
 			ratio(r.wrk.RPS(), base.wrk.RPS()), ratio(r.wrk.P99US, base.wrk.P99US),
 			perReq(r.serverCPU), perReq(r.pgCPU), perReq(r.wrk.CPU), r.load1)

@@ -102,14 +102,16 @@ func moduleRoot() string {
 }
 
 // startBaseline runs the baseline binary as a child process on a free
-// port of 127.0.0.1 and waits until it accepts connections.
-func startBaseline(ctx context.Context, bin, url string, pool int) (*runningServer, error) {
+// port of 127.0.0.1 and waits until it accepts connections. roundTrips is
+// its BASELINE_ROUND_TRIPS: "" for the real baseline.
+func startBaseline(ctx context.Context, bin, url string, pool int, roundTrips string) (*runningServer, error) {
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
 		"STRICTMT_HTTP_ADDR=127.0.0.1:0",
 		"STRICTMT_DATABASE_URL="+url,
 		"STRICTMT_AUTH_JWT_SECRET="+benchSecret,
 		"STRICTMT_DATABASE_MAX_OPEN_CONNS="+strconv.Itoa(pool),
+		"BASELINE_ROUND_TRIPS="+roundTrips,
 	)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()

@@ -20,6 +20,15 @@
 // STRICTMT_DATABASE_MAX_OPEN_CONNS (pool size, default 16). Once it
 // accepts connections it prints "listening on ADDR" on standard output;
 // SIGINT or SIGTERM stops it.
+//
+// For analysis only, BASELINE_ROUND_TRIPS=strict or prefix makes it talk
+// to PostgreSQL the way strictmt does in that isolation mode, still with
+// hand-written pgx: every request in a transaction (BEGIN; in strict mode
+// set_config('role', tenant role, true); the user looked up; the list's
+// count and page as two statements; COMMIT before the response is sent).
+// The difference between the two baselines is the cost of the round
+// trips; what strictmt costs beyond the emulation is its own code (GORM,
+// database/sql, Gin, middleware).
 package main
 
 import (
@@ -28,6 +37,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -78,6 +88,10 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("STRICTMT_AUTH_JWT_SECRET: %w", err)
 	}
+	emulate := os.Getenv("BASELINE_ROUND_TRIPS")
+	if emulate != "" && emulate != "strict" && emulate != "prefix" {
+		return fmt.Errorf("BASELINE_ROUND_TRIPS: want strict or prefix, got %q", emulate)
+	}
 	poolSize := 16
 	if s := os.Getenv("STRICTMT_DATABASE_MAX_OPEN_CONNS"); s != "" {
 		if poolSize, err = strconv.Atoi(s); err != nil || poolSize < 1 {
@@ -102,7 +116,7 @@ func run() error {
 		return fmt.Errorf("loading tenants: %w", err)
 	}
 
-	s := &server{pool: pool, tokens: tokens, hosts: hosts}
+	s := &server{pool: pool, tokens: tokens, hosts: hosts, emulate: emulate}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -122,7 +136,8 @@ func run() error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	fmt.Printf("listening on %s (%d tenants, pool of %d connections)\n", ln.Addr(), len(hosts), poolSize)
+	fmt.Printf("listening on %s (%d tenants, pool of %d connections, query exec mode %v, round trips %q)\n",
+		ln.Addr(), len(hosts), poolSize, cfg.ConnConfig.DefaultQueryExecMode, emulate)
 	select {
 	case err := <-errc:
 		return err
@@ -136,18 +151,21 @@ func run() error {
 // tenant is one tenant with its statements, built once: schema names come
 // from the catalog and are quoted as identifiers.
 type tenant struct {
-	schema, name      string
-	countSQL, listSQL string
-	getSQL, createSQL string
+	schema, name, role string
+	countSQL, listSQL  string
+	getSQL, createSQL  string
+	userSQL            string
 }
 
-func newTenant(schema, name string) *tenant {
+func newTenant(schema, name, role string) *tenant {
 	todos := pgx.Identifier{schema, "todos"}.Sanitize()
 	users := pgx.Identifier{schema, "users"}.Sanitize()
 	const cols = "t.id, t.title, t.description, t.completed, t.recurrence_interval, t.completion_time, t.due_at, t.previous_id, t.created_at, t.owner_id, u.username"
 	return &tenant{
 		schema:   schema,
 		name:     name,
+		role:     role,
+		userSQL:  "SELECT id, username FROM " + users + " WHERE id = $1 AND is_active",
 		countSQL: "SELECT count(*) FROM " + todos,
 		listSQL:  "SELECT " + cols + " FROM " + todos + " t JOIN " + users + " u ON u.id = t.owner_id ORDER BY t.created_at DESC, t.id DESC LIMIT $1 OFFSET $2",
 		getSQL:   "SELECT " + cols + " FROM " + todos + " t JOIN " + users + " u ON u.id = t.owner_id WHERE t.id = $1",
@@ -158,17 +176,17 @@ func newTenant(schema, name string) *tenant {
 
 // loadTenants returns the tenants by domain.
 func loadTenants(ctx context.Context, pool *pgxpool.Pool) (map[string]*tenant, error) {
-	rows, err := pool.Query(ctx, "SELECT d.domain, c.schema_name, c.name FROM public.domains d JOIN public.clients c ON c.id = d.tenant_id")
+	rows, err := pool.Query(ctx, "SELECT d.domain, c.schema_name, c.name, c.role_name FROM public.domains d JOIN public.clients c ON c.id = d.tenant_id")
 	if err != nil {
 		return nil, err
 	}
 	bySchema := map[string]*tenant{}
 	hosts := map[string]*tenant{}
-	var domain, schema, name string
-	_, err = pgx.ForEachRow(rows, []any{&domain, &schema, &name}, func() error {
+	var domain, schema, name, role string
+	_, err = pgx.ForEachRow(rows, []any{&domain, &schema, &name, &role}, func() error {
 		t := bySchema[schema]
 		if t == nil {
-			t = newTenant(schema, name)
+			t = newTenant(schema, name, role)
 			bySchema[schema] = t
 		}
 		hosts[domain] = t
@@ -178,12 +196,22 @@ func loadTenants(ctx context.Context, pool *pgxpool.Pool) (map[string]*tenant, e
 }
 
 type server struct {
-	pool   *pgxpool.Pool
-	tokens *auth.Tokens
-	hosts  map[string]*tenant
+	pool    *pgxpool.Pool
+	tokens  *auth.Tokens
+	hosts   map[string]*tenant
+	emulate string // "", "strict" or "prefix": see BASELINE_ROUND_TRIPS
 }
 
-type handler func(w http.ResponseWriter, r *http.Request, t *tenant, userID int64)
+// querier is the pool, or a transaction when emulating strictmt.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// handler serves an authenticated request and returns the status and the
+// body to send as JSON.
+type handler func(r *http.Request, q querier, t *tenant, userID int64) (int, any)
 
 // authed resolves the tenant from Host (port, case, a trailing dot and a
 // leading "www." ignored) and requires an access token of that tenant.
@@ -204,8 +232,47 @@ func (s *server) authed(h handler) http.HandlerFunc {
 			writeDetail(w, http.StatusUnauthorized, apperr.Message(err))
 			return
 		}
-		h(w, r, t, claims.UserID)
+		if s.emulate != "" {
+			s.inTransaction(w, r, h, t, claims.UserID)
+			return
+		}
+		status, body := h(r, s.pool, t, claims.UserID)
+		writeJSON(w, status, body)
 	}
+}
+
+// inTransaction runs h the way strictmt runs a request (see
+// BASELINE_ROUND_TRIPS).
+func (s *server) inTransaction(w http.ResponseWriter, r *http.Request, h handler, t *tenant, userID int64) {
+	ctx := r.Context()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		writeDBError(w, err)
+		return
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if s.emulate == "strict" {
+		if _, err := tx.Exec(ctx, "SELECT set_config('role', $1, true)", t.role); err != nil {
+			writeDBError(w, err)
+			return
+		}
+	}
+	var username string
+	if err := tx.QueryRow(ctx, t.userSQL, userID).Scan(&userID, &username); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			writeDetail(w, http.StatusUnauthorized, "User not found")
+		} else {
+			writeDBError(w, err)
+		}
+		return
+	}
+	status, body := h(r, tx, t, userID)
+	if status < 400 {
+		if err := tx.Commit(ctx); err != nil {
+			status, body = dbError(err)
+		}
+	}
+	writeJSON(w, status, body)
 }
 
 func normalizeHost(host string) string {
@@ -264,32 +331,28 @@ type listResponse struct {
 }
 
 // list serves a page of the tenant's todos and their count, both read in
-// one round trip.
-func (s *server) list(w http.ResponseWriter, r *http.Request, t *tenant, _ int64) {
+// one round trip (two when emulating strictmt).
+func (s *server) list(r *http.Request, db querier, t *tenant, _ int64) (int, any) {
+	ctx := r.Context()
 	q := r.URL.Query()
 	limit, offset := defaultLimit, 0
 	if v, ok := q["limit"]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v[0]))
 		if err != nil || n < 1 {
-			writeJSON(w, http.StatusBadRequest, map[string][]string{"limit": {"A valid integer is required."}})
-			return
+			return http.StatusBadRequest, map[string][]string{"limit": {"A valid integer is required."}}
 		}
 		limit = min(n, maxLimit)
 	}
 	if v, ok := q["offset"]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v[0]))
 		if err != nil || n < 0 {
-			writeJSON(w, http.StatusBadRequest, map[string][]string{"offset": {"A valid integer is required."}})
-			return
+			return http.StatusBadRequest, map[string][]string{"offset": {"A valid integer is required."}}
 		}
 		offset = n
 	}
 
-	batch := &pgx.Batch{}
-	var resp listResponse
-	resp.Results = make([]todo, 0, limit)
-	batch.Queue(t.countSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&resp.Count) })
-	batch.Queue(t.listSQL, limit, offset).Query(func(rows pgx.Rows) error {
+	resp := &listResponse{Results: make([]todo, 0, limit)}
+	readPage := func(rows pgx.Rows) error {
 		for rows.Next() {
 			td, err := scanTodo(rows, t.name)
 			if err != nil {
@@ -298,10 +361,22 @@ func (s *server) list(w http.ResponseWriter, r *http.Request, t *tenant, _ int64
 			resp.Results = append(resp.Results, td)
 		}
 		return rows.Err()
-	})
-	if err := s.pool.SendBatch(r.Context(), batch).Close(); err != nil {
-		writeDBError(w, err)
-		return
+	}
+	var err error
+	if s.emulate == "" {
+		batch := &pgx.Batch{}
+		batch.Queue(t.countSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&resp.Count) })
+		batch.Queue(t.listSQL, limit, offset).Query(readPage)
+		err = db.SendBatch(ctx, batch).Close()
+	} else if err = db.QueryRow(ctx, t.countSQL).Scan(&resp.Count); err == nil {
+		var rows pgx.Rows
+		if rows, err = db.Query(ctx, t.listSQL, limit, offset); err == nil {
+			err = readPage(rows)
+			rows.Close()
+		}
+	}
+	if err != nil {
+		return dbError(err)
 	}
 	if int64(offset+limit) < resp.Count {
 		u := pageURL(r, q, limit, offset+limit)
@@ -311,7 +386,7 @@ func (s *server) list(w http.ResponseWriter, r *http.Request, t *tenant, _ int64
 		u := pageURL(r, q, limit, max(0, min(offset-limit, int(resp.Count)-limit)))
 		resp.Previous = &u
 	}
-	writeJSON(w, http.StatusOK, &resp)
+	return http.StatusOK, resp
 }
 
 // pageURL is strictmt's absolute page link, keeping the other query
@@ -332,74 +407,78 @@ func pageURL(r *http.Request, q url.Values, limit, offset int) string {
 }
 
 // create adds a todo owned by the token's user.
-func (s *server) create(w http.ResponseWriter, r *http.Request, t *tenant, userID int64) {
+func (s *server) create(r *http.Request, db querier, t *tenant, userID int64) (int, any) {
 	var in struct {
 		Title       *string `json:"title"`
 		Description *string `json:"description"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes)).Decode(&in); err != nil {
-		writeDetail(w, http.StatusBadRequest, "JSON parse error - "+err.Error())
-		return
+	if err := json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes)).Decode(&in); err != nil {
+		return http.StatusBadRequest, detail("JSON parse error - " + err.Error())
 	}
 	switch {
 	case in.Title == nil:
-		writeJSON(w, http.StatusBadRequest, map[string][]string{"title": {"This field is required."}})
-		return
+		return http.StatusBadRequest, map[string][]string{"title": {"This field is required."}}
 	case strings.TrimSpace(*in.Title) == "":
-		writeJSON(w, http.StatusBadRequest, map[string][]string{"title": {"This field may not be blank."}})
-		return
+		return http.StatusBadRequest, map[string][]string{"title": {"This field may not be blank."}}
 	case utf8.RuneCountInString(*in.Title) > 255:
-		writeJSON(w, http.StatusBadRequest, map[string][]string{"title": {"Ensure this field has no more than 255 characters."}})
-		return
+		return http.StatusBadRequest, map[string][]string{"title": {"Ensure this field has no more than 255 characters."}}
 	}
 	desc := ""
 	if in.Description != nil {
 		desc = *in.Description
 	}
-	td, err := scanTodo(s.pool.QueryRow(r.Context(), t.createSQL, *in.Title, desc, userID), t.name)
+	td, err := scanTodo(db.QueryRow(r.Context(), t.createSQL, *in.Title, desc, userID), t.name)
 	if err != nil {
-		writeDBError(w, err)
-		return
+		return dbError(err)
 	}
-	writeJSON(w, http.StatusCreated, &td)
+	return http.StatusCreated, &td
 }
 
 // get serves one todo of the tenant.
-func (s *server) get(w http.ResponseWriter, r *http.Request, t *tenant, _ int64) {
+func (s *server) get(r *http.Request, db querier, t *tenant, _ int64) (int, any) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id < 1 {
-		writeDetail(w, http.StatusNotFound, "No object matches the given query.")
-		return
+		return http.StatusNotFound, detail("No object matches the given query.")
 	}
-	td, err := scanTodo(s.pool.QueryRow(r.Context(), t.getSQL, id), t.name)
+	td, err := scanTodo(db.QueryRow(r.Context(), t.getSQL, id), t.name)
 	if err != nil {
-		writeDBError(w, err)
-		return
+		return dbError(err)
 	}
-	writeJSON(w, http.StatusOK, &td)
+	return http.StatusOK, &td
 }
 
-func writeDBError(w http.ResponseWriter, err error) {
+func dbError(err error) (int, any) {
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		writeDetail(w, http.StatusNotFound, "Not found.")
+		return http.StatusNotFound, detail("Not found.")
 	case errors.As(err, &pgErr) && pgErr.Code == "23503": // owner deleted
-		writeDetail(w, http.StatusUnauthorized, "User not found")
+		return http.StatusUnauthorized, detail("User not found")
 	case errors.Is(err, context.Canceled): // the client went away
-		writeDetail(w, http.StatusServiceUnavailable, "The request was cancelled.")
+		return http.StatusServiceUnavailable, detail("The request was cancelled.")
 	default:
 		fmt.Fprintln(os.Stderr, "baseline: database:", err)
-		writeDetail(w, http.StatusServiceUnavailable, "The database is unavailable.")
+		return http.StatusServiceUnavailable, detail("The database is unavailable.")
 	}
 }
 
-func writeDetail(w http.ResponseWriter, status int, detail string) {
-	writeJSON(w, status, map[string]string{"detail": detail})
+func writeDBError(w http.ResponseWriter, err error) {
+	status, body := dbError(err)
+	writeJSON(w, status, body)
 }
+
+type detailBody struct {
+	Detail string `json:"detail"`
+}
+
+func detail(msg string) detailBody { return detailBody{msg} }
+
+func writeDetail(w http.ResponseWriter, status int, msg string) { writeJSON(w, status, detail(msg)) }
 
 var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// writeJSON sends v with status; the body is encoded in full first, so
+// the response has a Content-Length.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	buf := buffers.Get().(*bytes.Buffer)
 	defer func() { buf.Reset(); buffers.Put(buf) }()
