@@ -51,11 +51,15 @@ func FindTodoByID(ctx context.Context, id int64) (*models.Todo, error) {
 	if err != nil {
 		return nil, err
 	}
-	var t models.Todo
-	err = withOwner(db).Where(clause.Eq{Column: clause.Column{Table: clause.CurrentTable, Name: "id"}, Value: id}).Take(&t).Error
+	src, err := todosWithOwner(db)
 	if err != nil {
+		return nil, err
+	}
+	var row todoRow
+	if err := src.Where("id = ?", id).Take(&row).Error; err != nil {
 		return nil, translate(err, msgTodoNotFound)
 	}
+	t := row.model()
 	return &t, nil
 }
 
@@ -67,29 +71,62 @@ func FindTodos(ctx context.Context, f TodoFilter) ([]models.Todo, int64, error) 
 	if err != nil {
 		return nil, 0, err
 	}
-	var total int64
-	if err := filterTodos(db.Model(&models.Todo{}), f).Count(&total).Error; err != nil {
+	src, err := todosWithOwner(db)
+	if err != nil {
+		return nil, 0, err
+	}
+	q := filterTodos(src, f).Session(&gorm.Session{})
+	// The window count saves a second round trip for the total.
+	page := q.Select("*, count(*) OVER () AS full_count").Order(orderOr(f.OrderBy, "created_at DESC, id DESC"))
+	var rows []todoRow
+	if err := pageWindow(page, f.Limit, f.Offset).Find(&rows).Error; err != nil {
 		return nil, 0, translate(err, "")
 	}
-	var todos []models.Todo
-	if total == 0 || int64(f.Offset) >= total {
-		return todos, total, nil
+	if len(rows) == 0 {
+		if f.Offset == 0 {
+			return nil, 0, nil
+		}
+		// A page past the end carries no count; count on its own.
+		var total int64
+		if err := q.Count(&total).Error; err != nil {
+			return nil, 0, translate(err, "")
+		}
+		return nil, total, nil
 	}
-	q := filterTodos(withOwner(db), f)
-	if f.OrderBy != "" {
-		q = q.Order(f.OrderBy)
+	todos := make([]models.Todo, len(rows))
+	for i := range rows {
+		todos[i] = rows[i].model()
 	}
-	if err := q.Limit(f.Limit).Offset(f.Offset).Find(&todos).Error; err != nil {
-		return nil, 0, translate(err, "")
-	}
-	return todos, total, nil
+	return todos, rows[0].FullCount, nil
 }
 
-// withOwner loads each todo's owner (id and username only) in the same
-// query. The selected todo columns keep their own names, so an ORDER BY
-// over them is not ambiguous.
-func withOwner(db *gorm.DB) *gorm.DB {
-	return db.Joins("Owner", db.Session(&gorm.Session{NewDB: true}).Select("id", "username"))
+// todoRow is a todo as read with its owner's username and, in lists, the
+// number of all matches.
+type todoRow struct {
+	models.Todo
+	OwnerName string
+	FullCount int64
+}
+
+func (r *todoRow) model() models.Todo {
+	t := r.Todo
+	t.Owner = &models.User{ID: t.OwnerID, Username: r.OwnerName}
+	return t
+}
+
+// todosWithOwner is the tenant's todos joined with their owners'
+// usernames, as one derived table named todos, so filters and ORDER BY use
+// plain column names.
+func todosWithOwner(db *gorm.DB) (*gorm.DB, error) {
+	t, err := schemaTable(db, &models.Todo{})
+	if err != nil {
+		return nil, err
+	}
+	u, err := schemaTable(db, &models.User{})
+	if err != nil {
+		return nil, err
+	}
+	return db.Table("(SELECT t.*, u.username AS owner_name FROM ? t JOIN ? u ON u.id = t.owner_id) AS todos", t, u), nil
 }
 
 func filterTodos(q *gorm.DB, f TodoFilter) *gorm.DB {
