@@ -4,6 +4,7 @@
 package middleware
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 
@@ -19,6 +20,13 @@ import (
 func Error(c *gin.Context, log *slog.Logger, err error) {
 	code := apperr.Code(err)
 	status := apperr.HTTPStatus(code)
+	if errors.Is(c.Request.Context().Err(), context.Canceled) && errors.Is(err, context.Canceled) {
+		// The client went away mid-request: nobody reads this answer,
+		// and it is not a failure of ours.
+		log.Debug("client closed the request", "request_id", RequestIDFromContext(c.Request.Context()))
+		c.AbortWithStatus(499)
+		return
+	}
 	if code == apperr.EINTERNAL || code == apperr.EUNAVAILABLE {
 		attrs := []any{"request_id", RequestIDFromContext(c.Request.Context()), "err", err}
 		if t := tenancy.TenantFromContext(c.Request.Context()); t != nil {
