@@ -43,7 +43,7 @@ func Authenticate(log *slog.Logger, tokens TokenParser, findUser UserFinder) gin
 			return
 		}
 		user, err := findUser(ctx, claims.UserID)
-		if errors.Is(err, apperr.NotFound) {
+		if errors.Is(err, apperr.NotFound) && !errors.Is(err, tenancy.ErrTenantGone) {
 			err = apperr.Errorf(apperr.EUNAUTHORIZED, "User not found")
 		}
 		if err != nil {

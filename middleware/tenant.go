@@ -10,6 +10,10 @@ import (
 	"github.com/strictmt/strictmt/tenancy"
 )
 
+// maxResolveRetries bounds the retries of a tenant lookup that met dead
+// pooled connections.
+const maxResolveRetries = 100
+
 // TenantResolver finds the tenant of a host. Resolve returns ENOTFOUND for
 // a host no tenant has.
 type TenantResolver interface {
@@ -22,7 +26,16 @@ type TenantResolver interface {
 // line when there is one); X-Forwarded-Host is never trusted here.
 func Tenant(log *slog.Logger, r TenantResolver) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		t, err := r.Resolve(c.Request.Context(), c.Request.Host)
+		ctx := c.Request.Context()
+		t, err := r.Resolve(ctx, c.Request.Host)
+		// A lookup that met a pooled connection the server had closed
+		// (after a database restart the catalog listener empties the
+		// cache, so lookups come at once) is a read: run it again. Each
+		// attempt discards one dead connection; the bound is a safety
+		// net.
+		for retries := 0; err != nil && retries < maxResolveRetries && tenancy.DeadConnection(ctx, err); retries++ {
+			t, err = r.Resolve(ctx, c.Request.Host)
+		}
 		if err != nil {
 			Error(c, log, err)
 			return

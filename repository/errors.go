@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/tenancy"
 	"gorm.io/gorm"
 )
 
@@ -73,7 +74,7 @@ func translate(err error, notFound string) error {
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
 	case sqlstateUndefinedTable, sqlstateInvalidSchemaName:
 		// The tenant's schema vanished under a request: it was deleted.
-		return &apperr.Error{Code: apperr.ENOTFOUND, Message: notFound, Err: err}
+		return tenancy.TenantGone(err)
 	}
 	if isConnectionError(err) {
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
