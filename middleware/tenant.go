@@ -53,6 +53,9 @@ func Scope(log *slog.Logger, strict bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		t := tenancy.TenantFromContext(c.Request.Context())
 		scope := tenancy.NewScope(t, strict)
+		if m := c.Request.Method; m == http.MethodGet || m == http.MethodHead {
+			scope = tenancy.NewReadOnlyScope(t, strict)
+		}
 		c.Request = c.Request.WithContext(tenancy.NewContextWithScope(c.Request.Context(), scope))
 		orig := c.Writer
 		buf := &bufferedWriter{ResponseWriter: orig, status: http.StatusOK}

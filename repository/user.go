@@ -2,8 +2,11 @@ package repository
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/tenancy"
@@ -24,14 +27,27 @@ func CreateUser(ctx context.Context, u *models.User) error {
 }
 
 // FindUserByID returns the active user with id in the tenant of ctx.
-// ENOTFOUND when there is none.
+// ENOTFOUND when there is none. It is the first query of an
+// authenticated request, so it shares the round trip that begins the
+// request's scope.
 func FindUserByID(ctx context.Context, id int64) (*models.User, error) {
-	db, err := tenancy.DB(ctx)
-	if err != nil {
-		return nil, err
+	t := tenancy.TenantFromContext(ctx)
+	if t == nil {
+		return nil, apperr.Errorf(apperr.EINTERNAL, "repository: no tenant in context")
 	}
 	var u models.User
-	if err := db.Where("id = ? AND is_active", id).Take(&u).Error; err != nil {
+	err := tenancy.QueryRow(ctx, tenancy.First{
+		SQL: "SELECT id, username, email, is_active, date_joined FROM " +
+			pgx.Identifier{t.Schema, "users"}.Sanitize() + " WHERE id = $1 AND is_active",
+		Args: []any{id},
+		Scan: func(r tenancy.Row) error {
+			return r.Scan(&u.ID, &u.Username, &u.Email, &u.IsActive, &u.DateJoined)
+		},
+	})
+	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows) {
+		return nil, apperr.Errorf(apperr.ENOTFOUND, "No such user.")
+	}
+	if err != nil {
 		return nil, translate(err, "No such user.")
 	}
 	return &u, nil

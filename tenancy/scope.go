@@ -2,104 +2,278 @@ package tenancy
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/strictmt/strictmt/apperr"
 	"gorm.io/gorm"
 )
 
-// Scope is one request's view of its tenant's data: a transaction on the
-// tenant's handle, begun on first use. In strict isolation every statement
-// of it runs as the tenant's PostgreSQL role (SET LOCAL semantics, so the
-// role ends with the transaction and never outlives it on a pooled
-// connection).
+// Scope is one request's view of its tenant's data: a transaction on a
+// connection of the tenant's pool, begun on first use. In strict isolation
+// every statement of it runs as the tenant's PostgreSQL role (SET LOCAL
+// semantics, so the role ends with the transaction and never outlives it
+// on a pooled connection). BEGIN, the role switch and the request's first
+// query (see QueryRow) travel in one round trip.
+//
+// A read-only scope in prefix isolation needs no transaction: nothing is
+// written and nothing is switched, so its statements go straight to the
+// pool.
 type Scope struct {
-	tenant *Tenant
-	strict bool
+	tenant   *Tenant
+	strict   bool
+	readOnly bool
 
 	mu   sync.Mutex
-	tx   *gorm.DB
+	conn *sql.Conn // holds the open transaction; nil before begin
+	db   *gorm.DB  // the handle requests use; nil before begin
 	done bool
 }
 
 // NewScope returns a scope on t; strict selects role switching.
 func NewScope(t *Tenant, strict bool) *Scope { return &Scope{tenant: t, strict: strict} }
 
+// NewReadOnlyScope returns a scope for a request that writes nothing (GET,
+// HEAD): in prefix isolation it opens no transaction.
+func NewReadOnlyScope(t *Tenant, strict bool) *Scope {
+	return &Scope{tenant: t, strict: strict, readOnly: true}
+}
+
 // NewContextWithScope returns a copy of ctx carrying s.
 func NewContextWithScope(ctx context.Context, s *Scope) context.Context {
 	return context.WithValue(ctx, scopeKey, s)
 }
 
-// DB returns the tenant transaction of ctx's scope, beginning it on first
-// use. It is the only way repositories reach tenant data, so a query
-// cannot run outside a tenant's scope. EINTERNAL without a scope,
-// EUNAVAILABLE when the database cannot be reached.
-func DB(ctx context.Context) (*gorm.DB, error) {
+func scopeFrom(ctx context.Context) (*Scope, error) {
 	s, _ := ctx.Value(scopeKey).(*Scope)
 	if s == nil {
 		return nil, apperr.Errorf(apperr.EINTERNAL, "tenancy: no tenant scope in context")
 	}
-	return s.db(ctx)
+	return s, nil
 }
 
-func (s *Scope) db(ctx context.Context) (*gorm.DB, error) {
+// DB returns the tenant handle of ctx's scope, beginning its transaction
+// on first use. It is the only way repositories reach tenant data, so a
+// query cannot run outside a tenant's scope. EINTERNAL without a scope,
+// EUNAVAILABLE when the database cannot be reached.
+func DB(ctx context.Context) (*gorm.DB, error) {
+	s, err := scopeFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.beginLocked(ctx, nil); err != nil {
+		return nil, err
+	}
+	return s.db.WithContext(ctx), nil
+}
+
+// Row is a single-row result.
+type Row interface {
+	Scan(dest ...any) error
+}
+
+// First is a single-row query that a scope sends together with its BEGIN.
+type First struct {
+	SQL  string
+	Args []any
+	// Scan reads the row; its error (sql.ErrNoRows or pgx.ErrNoRows
+	// for none) is QueryRow's.
+	Scan func(Row) error
+}
+
+// QueryRow runs a single-row query in ctx's scope. When it is the scope's
+// first statement it shares the round trip of BEGIN and the role switch.
+// q.SQL must name tables schema-qualified; it runs as the tenant's role in
+// strict isolation like every other statement of the scope.
+func QueryRow(ctx context.Context, q First) error {
+	s, err := scopeFrom(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db != nil || s.done {
+		if s.done {
+			return apperr.Errorf(apperr.EINTERNAL, "tenancy: scope of tenant %q already ended", s.tenant.Schema)
+		}
+		return q.Scan(s.queryRow(ctx, q))
+	}
+	var scanErr error
+	q2 := q
+	q2.Scan = func(r Row) error { scanErr = q.Scan(r); return nil }
+	if err := s.beginLocked(ctx, &q2); err != nil {
+		return err
+	}
+	return scanErr
+}
+
+func (s *Scope) queryRow(ctx context.Context, q First) Row {
+	if s.conn != nil {
+		return s.conn.QueryRowContext(ctx, q.SQL, q.Args...)
+	}
+	sqlDB, _ := s.tenant.DB.DB()
+	return sqlDB.QueryRowContext(ctx, q.SQL, q.Args...)
+}
+
+// beginLocked begins the scope unless it has begun, running first (if not
+// nil) in the same round trip.
+func (s *Scope) beginLocked(ctx context.Context, first *First) error {
 	if s.done {
-		return nil, apperr.Errorf(apperr.EINTERNAL, "tenancy: scope of tenant %q already ended", s.tenant.Schema)
+		return apperr.Errorf(apperr.EINTERNAL, "tenancy: scope of tenant %q already ended", s.tenant.Schema)
 	}
-	if s.tx != nil {
-		return s.tx.WithContext(ctx), nil
+	if s.db != nil {
+		return nil
 	}
-	tx, err := s.begin(ctx)
+	if s.readOnly && !s.strict {
+		s.db = s.tenant.DB
+		if first != nil {
+			return first.Scan(s.queryRow(ctx, *first))
+		}
+		return nil
+	}
+	conn, err := s.begin(ctx, first)
 	if err != nil && DeadConnection(ctx, err) {
 		// Nothing ran yet, so beginning again is safe. The pool hands
 		// out a connection the server has since closed (a restart, an
 		// administrator's kill) until it is used: the driver checks an
 		// idle connection only after a second. The failed one is
-		// closed now and each retry spends one more, so the dead
+		// discarded and each retry spends one more, so the dead
 		// connections are at most those open now.
 		for retries := s.openConnections(); err != nil && retries > 0 && DeadConnection(ctx, err); retries-- {
-			tx, err = s.begin(ctx)
+			conn, err = s.begin(ctx, first)
 		}
 	}
 	if errors.Is(err, ErrTenantGone) {
-		return nil, err
+		return err
 	}
 	if err != nil {
-		return nil, apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
+		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
 	}
-	s.tx = tx
-	return tx, nil
+	db := s.tenant.DB.Session(&gorm.Session{Context: ctx, NewDB: true})
+	db.Statement.ConnPool = txConn{conn}
+	s.conn, s.db = conn, db
+	return nil
 }
 
-// begin begins the transaction and, in strict mode, switches it to the
-// tenant's role.
-func (s *Scope) begin(ctx context.Context) (*gorm.DB, error) {
-	tx := s.tenant.DB.WithContext(ctx).Begin()
-	if tx.Error != nil {
-		return nil, tx.Error
+// begin takes a connection and sends BEGIN, the role switch (strict) and
+// first as one pipelined batch: one round trip.
+func (s *Scope) begin(ctx context.Context, first *First) (*sql.Conn, error) {
+	sqlDB, err := s.tenant.DB.DB()
+	if err != nil {
+		return nil, err
 	}
-	if s.strict {
-		if err := tx.Exec("SELECT set_config('role', ?, true)", s.tenant.Role).Error; err != nil {
-			tx.Rollback()
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == sqlstateInvalidParameterValue {
-				// The role came from the catalog a moment ago: only
-				// the tenant's deletion since then removes it.
-				return nil, TenantGone(err)
-			}
-			return nil, err
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = conn.Raw(func(driverConn any) error {
+		pc := driverConn.(*stdlib.Conn).Conn()
+		b := &pgx.Batch{}
+		b.Queue("BEGIN")
+		if s.strict {
+			b.Queue("SELECT set_config('role', $1, true)", s.tenant.Role)
 		}
+		if first != nil {
+			b.Queue(first.SQL, first.Args...).QueryRow(func(r pgx.Row) error { return first.Scan(r) })
+		}
+		if err := pc.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		if pc.PgConn().TxStatus() != 'T' {
+			return errors.New("tenancy: BEGIN left no open transaction")
+		}
+		return nil
+	})
+	if err != nil {
+		release(conn, false)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == sqlstateInvalidParameterValue {
+			// The role came from the catalog a moment ago: only the
+			// tenant's deletion since then removes it.
+			return nil, TenantGone(err)
+		}
+		return nil, err
 	}
-	return tx, nil
+	return conn, nil
 }
+
+// release ends conn's transaction (committing when commit is true) and
+// hands the connection back to the pool, or has the pool discard it when
+// the transaction could not be ended cleanly: a connection never goes
+// back to the pool inside a transaction or as a tenant's role.
+func release(conn *sql.Conn, commit bool) error {
+	// A cancelled request must still end its transaction.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stmt := "ROLLBACK"
+	if commit {
+		stmt = "COMMIT"
+	}
+	var endErr error
+	_ = conn.Raw(func(driverConn any) error {
+		pc := driverConn.(*stdlib.Conn).Conn()
+		if pc.IsClosed() {
+			endErr = driver.ErrBadConn
+			return driver.ErrBadConn
+		}
+		if pc.PgConn().TxStatus() != 'I' {
+			if _, err := pc.Exec(ctx, stmt); err != nil {
+				endErr = err
+			}
+		}
+		if endErr != nil || pc.PgConn().TxStatus() != 'I' {
+			if endErr == nil {
+				endErr = errors.New("tenancy: transaction still open after " + stmt)
+			}
+			// database/sql discards a connection whose Raw returns
+			// ErrBadConn.
+			return driver.ErrBadConn
+		}
+		return nil
+	})
+	conn.Close()
+	return endErr
+}
+
+// txConn is the scope's connection as GORM sees it: a transaction
+// (Commit and Rollback make GORM nest with savepoints), not a pool that
+// could begin another one. The scope alone ends the transaction.
+type txConn struct{ c *sql.Conn }
+
+func (t txConn) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	return t.c.PrepareContext(ctx, query)
+}
+
+func (t txConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.c.ExecContext(ctx, query, args...)
+}
+
+func (t txConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.c.QueryContext(ctx, query, args...)
+}
+
+func (t txConn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.c.QueryRowContext(ctx, query, args...)
+}
+
+var errScopeOwnsTx = errors.New("tenancy: the request scope ends its own transaction")
+
+// Commit refuses: only the scope commits.
+func (t txConn) Commit() error { return errScopeOwnsTx }
+
+// Rollback refuses: only the scope rolls back.
+func (t txConn) Rollback() error { return errScopeOwnsTx }
 
 // sqlstateInvalidParameterValue is what set_config('role', …) fails with
 // for a role that does not exist.
@@ -159,7 +333,7 @@ func DeadConnection(ctx context.Context, err error) bool {
 func (s *Scope) Began() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.tx != nil
+	return s.conn != nil
 }
 
 // Commit commits the transaction, if one was begun, and ends the scope.
@@ -167,12 +341,13 @@ func (s *Scope) Commit() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.done = true
-	if s.tx == nil {
+	s.db = nil
+	if s.conn == nil {
 		return nil
 	}
-	tx := s.tx
-	s.tx = nil
-	if err := tx.Commit().Error; err != nil {
+	conn := s.conn
+	s.conn = nil
+	if err := release(conn, true); err != nil {
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
 	}
 	return nil
@@ -184,8 +359,9 @@ func (s *Scope) Rollback() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.done = true
-	if s.tx != nil {
-		s.tx.Rollback()
-		s.tx = nil
+	s.db = nil
+	if s.conn != nil {
+		_ = release(s.conn, false)
+		s.conn = nil
 	}
 }
