@@ -75,9 +75,17 @@ func FindTodos(ctx context.Context, f TodoFilter) ([]models.Todo, int64, error) 
 	if err != nil {
 		return nil, 0, err
 	}
+	table, err := schemaTable(db, &models.Todo{})
+	if err != nil {
+		return nil, 0, err
+	}
 	q := filterTodos(src, f).Session(&gorm.Session{})
-	// The window count saves a second round trip for the total.
-	page := q.Select("*, count(*) OVER () AS full_count").Order(orderOr(f.OrderBy, "created_at DESC, id DESC"))
+	// The total rides along as a scalar subquery over the todos alone:
+	// one round trip, and the page itself still reads only its rows
+	// through the ordering index (a count(*) OVER () window would make
+	// PostgreSQL join and sort every match).
+	count := filterTodos(db.Table("?", table), f).Select("count(*)")
+	page := q.Select("*, (?) AS full_count", count).Order(orderOr(f.OrderBy, "created_at DESC, id DESC"))
 	var rows []todoRow
 	if err := pageWindow(page, f.Limit, f.Offset).Find(&rows).Error; err != nil {
 		return nil, 0, translate(err, "")
