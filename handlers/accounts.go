@@ -123,7 +123,7 @@ func (a *accounts) token(c *gin.Context) {
 	ctx := c.Request.Context()
 	user, err := repository.FindUserByUsername(ctx, *username)
 	switch {
-	case errors.Is(err, apperr.NotFound):
+	case errors.Is(err, apperr.NotFound) && !errors.Is(err, tenancy.ErrTenantGone):
 		// Spend the time a real check takes, so response times do not
 		// tell which usernames exist.
 		auth.DummyCheck(*password)
@@ -166,7 +166,7 @@ func (a *accounts) refresh(c *gin.Context) {
 		return
 	}
 	if _, err := repository.FindUserByID(ctx, claims.UserID); err != nil {
-		if errors.Is(err, apperr.NotFound) {
+		if errors.Is(err, apperr.NotFound) && !errors.Is(err, tenancy.ErrTenantGone) {
 			err = apperr.Errorf(apperr.EUNAUTHORIZED, "User not found")
 		}
 		middleware.Error(c, a.log, err)

@@ -172,9 +172,15 @@ func TenantDB(base *gorm.DB, schemaName string) *gorm.DB {
 // reconnects with backoff and invalidates, since notifications may have
 // been missed meanwhile.
 func (r *Resolver) Listen(ctx context.Context, connString string, log *slog.Logger) {
-	backoff := 100 * time.Millisecond
+	const firstBackoff = 100 * time.Millisecond
+	backoff := firstBackoff
 	for ctx.Err() == nil {
-		err := r.listenOnce(ctx, connString)
+		connected := false
+		err := r.listenOnce(ctx, connString, &connected)
+		if connected {
+			// Only outages in a row back off further.
+			backoff = firstBackoff
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -188,7 +194,7 @@ func (r *Resolver) Listen(ctx context.Context, connString string, log *slog.Logg
 	}
 }
 
-func (r *Resolver) listenOnce(ctx context.Context, connString string) error {
+func (r *Resolver) listenOnce(ctx context.Context, connString string, connected *bool) error {
 	conn, err := pgx.Connect(ctx, connString)
 	if err != nil {
 		return err
@@ -197,6 +203,7 @@ func (r *Resolver) listenOnce(ctx context.Context, connString string) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+CatalogChannel); err != nil {
 		return err
 	}
+	*connected = true
 	r.Invalidate()
 	for {
 		if _, err := conn.WaitForNotification(ctx); err != nil {
