@@ -368,7 +368,8 @@ func (in *input) Date(name string, required bool) *models.Date {
 		return nil
 	}
 	d, err := models.ParseDate(s)
-	if err != nil {
+	// Year 0 parses but is no date PostgreSQL stores.
+	if err != nil || d.Year() < 1 {
 		in.errs.Add(name, msgDate)
 		return nil
 	}

@@ -67,7 +67,9 @@ func paginate[T any](c *gin.Context, p page, total int64, results []T) listRespo
 		results = []T{}
 	}
 	r := listResponse[T]{Count: total, Results: results}
-	if int64(p.Offset+p.Limit) < total {
+	// offset < total-limit rather than offset+limit < total: the sum
+	// overflows for an offset near the largest int.
+	if int64(p.Offset) < total-int64(p.Limit) {
 		s := pageURL(c, p.Limit, p.Offset+p.Limit)
 		r.Next = &s
 	}
