@@ -45,7 +45,7 @@ func (e *env) tenantsCmd() *cobra.Command {
 	}
 	create.Flags().StringVar(&p.Name, "name", "", "display name (required)")
 	create.Flags().StringVar(&p.SchemaName, "schema", "", "schema name: lower-case letters, digits, _ (required)")
-	create.Flags().StringSliceVar(&p.Domains, "domain", nil, "host name served by the tenant; repeat for more, the first is primary (required)")
+	create.Flags().StringArrayVar(&p.Domains, "domain", nil, "host name served by the tenant; repeat for more, the first is primary (required)")
 	create.Flags().StringVar(&paidUntil, "paid-until", "", "date YYYY-MM-DD")
 	create.Flags().BoolVar(&p.OnTrial, "on-trial", false, "the tenant is on trial")
 	for _, f := range []string{"name", "schema", "domain"} {

@@ -24,24 +24,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // bug outside this package that is reported and not fixed yet. They are
 // skipped, so the suite stays green, unless STRICTMT_E2E_KNOWN_BUGS=1.
 // Delete an entry with its fix.
-var knownBugs = map[string]string{
-	// tenants.NormalizeHost takes anything after the last colon for a
-	// port, so "http://h.localhost" becomes the domain "http".
-	"TestCrossTenantAttacks/Attacks/HostileTenants/ErrDomainURL_Service":  "a URL is taken for a domain",
-	"TestCrossTenantAttacks/Attacks/HostileTenants/ErrDomainURL_CLI":      "a URL is taken for a domain",
-	"TestCrossTenantAttacks/Attacks/HostileTenants/ErrDomainURL_AdminAPI": "a URL is taken for a domain",
-	// cli/tenants.go reads --domain as a StringSlice, which parses CSV:
-	// a value with a line break is cut to its first line and accepted.
-	"TestCrossTenantAttacks/Attacks/HostileTenants/ErrDomainLineBreak_CLI": "the CLI cuts --domain at a line break",
-	// The projects list and the admin tenant list pass ?search= with a
-	// NUL byte to PostgreSQL (22021): 500.
-	"TestBadQueryParams/Err_projects_search_%00":   "NUL in the projects ?search=: 500",
-	"TestBadQueryParams/Err_projects_search_a%00b": "NUL in the projects ?search=: 500",
-	"TestBadQueryParams/ErrAdminSearch_%00":        "NUL in the admin tenants ?search=: 500",
-	"TestBadQueryParams/ErrAdminSearch_a%00b":      "NUL in the admin tenants ?search=: 500",
-	// models.ParseDate accepts year 0, which PostgreSQL refuses (22008).
-	"TestBadQueryParams/Err_tasks_due_before_0000-01-01": "year 0 in the tasks ?due_before=: 500",
-}
+var knownBugs = map[string]string{}
 
 // skipKnownBug skips t when it is one of knownBugs.
 func skipKnownBug(t *testing.T) {

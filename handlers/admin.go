@@ -135,12 +135,16 @@ func (h *admin) create(c *gin.Context) {
 // list lists tenants by schema name, paginated; ?search= matches the name
 // or schema name.
 func (h *admin) list(c *gin.Context) {
+	errs := apperr.Fields{}
 	p, err := readPage(c)
-	if err != nil {
+	errs.Merge(err)
+	search, err := querySearch(c)
+	errs.Merge(err)
+	if err := errs.Err(); err != nil {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	clients, total, err := h.tenants.ListTenants(c.Request.Context(), tenants.ListParams{Search: c.Query("search"), Limit: p.Limit, Offset: p.Offset})
+	clients, total, err := h.tenants.ListTenants(c.Request.Context(), tenants.ListParams{Search: search, Limit: p.Limit, Offset: p.Offset})
 	if err != nil {
 		middleware.Error(c, h.log, err)
 		return

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/strictmt/strictmt/apperr"
@@ -184,4 +185,14 @@ func formatTimePtr(t *time.Time) *string {
 	}
 	s := formatTime(*t)
 	return &s
+}
+
+// querySearch reads ?search=: text in UTF-8 without NUL characters, which
+// PostgreSQL cannot compare. 400 naming the parameter otherwise.
+func querySearch(c *gin.Context) (string, error) {
+	s := c.Query("search")
+	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+		return "", apperr.FieldError("search", "Enter text without null characters, in UTF-8.")
+	}
+	return s, nil
 }

@@ -140,12 +140,14 @@ func (h *projects) list(c *gin.Context) {
 	errs.Merge(err)
 	order, err := readOrdering(c, projectOrdering, "-created_at")
 	errs.Merge(err)
+	search, err := querySearch(c)
+	errs.Merge(err)
 	if err := errs.Err(); err != nil {
 		middleware.Error(c, h.log, err)
 		return
 	}
 	list, total, err := repository.FindProjects(c.Request.Context(), repository.ProjectFilter{
-		OwnerID: owner, Search: c.Query("search"), Order: order, Limit: p.Limit, Offset: p.Offset,
+		OwnerID: owner, Search: search, Order: order, Limit: p.Limit, Offset: p.Offset,
 	})
 	if err != nil {
 		middleware.Error(c, h.log, err)

@@ -4,8 +4,6 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/strictmt/strictmt/apperr"
@@ -142,10 +140,8 @@ func (h *todos) list(c *gin.Context) {
 	errs.Merge(err)
 	order, err := readOrdering(c, todoOrdering, "-created_at")
 	errs.Merge(err)
-	search := c.Query("search")
-	if !utf8.ValidString(search) || strings.ContainsRune(search, 0) {
-		errs.Add("search", "Enter text without null characters, in UTF-8.")
-	}
+	search, err := querySearch(c)
+	errs.Merge(err)
 	if err := errs.Err(); err != nil {
 		middleware.Error(c, h.log, err)
 		return

@@ -23,7 +23,8 @@ func NewDate(t time.Time) Date {
 // ParseDate parses "YYYY-MM-DD".
 func ParseDate(s string) (Date, error) {
 	t, err := time.Parse(DateLayout, s)
-	if err != nil {
+	// PostgreSQL has no year 0.
+	if err != nil || t.Year() < 1 {
 		return Date{}, fmt.Errorf("date has wrong format, use YYYY-MM-DD")
 	}
 	return Date{t}, nil

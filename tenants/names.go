@@ -72,10 +72,10 @@ var hostLabelRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 // validate.
 func NormalizeHost(host string) string {
 	host = strings.TrimSpace(host)
-	if h, _, err := net.SplitHostPort(host); err == nil {
+	// Only a numeric (or empty) port is a port: "h.localhost:evil" or a URL stays
+	// as it is and fails validation.
+	if h, port, err := net.SplitHostPort(host); err == nil && (port == "" || isDigits(port)) {
 		host = h
-	} else if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[:i], ":") {
-		host = host[:i]
 	}
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	return strings.TrimPrefix(host, "www.")
@@ -95,4 +95,16 @@ func NormalizeDomain(domain string) (string, error) {
 		}
 	}
 	return d, nil
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
