@@ -22,7 +22,10 @@ const DemoDomain = "demo.localhost"
 
 // Handler returns the HTTP handler of the service.
 func (a *App) Handler() http.Handler {
+	// Validated with the config at start-up.
+	trusted, _ := a.Config.HTTP.TrustedProxyPrefixes()
 	return handlers.NewRouter(handlers.Deps{
+		TrustedProxies: trusted,
 		Log:            a.Log,
 		Resolver:       a.Resolver,
 		Tokens:         a.Tokens,

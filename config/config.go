@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -312,6 +313,9 @@ func (c Config) Validate() error {
 	if c.Database.Embedded.Port < 0 || c.Database.Embedded.Port > 65535 {
 		bad("database.embedded.port", "must be 0 (pick a free port) or a TCP port")
 	}
+	if _, err := c.HTTP.TrustedProxyPrefixes(); err != nil {
+		bad("http.trusted_proxies", "%v", err)
+	}
 	if c.Tenancy.Isolation != IsolationStrict && c.Tenancy.Isolation != IsolationPrefix {
 		bad("tenancy.isolation", "must be strict or prefix, got %q", c.Tenancy.Isolation)
 	}
@@ -333,6 +337,24 @@ func (c Config) Validate() error {
 		bad("log.format", "must be text or json, got %q", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+// TrustedProxyPrefixes parses http.trusted_proxies: IP addresses or CIDR
+// ranges of the reverse proxies whose X-Forwarded-Host is believed.
+func (h HTTP) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(h.TrustedProxies))
+	for _, s := range h.TrustedProxies {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an IP address nor a CIDR range", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // Redacted returns a copy safe to log: secrets and the database password

@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -23,6 +24,9 @@ type Deps struct {
 	Tokens       *auth.Tokens
 	Strict       bool
 	MaxBodyBytes int64
+	// TrustedProxies are the reverse proxies whose X-Forwarded-Host is
+	// believed.
+	TrustedProxies []netip.Prefix
 	// RequestTimeout bounds each request's database work.
 	RequestTimeout time.Duration
 	// Ready reports whether the database answers.
@@ -47,7 +51,10 @@ func NewRouter(d Deps) http.Handler {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
-	r.Use(middleware.RequestID(), middleware.Logger(d.Log), middleware.CORS(d.Log, d.CORSOrigins), middleware.Recovery(d.Log), middleware.BodyLimit(d.Log, d.MaxBodyBytes), middleware.Timeout(d.RequestTimeout))
+	// Gin trusts every proxy's X-Forwarded-For by default; strictmt
+	// trusts only the configured ones, for every forwarded header.
+	_ = r.SetTrustedProxies(prefixStrings(d.TrustedProxies))
+	r.Use(middleware.RequestID(), middleware.ForwardedHost(d.TrustedProxies), middleware.Logger(d.Log), middleware.CORS(d.Log, d.CORSOrigins), middleware.Recovery(d.Log), middleware.BodyLimit(d.Log, d.MaxBodyBytes), middleware.Timeout(d.RequestTimeout))
 
 	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"detail": "Not found."}) })
 	r.NoMethod(func(c *gin.Context) {
@@ -128,4 +135,12 @@ func findUser(ctx context.Context, id int64) (*tenancy.User, error) {
 		return nil, err
 	}
 	return &tenancy.User{ID: u.ID, Username: u.Username}, nil
+}
+
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
 }

@@ -23,7 +23,8 @@ type TenantResolver interface {
 // Tenant resolves the request's tenant from its Host and puts it in the
 // request's context; unknown hosts get 404 JSON. The Host is the one the
 // server received (Go's http.Server takes it from an absolute-URI request
-// line when there is one); X-Forwarded-Host is never trusted here.
+// line when there is one), or the one ForwardedHost put there from a
+// trusted proxy; a client's own X-Forwarded-Host is never believed.
 func Tenant(log *slog.Logger, r TenantResolver) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
