@@ -173,8 +173,10 @@ func FindProjects(ctx context.Context, f ProjectFilter) ([]models.Project, int64
 	// not add their clauses to each other.
 	q = q.Session(&gorm.Session{})
 	var rows []projectRow
-	// The window count saves a second round trip for the total.
-	page := q.Select("*, count(*) OVER () AS full_count").Order(orderOr(f.Order, "created_at DESC, id DESC"))
+	// The total rides along as a scalar subquery: one round trip, and the
+	// page is still read through the ordering index (a count(*) OVER ()
+	// window would make PostgreSQL join and sort every match).
+	page := q.Select("*, (?) AS full_count", q.Select("count(*)")).Order(orderOr(f.Order, "created_at DESC, id DESC"))
 	if err := pageWindow(page, f.Limit, f.Offset).Find(&rows).Error; err != nil {
 		return nil, 0, translate(err, "")
 	}
