@@ -12,13 +12,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/strictmt/strictmt/auth"
 	"github.com/strictmt/strictmt/config"
 	"github.com/strictmt/strictmt/internal/embedpg"
@@ -118,12 +119,29 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 	return err
 }
 
+// DefaultQueryExecMode is how the pool runs queries unless database.url
+// sets default_query_exec_mode. Tenant SQL names its schema
+// ("tenant_a"."todos"), so every tenant has its own statement texts: pgx's
+// own default (cache_statement) keeps up to 512 prepared statements per
+// connection, keyed by text, which over many tenants thrash (a prepare
+// round trip on most queries) and hold a plan each in every PostgreSQL
+// backend. exec sends each query in one round trip and caches nothing, so
+// memory on both sides does not grow with the number of tenants; see the
+// Scale section of docs/BENCHMARKS.md for the measurements.
+const DefaultQueryExecMode = pgx.QueryExecModeExec
+
 func (a *App) openPool(ctx context.Context) error {
-	sqlDB, err := sql.Open("pgx", a.DatabaseURL)
+	pgCfg, err := pgx.ParseConfig(a.DatabaseURL)
 	if err != nil {
 		return fmt.Errorf("database.url: %w", err)
 	}
+	if !hasConnParam(a.DatabaseURL, "default_query_exec_mode") {
+		pgCfg.DefaultQueryExecMode = DefaultQueryExecMode
+	}
+	sqlDB := stdlib.OpenDB(*pgCfg)
 	d := a.Config.Database
+	// Max lifetime and idle time recycle backends, and with them the
+	// catalog caches each one fills for every tenant schema it touched.
 	sqlDB.SetMaxOpenConns(d.MaxOpenConns)
 	sqlDB.SetMaxIdleConns(d.MaxIdleConns)
 	sqlDB.SetConnMaxLifetime(d.ConnMaxLifetime)
@@ -147,6 +165,20 @@ func (a *App) openPool(ctx context.Context) error {
 	}
 	a.DB = db
 	return nil
+}
+
+// hasConnParam reports whether the connection string (URL or key=value
+// form) sets key.
+func hasConnParam(conn, key string) bool {
+	if u, err := url.Parse(conn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		return u.Query().Has(key)
+	}
+	for _, f := range strings.Fields(conn) {
+		if k, _, ok := strings.Cut(f, "="); ok && strings.TrimSpace(k) == key {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *App) buildServices(ctx context.Context) error {
@@ -199,6 +231,9 @@ func (a *App) jwtSecret() ([]byte, error) {
 // Close closes the pool and stops the embedded PostgreSQL, if any.
 func (a *App) Close(ctx context.Context) error {
 	var errs []error
+	if a.Tenants != nil {
+		a.Tenants.Close() // stops building spare schemas before the pool goes
+	}
 	if a.SQL != nil {
 		errs = append(errs, a.SQL.Close())
 	}

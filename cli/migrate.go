@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/strictmt/strictmt/app"
@@ -16,9 +18,13 @@ func (e *env) migrateCmd() *cobra.Command {
 		Use:   "migrate",
 		Short: "Apply pending migrations to the shared schema, then to every tenant schema",
 		Long: `Apply pending migrations to the shared schema, then to every tenant schema,
-several at once. A schema that fails is rolled back to its last good version
-while the others go on; the command then exits non-zero naming every failed
-schema, and a rerun continues. With neither --shared nor --tenant, both run.`,
+several at once (--workers), each under its own advisory lock so that
+concurrent runs wait for each other. Progress goes to stderr: a bar on a
+terminal, a line every two seconds otherwise. A schema whose migration fails
+is rolled back to its last good version while the others go on; the command
+then exits non-zero naming every failed schema, and a rerun continues.
+--dry-run lists the pending migrations of every schema and changes nothing.
+With neither --shared nor --tenant, both run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !opts.Shared && !opts.Tenants {
@@ -40,6 +46,17 @@ schema, and a rerun continues. With neither --shared nor --tenant, both run.`,
 				return err
 			}
 			defer a.Close(cmd.Context())
+			if opts.Shared && opts.DryRun {
+				pending, err := tenants.SharedPending(cmd.Context(), a.SQL)
+				if err != nil {
+					return err
+				}
+				if len(pending) > 0 {
+					fmt.Fprintf(e.stdout, "public: pending %v\n", pending)
+				} else {
+					fmt.Fprintln(e.stdout, "public: up to date")
+				}
+			}
 			if opts.Shared && !opts.DryRun {
 				if err := tenants.MigrateShared(cmd.Context(), a.SQL); err != nil {
 					return err
@@ -57,9 +74,25 @@ schema, and a rerun continues. With neither --shared nor --tenant, both run.`,
 				if opts.DryRun {
 					printPending(e, rep)
 				} else {
-					fmt.Fprintf(e.stdout, "tenant schemas: %d total, %d migrated (%d migrations), %d failed, in %s\n",
-						rep.Total, rep.Migrated, rep.Applied, len(rep.Failed), rep.Elapsed.Round(1e6))
+					fmt.Fprintf(e.stdout, "tenant schemas: %d total, %d migrated (%d migrations), %d failed, %d up to date, in %s\n",
+						rep.Total, rep.Migrated, rep.Applied, len(rep.Failed), rep.UpToDate, rep.Elapsed.Round(1e6))
 				}
+			}
+			if err == nil && !opts.DryRun && opts.Schema == "" {
+				// Spare schemas built by older migrations can never be
+				// claimed now; a target of 0 only drops them.
+				if _, err := a.Tenants.FillSpares(cmd.Context(), 0); err != nil {
+					return fmt.Errorf("dropping outdated spare schemas: %w", err)
+				}
+			}
+			var me *tenants.MigrateError
+			if errors.As(err, &me) {
+				// Every failed schema on its own line; the error line
+				// names them too, for scripts that read only stderr.
+				for _, s := range me.Schemas() {
+					fmt.Fprintf(e.stdout, "failed: %s: %v\n", s, me.Failed[s])
+				}
+				return fmt.Errorf("migrating %d tenant schema(s) failed: %s; rerun to continue", len(me.Failed), strings.Join(me.Schemas(), ", "))
 			}
 			return err
 		},

@@ -9,8 +9,9 @@ import (
 	"github.com/strictmt/strictmt/tenants"
 )
 
-// progress shows a tenant migration run: a bar on a terminal, otherwise a
-// plain line at most every two seconds and at the end.
+// progress shows a tenant migration run: a bar on a terminal (done/total,
+// rate, failures), otherwise a plain line with the same at most every two
+// seconds and at the end.
 type progress struct {
 	w    io.Writer
 	tty  bool
@@ -27,13 +28,17 @@ func (pr *progress) update(p tenants.Progress) {
 		if pr.bar == nil {
 			pr.bar = progressbar.NewOptions(p.Total,
 				progressbar.OptionSetWriter(pr.w),
-				progressbar.OptionSetDescription("migrating tenant schemas"),
 				progressbar.OptionShowCount(),
-				progressbar.OptionShowIts(),
-				progressbar.OptionSetItsString("schemas"),
 				progressbar.OptionThrottle(100*time.Millisecond),
 			)
 		}
+		// The rate is the run's own: the bar's would count the schemas
+		// found up to date at once as done in no time.
+		desc := fmt.Sprintf("migrating tenant schemas, %.0f/s", pr.rate())
+		if p.Failed > 0 {
+			desc += fmt.Sprintf(", %d failed", p.Failed)
+		}
+		pr.bar.Describe(desc)
 		_ = pr.bar.Set(p.Done)
 		return
 	}
@@ -43,12 +48,15 @@ func (pr *progress) update(p tenants.Progress) {
 	}
 }
 
-func (pr *progress) line() {
-	rate := 0.0
+func (pr *progress) rate() float64 {
 	if s := pr.p.Elapsed.Seconds(); s > 0 {
-		rate = float64(pr.p.Done) / s
+		return float64(pr.p.Done) / s
 	}
-	fmt.Fprintf(pr.w, "migrate: %d/%d tenant schemas done, %d failed, %.0f schemas/s\n", pr.p.Done, pr.p.Total, pr.p.Failed, rate)
+	return 0
+}
+
+func (pr *progress) line() {
+	fmt.Fprintf(pr.w, "migrate: %d/%d tenant schemas done, %d failed, %.0f schemas/s\n", pr.p.Done, pr.p.Total, pr.p.Failed, pr.rate())
 }
 
 func (pr *progress) finish() {

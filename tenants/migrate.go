@@ -3,16 +3,25 @@ package tenants
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
 )
+
+// versionChunk is how many schemas one version query reads. Each schema's
+// version table is locked (ACCESS SHARE) until that query ends, so a chunk
+// stays far below the server's lock table (max_locks_per_transaction ×
+// max_connections, 6,400 by default) however many tenants there are.
+const versionChunk = 100
 
 // MigrateOptions selects what a migration run does.
 type MigrateOptions struct {
@@ -21,23 +30,28 @@ type MigrateOptions struct {
 	Schema  string // only this tenant schema, when set
 	Workers int    // tenant schemas migrated at once; 0 means the CPU count
 	DryRun  bool   // list pending migrations, change nothing
-	// Progress, when set, is called after each tenant schema is done.
+	// Migrations, when not nil, replaces the embedded tenant migrations;
+	// tests and benchmarks supply extra ones through it.
+	Migrations []Migration
+	// Progress, when set, is called after each tenant schema is done and
+	// once for the schemas found up to date, never concurrently.
 	Progress func(p Progress)
 }
 
 // Progress is the state of a tenant migration run.
 type Progress struct {
 	Done, Total, Failed int
-	Schema              string
+	Schema              string // the schema just done; "" for a batch
 	Elapsed             time.Duration
 }
 
 // MigrateReport is the outcome of a tenant migration run.
 type MigrateReport struct {
 	Total    int
+	UpToDate int              // schemas that needed nothing
 	Migrated int              // schemas where at least one migration ran
 	Applied  int              // migrations applied, over all schemas
-	Failed   map[string]error // schema → error; those schemas were rolled back
+	Failed   map[string]error // schema → error; its failed migration was rolled back
 	Pending  map[string][]int64
 	Elapsed  time.Duration
 }
@@ -45,31 +59,50 @@ type MigrateReport struct {
 // MigrateError lists the tenant schemas a run could not migrate.
 type MigrateError struct{ Failed map[string]error }
 
-func (e *MigrateError) Error() string {
+// Schemas returns the failed schemas in order.
+func (e *MigrateError) Schemas() []string {
 	names := make([]string, 0, len(e.Failed))
 	for s := range e.Failed {
 		names = append(names, s)
 	}
 	sort.Strings(names)
+	return names
+}
+
+func (e *MigrateError) Error() string {
+	names := e.Schemas()
 	parts := make([]string, len(names))
 	for i, s := range names {
-		parts[i] = s + ": " + e.Failed[s].Error()
+		parts[i] = s + ": " + strings.ReplaceAll(e.Failed[s].Error(), "\n", " ")
 	}
 	return fmt.Sprintf("migrating %d tenant schema(s) failed: %s", len(names), strings.Join(parts, "; "))
 }
 
-type tenantRow struct{ schema, role string }
+type tenantRow struct {
+	schema, role string
+	version      int64 // highest applied version; -1 without a version table
+	missingRole  bool
+}
 
 // MigrateTenants applies pending tenant migrations to every tenant schema
 // (or opts.Schema) with opts.Workers at once, each schema under its own
 // advisory lock and each migration in its own transaction. A schema that
 // fails is left at its last good version and the others go on; the error
-// names every failed schema, and a rerun continues where this one stopped.
-// It also gives every tenant its role, should one be missing.
+// (a *MigrateError) names every failed schema, and a rerun continues where
+// this one stopped. Schemas already at the latest version cost a share of
+// one query per 100 schemas. It also gives every tenant its role, should
+// one be missing. With opts.DryRun it fills the report's Pending and
+// changes nothing.
 func MigrateTenants(ctx context.Context, db *sql.DB, log *slog.Logger, opts MigrateOptions) (*MigrateReport, error) {
 	start := time.Now()
-	migrations, err := TenantMigrations()
-	if err != nil {
+	migrations := opts.Migrations
+	if migrations == nil {
+		var err error
+		if migrations, err = TenantMigrations(); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkMigrations(migrations); err != nil {
 		return nil, err
 	}
 	rows, err := listTenants(ctx, db, opts.Schema)
@@ -79,27 +112,58 @@ func MigrateTenants(ctx context.Context, db *sql.DB, log *slog.Logger, opts Migr
 	if opts.Schema != "" && len(rows) == 0 {
 		return nil, fmt.Errorf("no tenant with schema_name %q", opts.Schema)
 	}
-	missingRoles, err := rolesMissing(ctx, db, rows)
-	if err != nil {
+	rep := &MigrateReport{Total: len(rows), Failed: map[string]error{}, Pending: map[string][]int64{}}
+	if len(rows) == 0 {
+		rep.Elapsed = time.Since(start)
+		return rep, nil
+	}
+	if err := markMissingRoles(ctx, db, rows); err != nil {
 		return nil, err
 	}
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
+	if err := readVersions(ctx, db, rows, workers); err != nil {
+		return nil, err
+	}
 	latest := migrations[len(migrations)-1].Version
 
-	rep := &MigrateReport{Total: len(rows), Failed: map[string]error{}, Pending: map[string][]int64{}}
+	var work []tenantRow
+	for _, t := range rows {
+		if t.version >= latest && !t.missingRole {
+			rep.UpToDate++
+		} else {
+			work = append(work, t)
+		}
+	}
 	var mu sync.Mutex
+	done := 0
+	report := func(schema string) {
+		if opts.Progress != nil {
+			opts.Progress(Progress{Done: done, Total: len(rows), Failed: len(rep.Failed), Schema: schema, Elapsed: time.Since(start)})
+		}
+	}
+	if rep.UpToDate > 0 {
+		done = rep.UpToDate
+		report("")
+	}
+
 	jobs := make(chan tenantRow)
 	var wg sync.WaitGroup
-	done := 0
-	for range workers {
+	for range min(workers, len(work)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for t := range jobs {
-				applied, pending, err := migrateSchema(ctx, db, t, migrations, latest, missingRoles[t.role], opts.DryRun)
+				var applied int
+				var pending []int64
+				var err error
+				if opts.DryRun {
+					pending, err = pendingIn(ctx, db, t.schema, migrations)
+				} else {
+					applied, err = migrateSchema(ctx, db, t, migrations, latest)
+				}
 				mu.Lock()
 				done++
 				if err != nil {
@@ -113,14 +177,12 @@ func MigrateTenants(ctx context.Context, db *sql.DB, log *slog.Logger, opts Migr
 				if len(pending) > 0 {
 					rep.Pending[t.schema] = pending
 				}
-				if opts.Progress != nil {
-					opts.Progress(Progress{Done: done, Total: len(rows), Failed: len(rep.Failed), Schema: t.schema, Elapsed: time.Since(start)})
-				}
+				report(t.schema)
 				mu.Unlock()
 			}
 		}()
 	}
-	for _, t := range rows {
+	for _, t := range work {
 		if ctx.Err() != nil {
 			break
 		}
@@ -138,7 +200,27 @@ func MigrateTenants(ctx context.Context, db *sql.DB, log *slog.Logger, opts Migr
 	return rep, nil
 }
 
+func checkMigrations(ms []Migration) error {
+	if len(ms) == 0 {
+		return errors.New("no tenant migrations")
+	}
+	for i, m := range ms {
+		if m.Version < 1 || (i > 0 && m.Version <= ms[i-1].Version) {
+			return fmt.Errorf("tenant migration %s: versions must be positive and increasing", m.Name)
+		}
+	}
+	return nil
+}
+
 func listTenants(ctx context.Context, db *sql.DB, only string) ([]tenantRow, error) {
+	// Before the shared migrations ran there is no catalog and no tenant.
+	var catalog bool
+	if err := db.QueryRowContext(ctx, "SELECT to_regclass('public.clients') IS NOT NULL").Scan(&catalog); err != nil {
+		return nil, err
+	}
+	if !catalog {
+		return nil, nil
+	}
 	q := "SELECT schema_name, role_name FROM public.clients ORDER BY schema_name"
 	args := []any{}
 	if only != "" {
@@ -161,77 +243,186 @@ func listTenants(ctx context.Context, db *sql.DB, only string) ([]tenantRow, err
 	return out, rs.Err()
 }
 
-func rolesMissing(ctx context.Context, db *sql.DB, rows []tenantRow) (map[string]bool, error) {
-	missing := map[string]bool{}
-	if len(rows) == 0 {
-		return missing, nil
-	}
+func markMissingRoles(ctx context.Context, db *sql.DB, rows []tenantRow) error {
 	names := make([]string, len(rows))
 	for i, t := range rows {
 		names[i] = t.role
-		missing[t.role] = true
 	}
 	rs, err := db.QueryContext(ctx, "SELECT rolname FROM pg_roles WHERE rolname = ANY($1)", names)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rs.Close()
+	present := map[string]bool{}
 	for rs.Next() {
 		var r string
 		if err := rs.Scan(&r); err != nil {
-			return nil, err
+			return err
 		}
-		delete(missing, r)
+		present[r] = true
 	}
-	return missing, rs.Err()
+	for i := range rows {
+		rows[i].missingRole = !present[rows[i].role]
+	}
+	return rs.Err()
 }
 
-// migrateSchema brings one schema to the latest version. A schema already
-// there costs one query.
-func migrateSchema(ctx context.Context, db *sql.DB, t tenantRow, migrations []Migration, latest int64, missingRole, dryRun bool) (applied int, pending []int64, err error) {
-	var current sql.NullInt64
-	qerr := db.QueryRowContext(ctx, "SELECT max(version_id) FROM "+QuoteIdent(t.schema)+"."+VersionTable).Scan(&current)
-	upToDate := qerr == nil && current.Valid && current.Int64 >= latest
-	if !upToDate {
-		p, err := newTenantProvider(db, t.schema, migrations)
-		if err != nil {
-			return 0, nil, err
+// readVersions sets every row's version: one catalog query finds the
+// schemas that have a version table, then one UNION ALL query per chunk
+// reads their highest versions, instead of one query per schema; workers
+// chunks at once.
+func readVersions(ctx context.Context, db *sql.DB, rows []tenantRow, workers int) error {
+	names := make([]string, len(rows))
+	for i := range rows {
+		rows[i].version = -1
+		names[i] = rows[i].schema
+	}
+	rs, err := db.QueryContext(ctx, `SELECT n.nspname FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relname = $1 AND c.relkind = 'r' AND n.nspname = ANY($2)`, VersionTable, names)
+	if err != nil {
+		return err
+	}
+	has := map[string]bool{}
+	for rs.Next() {
+		var s string
+		if err := rs.Scan(&s); err != nil {
+			rs.Close()
+			return err
 		}
-		if dryRun {
-			statuses, err := p.Status(ctx)
-			if err != nil {
-				return 0, nil, err
-			}
-			for _, s := range statuses {
-				if s.State == goose.StatePending {
-					pending = append(pending, s.Source.Version)
+		has[s] = true
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return err
+	}
+	var idx []int
+	for i, t := range rows {
+		// The catalog is written only through validated names; one that
+		// is not valid is left to the per-schema path, which fails it.
+		if has[t.schema] && ValidateSchemaName(t.schema) == nil {
+			idx = append(idx, i)
+		}
+	}
+	var chunks [][]int
+	for len(idx) > 0 {
+		n := min(versionChunk, len(idx))
+		chunks = append(chunks, idx[:n])
+		idx = idx[n:]
+	}
+	// A backend that has not seen a version table yet builds its catalog
+	// cache entry on the way, so the chunks go to several backends at once.
+	errs := make([]error, len(chunks))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, len(chunks)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c := int(next.Add(1) - 1)
+				if c >= len(chunks) {
+					return
 				}
+				errs[c] = readChunk(ctx, db, rows, chunks[c])
 			}
-			return 0, pending, nil
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// readChunk sets the version of rows[i] for each i in chunk, in one query.
+func readChunk(ctx context.Context, db *sql.DB, rows []tenantRow, chunk []int) error {
+	var q strings.Builder
+	for k, i := range chunk {
+		if k > 0 {
+			q.WriteString(" UNION ALL ")
 		}
-		results, err := p.Up(ctx)
-		applied = len(results)
-		if err != nil {
-			return applied, nil, err
+		// The branch number, not the name, identifies the schema: no
+		// tenant string is pasted into the query but as a quoted
+		// identifier.
+		q.WriteString("SELECT " + strconv.Itoa(k) + ", max(version_id) FROM " + QuoteIdent(rows[i].schema) + "." + VersionTable)
+	}
+	rs, err := db.QueryContext(ctx, q.String())
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var k int
+		var v sql.NullInt64
+		if err := rs.Scan(&k, &v); err != nil {
+			return err
+		}
+		if v.Valid {
+			rows[chunk[k]].version = v.Int64
 		}
 	}
-	if dryRun || (upToDate && !missingRole) {
-		return applied, nil, nil
+	return rs.Err()
+}
+
+// pendingIn returns the versions of migrations not applied in schema.
+func pendingIn(ctx context.Context, db *sql.DB, schema string, migrations []Migration) ([]int64, error) {
+	if err := ValidateSchemaName(schema); err != nil {
+		return nil, err
 	}
-	// New tables need the tenant role's grants; a tenant from before roles
-	// existed needs its role.
+	applied, err := appliedVersions(ctx, db, schema)
+	if err != nil {
+		return nil, err
+	}
+	return notIn(versions(migrations), applied), nil
+}
+
+// migrateSchema brings one schema to the latest version and gives its role
+// the grants, creating the role if it is missing.
+func migrateSchema(ctx context.Context, db *sql.DB, t tenantRow, migrations []Migration, latest int64) (applied int, err error) {
+	if err := ValidateSchemaName(t.schema); err != nil {
+		return 0, err
+	}
+	if t.missingRole {
+		if err := restoreRole(ctx, db, t); err != nil {
+			return 0, err
+		}
+	}
+	if t.version >= latest {
+		return 0, nil
+	}
+	p, err := newTenantProvider(db, t.schema, t.role, migrations)
+	if err != nil {
+		return 0, err
+	}
+	results, err := p.Up(ctx)
+	var partial *goose.PartialError
+	if errors.As(err, &partial) {
+		return len(partial.Applied), fmt.Errorf("version %d: %w", partial.Failed.Source.Version, partial.Err)
+	}
+	return len(results), err
+}
+
+// restoreRole creates a tenant's missing role (a tenant from before roles
+// existed, or one whose role was dropped by hand) and its grants, under the
+// schema's advisory lock so that concurrent runs do not race.
+func restoreRole(ctx context.Context, db *sql.DB, t tenantRow) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return applied, nil, err
+		return err
 	}
 	defer tx.Rollback()
-	if missingRole {
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", schemaLockID(t.schema)); err != nil {
+		return err
+	}
+	var exists bool
+	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", t.role).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
 		if _, err := tx.ExecContext(ctx, "CREATE ROLE "+QuoteIdent(t.role)+" NOLOGIN"); err != nil {
-			return applied, nil, err
+			return err
 		}
 	}
-	if err := grant(ctx, tx, t.schema, t.role); err != nil {
-		return applied, nil, err
+	if err := grantExisting(ctx, tx, t.schema, t.role); err != nil {
+		return err
 	}
-	return applied, nil, tx.Commit()
+	return tx.Commit()
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
-	"github.com/pressly/goose/v3/lock"
 )
 
 //go:embed migrations/shared/*.sql
@@ -71,27 +70,105 @@ func loadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 	return out, nil
 }
 
+// sharedProvider returns the goose provider of the shared (public)
+// schema's migrations.
+func sharedProvider(db *sql.DB) (*goose.Provider, error) {
+	sub, err := fs.Sub(sharedFS, "migrations/shared")
+	if err != nil {
+		return nil, err
+	}
+	return goose.NewProvider(goose.DialectPostgres, db, sub,
+		goose.WithTableName("public."+VersionTable),
+		goose.WithSessionLocker(advisoryLocker{id: sharedLockID}),
+		goose.WithDisableGlobalRegistry(true),
+	)
+}
+
 // MigrateShared applies the pending shared (public schema) migrations under
 // an advisory lock, so concurrent runs wait for each other.
 func MigrateShared(ctx context.Context, db *sql.DB) error {
-	sub, err := fs.Sub(sharedFS, "migrations/shared")
-	if err != nil {
-		return err
-	}
-	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(sharedLockID), lock.WithLockTimeout(1, 600))
-	if err != nil {
-		return err
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub,
-		goose.WithTableName("public."+VersionTable),
-		goose.WithSessionLocker(locker),
-		goose.WithDisableGlobalRegistry(true),
-	)
+	p, err := sharedProvider(db)
 	if err != nil {
 		return err
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrating shared schema: %w", err)
+	}
+	return nil
+}
+
+// SharedPending returns the versions of the shared migrations not yet
+// applied, changing nothing.
+func SharedPending(ctx context.Context, db *sql.DB) ([]int64, error) {
+	p, err := sharedProvider(db)
+	if err != nil {
+		return nil, err
+	}
+	var all []int64
+	for _, src := range p.ListSources() {
+		all = append(all, src.Version)
+	}
+	applied, err := appliedVersions(ctx, db, "public")
+	if err != nil {
+		return nil, err
+	}
+	return notIn(all, applied), nil
+}
+
+// appliedVersions returns the versions recorded in schema's version table;
+// none when the table does not exist.
+func appliedVersions(ctx context.Context, db *sql.DB, schema string) (map[int64]bool, error) {
+	out := map[int64]bool{}
+	var exists bool
+	if err := db.QueryRowContext(ctx, "SELECT to_regclass($1) IS NOT NULL", QuoteIdent(schema)+"."+VersionTable).Scan(&exists); err != nil {
+		return nil, err
+	}
+	if !exists {
+		return out, nil
+	}
+	rs, err := db.QueryContext(ctx, "SELECT version_id FROM "+QuoteIdent(schema)+"."+VersionTable+" WHERE is_applied")
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var v int64
+		if err := rs.Scan(&v); err != nil {
+			return nil, err
+		}
+		out[v] = true
+	}
+	return out, rs.Err()
+}
+
+func notIn(all []int64, applied map[int64]bool) []int64 {
+	var out []int64
+	for _, v := range all {
+		if !applied[v] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// advisoryLocker is a goose session locker on a PostgreSQL session-level
+// advisory lock that waits in the server (pg_advisory_lock) rather than
+// polling: a second migrate run resumes the moment the first releases a
+// schema, and waiting ends with ctx.
+type advisoryLocker struct{ id int64 }
+
+func (l advisoryLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	_, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", l.id)
+	return err
+}
+
+func (l advisoryLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
+	var released bool
+	if err := conn.QueryRowContext(ctx, "SELECT pg_advisory_unlock($1)", l.id).Scan(&released); err != nil {
+		return err
+	}
+	if !released {
+		return fmt.Errorf("advisory lock %d was not held", l.id)
 	}
 	return nil
 }
@@ -105,13 +182,11 @@ func schemaLockID(schema string) int64 {
 
 // newTenantProvider returns a goose provider for one tenant schema: its own
 // version table, its own advisory lock, and every migration run in a
-// transaction whose search_path is the schema.
-func newTenantProvider(db *sql.DB, schema string, migrations []Migration) (*goose.Provider, error) {
+// transaction whose search_path is the schema. The same transaction grants
+// the tenant role what the migration created, so a schema's version and
+// its role's grants never disagree.
+func newTenantProvider(db *sql.DB, schema, role string, migrations []Migration) (*goose.Provider, error) {
 	store, err := database.NewStore(database.DialectPostgres, schema+"."+VersionTable)
-	if err != nil {
-		return nil, err
-	}
-	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(schemaLockID(schema)), lock.WithLockTimeout(1, 600))
 	if err != nil {
 		return nil, err
 	}
@@ -119,14 +194,17 @@ func newTenantProvider(db *sql.DB, schema string, migrations []Migration) (*goos
 	for _, m := range migrations {
 		gos = append(gos, goose.NewGoMigration(m.Version,
 			&goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
-				return applyTenantSQL(ctx, tx, schema, m)
+				if err := applyTenantSQL(ctx, tx, schema, m); err != nil {
+					return err
+				}
+				return grantExisting(ctx, tx, schema, role)
 			}},
 			nil))
 	}
 	return goose.NewProvider("", db, nil,
 		goose.WithStore(store),
 		goose.WithGoMigrations(gos...),
-		goose.WithSessionLocker(locker),
+		goose.WithSessionLocker(advisoryLocker{id: schemaLockID(schema)}),
 		goose.WithDisableGlobalRegistry(true),
 	)
 }
@@ -139,10 +217,9 @@ type execer interface {
 func applyTenantSQL(ctx context.Context, tx execer, schema string, m Migration) error {
 	// SET LOCAL ends with the transaction, so the search_path never leaks
 	// to another user of the pooled connection.
-	if _, err := tx.ExecContext(ctx, "SET LOCAL search_path TO "+QuoteIdent(schema)); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+	// One round trip: with no arguments the statements go as one simple
+	// query.
+	if _, err := tx.ExecContext(ctx, "SET LOCAL search_path TO "+QuoteIdent(schema)+";\n"+m.SQL); err != nil {
 		return fmt.Errorf("%s: %w", m.Name, err)
 	}
 	return nil

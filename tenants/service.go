@@ -5,7 +5,11 @@ package tenants
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -28,7 +32,9 @@ type Service struct {
 	dbName      string
 	publicHosts map[string]bool
 	migrations  []Migration
+	schemaSQL   string // see buildSchemaSQL
 	onChange    func()
+	spares      *spareKeeper // see KeepSpares
 
 	// failAt, set only by tests, makes creation fail at the named step.
 	failAt string
@@ -46,11 +52,15 @@ func NewService(ctx context.Context, db *gorm.DB, publicHosts []string, onChange
 	if err != nil {
 		return nil, err
 	}
+	schemaSQL, err := buildSchemaSQL(migrations)
+	if err != nil {
+		return nil, err
+	}
 	hosts := map[string]bool{}
 	for _, h := range publicHosts {
 		hosts[NormalizeHost(h)] = true
 	}
-	return &Service{db: db, dbName: dbName, publicHosts: hosts, migrations: migrations, onChange: onChange}, nil
+	return &Service{db: db, dbName: dbName, publicHosts: hosts, migrations: migrations, schemaSQL: schemaSQL, onChange: onChange}, nil
 }
 
 // CreateParams describes a new tenant.
@@ -94,8 +104,10 @@ func (s *Service) normalizeDomains(domains []string, fields apperr.Fields) []str
 
 // CreateTenant creates a tenant in one transaction: its catalog rows, its
 // schema with every migration applied, its version table, and its role
-// with grants. Any failure leaves nothing behind. EINVALID for bad input,
-// ECONFLICT when the schema name, a domain, the schema or the role exists.
+// with grants; the schema is a claimed spare when one is ready (see
+// KeepSpares). Any failure leaves nothing behind, and a claimed spare
+// stays a spare. EINVALID for bad input, ECONFLICT when the schema name, a
+// domain, the schema or the role exists.
 func (s *Service) CreateTenant(ctx context.Context, p CreateParams) (*models.Client, error) {
 	fields := apperr.Fields{}
 	s.validateName(p.Name, fields)
@@ -148,6 +160,7 @@ func (s *Service) CreateTenant(ctx context.Context, p CreateParams) (*models.Cli
 		return nil, err
 	}
 	s.changed()
+	s.refill()
 	return client, nil
 }
 
@@ -164,44 +177,111 @@ func (s *Service) changed() {
 	}
 }
 
-// provision creates the schema, applies every tenant migration, records
-// them in the schema's version table and creates the tenant's role, all in
-// tx.
+// provision creates the schema with every tenant migration applied and
+// recorded in its version table, and the tenant's role with its grants,
+// all in tx. It claims a spare schema when one is ready (a rename, see
+// KeepSpares); otherwise it runs the whole provisioning DDL in one round
+// trip. Either way the cost does not depend on the number of tenants.
 func (s *Service) provision(ctx context.Context, tx *gorm.DB, schema, role string) error {
-	sqlTx := tx.WithContext(ctx)
-	if err := sqlTx.Exec("CREATE SCHEMA " + QuoteIdent(schema)).Error; err != nil {
-		if repository.PgCode(err) == "42P06" {
-			return apperr.Wrap(apperr.ECONFLICT, err, "The schema \""+schema+"\" already exists.")
-		}
-		return err
-	}
-	for _, m := range s.migrations {
-		if err := applyTenantSQL(ctx, gormExecer{sqlTx}, schema, m); err != nil {
+	// A claimed spare that vanished is retried with another, a few times.
+	for range 3 {
+		spare, err := s.claimSpare(ctx, tx)
+		if err != nil {
 			return err
 		}
+		if spare == "" {
+			break
+		}
+		ok, err := s.provisionSpare(ctx, tx, spare, schema, role)
+		if err != nil {
+			return provisionError(err, schema, role)
+		}
+		if ok {
+			return nil
+		}
 	}
-	store, err := database.NewStore(database.DialectPostgres, schema+"."+VersionTable)
+	_, err := gormExecer{tx.WithContext(ctx)}.ExecContext(ctx, s.provisionScript(schema, role))
+	return provisionError(err, schema, role)
+}
+
+// provisionScript returns the SQL that creates schema with every
+// migration and its version table, and role with its grants. The role's
+// default privileges in the schema come before the tables, so that each
+// table and sequence is granted as it is made: no statement has to find
+// the schema's objects (GRANT ... ON ALL TABLES IN SCHEMA reads the whole
+// of pg_class, which grows with every tenant).
+func (s *Service) provisionScript(schema, role string) string {
+	sch := QuoteIdent(schema)
+	var b strings.Builder
+	b.Grow(len(s.schemaSQL) + 1024)
+	b.WriteString("CREATE SCHEMA " + sch + ";\n")
+	b.WriteString("CREATE ROLE " + QuoteIdent(role) + " NOLOGIN;\n")
+	b.WriteString(roleSQL(schema, role))
+	// SET LOCAL ends with the transaction: the search_path never outlives
+	// it on the pooled connection.
+	b.WriteString("SET LOCAL search_path TO " + sch + ";\n")
+	b.WriteString(s.schemaSQL)
+	b.WriteString("REVOKE ALL ON " + sch + "." + VersionTable + " FROM " + QuoteIdent(role) + ";\n")
+	return b.String()
+}
+
+// provisionError translates the errors of a provisioning script.
+func provisionError(err error, schema, role string) error {
+	switch repository.PgCode(err) {
+	case "42P06": // duplicate_schema
+		return apperr.Wrap(apperr.ECONFLICT, err, "The schema \""+schema+"\" already exists.")
+	case "42710": // duplicate_object: the only object the scripts create by a given name is the role
+		return apperr.Wrap(apperr.ECONFLICT, err, "The role \""+role+"\" already exists.")
+	}
+	return err
+}
+
+// buildSchemaSQL returns the part of the provisioning script that runs
+// with the new schema as search_path: every migration, then goose's
+// version table with a row per version, exactly as goose would leave a
+// schema it had migrated.
+func buildSchemaSQL(ms []Migration) (string, error) {
+	store, err := database.NewStore(database.DialectPostgres, VersionTable)
 	if err != nil {
-		return err
+		return "", err
 	}
-	conn := gormExecer{sqlTx}
-	if err := store.CreateVersionTable(ctx, conn); err != nil {
-		return err
+	rec := &recorder{}
+	if err := store.CreateVersionTable(context.Background(), rec); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, m := range ms {
+		// The newline ends a trailing comment before the separator.
+		b.WriteString(m.SQL + "\n;\n")
+	}
+	for _, q := range rec.stmts {
+		b.WriteString(q + ";\n")
 	}
 	// goose records version 0 when it creates the table; keep its shape.
-	for _, v := range append([]int64{0}, versions(s.migrations)...) {
-		if err := store.Insert(ctx, conn, database.InsertRequest{Version: v}); err != nil {
-			return err
-		}
+	b.WriteString("INSERT INTO " + VersionTable + " (version_id, is_applied) VALUES (0, true)")
+	for _, v := range versions(ms) {
+		b.WriteString(", (" + strconv.FormatInt(v, 10) + ", true)")
 	}
-	if err := sqlTx.Exec("CREATE ROLE " + QuoteIdent(role) + " NOLOGIN").Error; err != nil {
-		if repository.PgCode(err) == "42710" {
-			return apperr.Wrap(apperr.ECONFLICT, err, "The role \""+role+"\" already exists.")
-		}
-		return err
-	}
-	return grant(ctx, conn, schema, role)
+	b.WriteString(";\n")
+	return b.String(), nil
 }
+
+// recorder collects the statements goose's store would execute, so the
+// provisioning script creates the version table with goose's own DDL.
+type recorder struct{ stmts []string }
+
+func (r *recorder) ExecContext(_ context.Context, query string, _ ...any) (sql.Result, error) {
+	r.stmts = append(r.stmts, query)
+	return driver.RowsAffected(0), nil
+}
+
+func (r *recorder) QueryContext(context.Context, string, ...any) (*sql.Rows, error) {
+	return nil, errors.New("tenants: recorder cannot query")
+}
+
+// QueryRowContext is never called by CreateVersionTable; a nil row makes
+// any future use fail loudly at start-up.
+func (r *recorder) QueryRowContext(context.Context, string, ...any) *sql.Row { return nil }
 
 func versions(ms []Migration) []int64 {
 	out := make([]int64, len(ms))
@@ -211,22 +291,68 @@ func versions(ms []Migration) []int64 {
 	return out
 }
 
-// grant lets role use its schema's tables and sequences, and nothing else;
-// the version table stays the owner's. It may run again on an existing
-// tenant (migrate does, after new tables appear).
-func grant(ctx context.Context, tx execer, schema, role string) error {
+// roleSQL lets role use schema and be used by the login role, and grants
+// it whatever tables and sequences the login role creates there from now
+// on (the version table, made by goose, is revoked explicitly).
+func roleSQL(schema, role string) string {
 	s, r := QuoteIdent(schema), QuoteIdent(role)
-	stmts := []string{
+	return strings.Join([]string{
 		// The login role must be a member to SET ROLE to the tenant role.
 		"GRANT " + r + " TO CURRENT_USER",
 		"GRANT USAGE ON SCHEMA " + s + " TO " + r,
-		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA " + s + " TO " + r,
-		"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA " + s + " TO " + r,
-		"REVOKE ALL ON " + s + "." + VersionTable + " FROM " + r,
 		"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO " + r,
 		"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO " + r,
+	}, ";\n") + ";\n"
+}
+
+// dbtx is what grantExisting needs of a transaction.
+type dbtx interface {
+	execer
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// grantExisting gives role roleSQL and the tables and sequences that exist
+// in schema, but not its version table. It runs after every migration, so
+// that tables made by another login role (whose default privileges are
+// not the tenant's) are granted too. The objects are found through
+// pg_depend's index on the namespace, so the cost is that of the schema,
+// not of the database.
+func grantExisting(ctx context.Context, tx dbtx, schema, role string) error {
+	rows, err := tx.QueryContext(ctx, `SELECT c.relname, c.relkind = 'S'
+		FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c ON c.oid = d.objid
+		WHERE d.refclassid = 'pg_catalog.pg_namespace'::regclass
+		  AND d.refobjid = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = $1)
+		  AND d.classid = 'pg_catalog.pg_class'::regclass
+		  AND c.relkind IN ('r', 'p', 'v', 'S')
+		ORDER BY 1`, schema)
+	if err != nil {
+		return err
 	}
-	_, err := tx.ExecContext(ctx, strings.Join(stmts, ";\n"))
+	var b strings.Builder
+	b.WriteString(roleSQL(schema, role))
+	s, r := QuoteIdent(schema), QuoteIdent(role)
+	for rows.Next() {
+		var name string
+		var sequence bool
+		if err := rows.Scan(&name, &sequence); err != nil {
+			rows.Close()
+			return err
+		}
+		obj := s + "." + QuoteIdent(name)
+		switch {
+		case name == VersionTable:
+			b.WriteString("REVOKE ALL ON " + obj + " FROM " + r + ";\n")
+		case sequence:
+			b.WriteString("GRANT USAGE, SELECT, UPDATE ON SEQUENCE " + obj + " TO " + r + ";\n")
+		default:
+			b.WriteString("GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE " + obj + " TO " + r + ";\n")
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, b.String())
 	return err
 }
 
