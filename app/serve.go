@@ -82,6 +82,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, ready func(addr string
 	}
 	listenCtx, stopListening := context.WithCancel(ctx)
 	defer stopListening()
+	// Spares are built in the background by serving processes only, not
+	// by one-shot commands.
+	a.Tenants.KeepSpares(a.Config.Tenancy.SpareSchemas, a.Log)
 	go a.Resolver.Listen(listenCtx, a.DatabaseURL, a.Log)
 
 	errc := make(chan error, 1)

@@ -72,6 +72,8 @@ func benchConfig(url, isolation string, maxConns int) config.Config {
 	cfg.Auth.JWTSecret = benchSecret
 	cfg.Tenancy.Isolation = isolation
 	cfg.Dev.DemoTenant = false
+	// No spare schemas built in the background while measuring.
+	cfg.Tenancy.SpareSchemas = 0
 	cfg.Log.Level = "error"
 	return cfg
 }

@@ -89,6 +89,7 @@ type Tenancy struct {
 	PublicHosts      []string      `mapstructure:"public_hosts"`
 	CacheTTL         time.Duration `mapstructure:"cache_ttl"`
 	EnforcePaidUntil bool          `mapstructure:"enforce_paid_until"`
+	SpareSchemas     int           `mapstructure:"spare_schemas"`
 }
 
 // Admin configures the admin HTTP API.
@@ -138,9 +139,10 @@ func Default() Config {
 			RefreshTTL: 7 * 24 * time.Hour,
 		},
 		Tenancy: Tenancy{
-			Isolation:   IsolationStrict,
-			PublicHosts: []string{"localhost", "127.0.0.1"},
-			CacheTTL:    30 * time.Second,
+			Isolation:    IsolationStrict,
+			PublicHosts:  []string{"localhost", "127.0.0.1"},
+			CacheTTL:     30 * time.Second,
+			SpareSchemas: 4,
 		},
 		Dev: Dev{DemoTenant: true},
 		Log: Log{Level: "info", Format: "text"},
@@ -315,6 +317,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.HTTP.TrustedProxyPrefixes(); err != nil {
 		bad("http.trusted_proxies", "%v", err)
+	}
+	if c.Tenancy.SpareSchemas < 0 || c.Tenancy.SpareSchemas > 1000 {
+		bad("tenancy.spare_schemas", "must be between 0 and 1000")
 	}
 	if c.Tenancy.Isolation != IsolationStrict && c.Tenancy.Isolation != IsolationPrefix {
 		bad("tenancy.isolation", "must be strict or prefix, got %q", c.Tenancy.Isolation)

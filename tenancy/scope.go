@@ -292,14 +292,21 @@ func TenantGone(cause error) error {
 	return &apperr.Error{Code: apperr.ENOTFOUND, Message: "No tenant is served at this host.", Err: fmt.Errorf("%w: %w", ErrTenantGone, cause)}
 }
 
-// openConnections returns the number of open connections of the
-// tenant's pool, at least 1 and at most 100.
+// openConnections bounds the retries of a begin that met dead pooled
+// connections: the pool can hold no more dead ones than its size (the
+// count of those open right now would race with concurrent requests
+// discarding theirs). At least 1 and at most 100.
 func (s *Scope) openConnections() int {
 	sqlDB, err := s.tenant.DB.DB()
 	if err != nil {
 		return 1
 	}
-	return min(max(sqlDB.Stats().OpenConnections, 1), 100)
+	st := sqlDB.Stats()
+	n := st.MaxOpenConnections
+	if n <= 0 {
+		n = st.OpenConnections
+	}
+	return min(max(n, 1), 100)
 }
 
 // DeadConnection reports whether err says that an established pooled

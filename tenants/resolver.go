@@ -1,6 +1,7 @@
 package tenants
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"log/slog"
@@ -17,6 +18,11 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
 )
+
+// maxHandles bounds the tenant handles kept: each holds its parsed models
+// (about 50 KB), so a server that has seen many tenants keeps only the
+// recently used ones.
+const maxHandles = 2048
 
 // maxNegativeEntries bounds the cache of unknown hosts, so forged Host
 // headers cannot grow memory without limit.
@@ -38,7 +44,7 @@ type Resolver struct {
 	gen       uint64
 	hosts     map[string]cacheEntry
 	negatives int
-	handles   map[string]*gorm.DB
+	handles   *handleCache
 }
 
 type cacheEntry struct {
@@ -55,7 +61,7 @@ func NewResolver(db *gorm.DB, ttl time.Duration) *Resolver {
 		ttl:     ttl,
 		now:     time.Now,
 		hosts:   map[string]cacheEntry{},
-		handles: map[string]*gorm.DB{},
+		handles: newHandleCache(maxHandles),
 	}
 }
 
@@ -124,11 +130,7 @@ func (r *Resolver) dropNegativesLocked() {
 
 func (r *Resolver) tenantOf(c *models.Client) *tenancy.Tenant {
 	r.mu.Lock()
-	db, ok := r.handles[c.SchemaName]
-	if !ok {
-		db = TenantDB(r.base, c.SchemaName)
-		r.handles[c.SchemaName] = db
-	}
+	db := r.handles.get(c.SchemaName, func() *gorm.DB { return TenantDB(r.base, c.SchemaName) })
 	r.mu.Unlock()
 	return &tenancy.Tenant{
 		ID: c.ID, Name: c.Name, Schema: c.SchemaName, Role: c.RoleName,
@@ -136,14 +138,48 @@ func (r *Resolver) tenantOf(c *models.Client) *tenancy.Tenant {
 	}
 }
 
-// Invalidate drops every cached resolution.
+// Invalidate drops every cached resolution. Tenant handles stay: a handle
+// depends on nothing but its schema name, and rebuilding all of them on
+// every sign-up anywhere would cost CPU and garbage for nothing.
 func (r *Resolver) Invalidate() {
 	r.mu.Lock()
 	r.gen++
 	r.hosts = map[string]cacheEntry{}
 	r.negatives = 0
-	r.handles = map[string]*gorm.DB{}
 	r.mu.Unlock()
+}
+
+// handleCache keeps the most recently used tenant handles, up to max.
+type handleCache struct {
+	max   int
+	order *list.List // of *handleEntry, most recent first
+	items map[string]*list.Element
+}
+
+type handleEntry struct {
+	schema string
+	db     *gorm.DB
+}
+
+func newHandleCache(max int) *handleCache {
+	return &handleCache{max: max, order: list.New(), items: map[string]*list.Element{}}
+}
+
+// get returns the handle of schema, building it with build on a miss and
+// evicting the least recently used one past max.
+func (h *handleCache) get(schema string, build func() *gorm.DB) *gorm.DB {
+	if e, ok := h.items[schema]; ok {
+		h.order.MoveToFront(e)
+		return e.Value.(*handleEntry).db
+	}
+	db := build()
+	h.items[schema] = h.order.PushFront(&handleEntry{schema: schema, db: db})
+	if h.order.Len() > h.max {
+		last := h.order.Back()
+		h.order.Remove(last)
+		delete(h.items, last.Value.(*handleEntry).schema)
+	}
+	return db
 }
 
 // TenantDB returns a handle on base's connection pool whose table names

@@ -41,6 +41,7 @@ func Config(t testing.TB) config.Config {
 	cfg.Database.MaxIdleConns = 10
 	cfg.Auth.JWTSecret = Secret
 	cfg.Dev.DemoTenant = false
+	cfg.Tenancy.SpareSchemas = 0
 	cfg.Log.Level = "error"
 	// Parallel tests under -race on a small machine are slow; the
 	// production default would turn slowness into 503s.
