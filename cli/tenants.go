@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/strictmt/strictmt/handlers"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/tenants"
 )
@@ -69,9 +70,9 @@ func (e *env) tenantsCmd() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				out := make([]tenantJSON, len(clients))
+				out := make([]handlers.TenantResponse, len(clients))
 				for i := range clients {
-					out[i] = toTenantJSON(&clients[i])
+					out[i] = handlers.ToTenantResponse(&clients[i])
 				}
 				enc := json.NewEncoder(e.stdout)
 				enc.SetIndent("", "  ")
@@ -123,28 +124,6 @@ func (e *env) tenantsCmd() *cobra.Command {
 
 	cmd.AddCommand(create, list, del)
 	return cmd
-}
-
-type tenantJSON struct {
-	Name       string       `json:"name"`
-	SchemaName string       `json:"schema_name"`
-	Domains    []domainJSON `json:"domains"`
-	PaidUntil  *models.Date `json:"paid_until"`
-	OnTrial    bool         `json:"on_trial"`
-	CreatedOn  models.Date  `json:"created_on"`
-}
-
-type domainJSON struct {
-	Domain    string `json:"domain"`
-	IsPrimary bool   `json:"is_primary"`
-}
-
-func toTenantJSON(c *models.Client) tenantJSON {
-	t := tenantJSON{Name: c.Name, SchemaName: c.SchemaName, PaidUntil: c.PaidUntil, OnTrial: c.OnTrial, CreatedOn: c.CreatedOn, Domains: []domainJSON{}}
-	for _, d := range c.Domains {
-		t.Domains = append(t.Domains, domainJSON{Domain: d.Domain, IsPrimary: d.IsPrimary})
-	}
-	return t
 }
 
 func domainNames(c *models.Client) []string {

@@ -63,19 +63,19 @@ type admin struct {
 	tenants TenantService
 }
 
-// tenantResponse is a tenant on the wire; `strictmt tenants list --json`
-// prints the same shape.
-type tenantResponse struct {
+// TenantResponse is a tenant on the wire, in the admin API and in
+// `strictmt tenants list --json` alike.
+type TenantResponse struct {
 	Name       string           `json:"name"`
 	SchemaName string           `json:"schema_name"`
-	Domains    []domainResponse `json:"domains"`
+	Domains    []DomainResponse `json:"domains"`
 	PaidUntil  *models.Date     `json:"paid_until"`
 	OnTrial    bool             `json:"on_trial"`
 	CreatedOn  models.Date      `json:"created_on"`
 }
 
-// domainResponse is one domain of a tenant.
-type domainResponse struct {
+// DomainResponse is one domain of a tenant.
+type DomainResponse struct {
 	Domain    string `json:"domain"`
 	IsPrimary bool   `json:"is_primary"`
 }
@@ -88,13 +88,14 @@ type addedDomainResponse struct {
 	IsPrimary bool   `json:"is_primary"`
 }
 
-func toTenantResponse(c *models.Client) tenantResponse {
-	r := tenantResponse{
+// ToTenantResponse renders a tenant with its domains.
+func ToTenantResponse(c *models.Client) TenantResponse {
+	r := TenantResponse{
 		Name: c.Name, SchemaName: c.SchemaName, PaidUntil: c.PaidUntil, OnTrial: c.OnTrial, CreatedOn: c.CreatedOn,
-		Domains: make([]domainResponse, len(c.Domains)),
+		Domains: make([]DomainResponse, len(c.Domains)),
 	}
 	for i, d := range c.Domains {
-		r.Domains[i] = domainResponse{Domain: d.Domain, IsPrimary: d.IsPrimary}
+		r.Domains[i] = DomainResponse{Domain: d.Domain, IsPrimary: d.IsPrimary}
 	}
 	return r
 }
@@ -129,7 +130,7 @@ func (h *admin) create(c *gin.Context) {
 		return
 	}
 	h.log.Info("admin: created tenant", "schema", client.SchemaName, "request_id", middleware.RequestIDFromContext(c.Request.Context()))
-	c.JSON(http.StatusCreated, toTenantResponse(client))
+	c.JSON(http.StatusCreated, ToTenantResponse(client))
 }
 
 // list lists tenants by schema name, paginated; ?search= matches the name
@@ -149,9 +150,9 @@ func (h *admin) list(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	out := make([]tenantResponse, len(clients))
+	out := make([]TenantResponse, len(clients))
 	for i := range clients {
-		out[i] = toTenantResponse(&clients[i])
+		out[i] = ToTenantResponse(&clients[i])
 	}
 	c.JSON(http.StatusOK, paginate(c, p, total, out))
 }
@@ -162,7 +163,7 @@ func (h *admin) get(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, toTenantResponse(client))
+	c.JSON(http.StatusOK, ToTenantResponse(client))
 }
 
 // patch changes the given fields among name, paid_until (null clears it)
@@ -192,7 +193,7 @@ func (h *admin) patch(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, toTenantResponse(client))
+	c.JSON(http.StatusOK, ToTenantResponse(client))
 }
 
 // delete removes a tenant's catalog rows and role; ?drop_schema=true also
