@@ -47,16 +47,25 @@ func Tenant(log *slog.Logger, r TenantResolver) gin.HandlerFunc {
 }
 
 // Scope runs the rest of the request in the tenant's scope (see
-// tenancy.Scope). The response is held back until the transaction has
-// committed: a client never sees a success that was then rolled back.
-// Responses with status 400 and above, and panics, roll back.
+// tenancy.Scope). The response of a request that may write is held back
+// until the transaction has committed: a client never sees a success that
+// was then rolled back. Responses with status 400 and above, and panics,
+// roll back. A read (GET, HEAD) writes nothing, so its response goes out
+// first and its transaction is rolled back after.
 func Scope(log *slog.Logger, strict bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		t := tenancy.TenantFromContext(c.Request.Context())
-		scope := tenancy.NewScope(t, strict)
 		if m := c.Request.Method; m == http.MethodGet || m == http.MethodHead {
-			scope = tenancy.NewReadOnlyScope(t, strict)
+			scope := tenancy.NewReadOnlyScope(t, strict)
+			c.Request = c.Request.WithContext(tenancy.NewContextWithScope(c.Request.Context(), scope))
+			defer scope.Rollback()
+			c.Next()
+			if c.Writer.Written() {
+				c.Writer.Flush()
+			}
+			return
 		}
+		scope := tenancy.NewScope(t, strict)
 		c.Request = c.Request.WithContext(tenancy.NewContextWithScope(c.Request.Context(), scope))
 		orig := c.Writer
 		buf := &bufferedWriter{ResponseWriter: orig, status: http.StatusOK}
