@@ -2,9 +2,11 @@ package handlers_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -192,5 +194,79 @@ func TestPanicRollsBackAndLeavesConnectionClean(t *testing.T) {
 	env.App.DB.Raw(`SHOW search_path`).Scan(&path)
 	if n != 0 || who != "postgres" || path != `"$user", public` {
 		t.Fatalf("after panic: users=%d current_user=%q search_path=%q", n, who, path)
+	}
+}
+
+// TestConcurrentRequestsOnASmallPoolNeverMix sends 1,000 concurrent list
+// requests alternating two tenants through the real HTTP server, on a pool
+// of 2 database connections: every answer holds its own tenant's rows only.
+func TestConcurrentRequestsOnASmallPoolNeverMix(t *testing.T) {
+	t.Parallel()
+	cfg := apptest.Config(t)
+	cfg.Database.MaxOpenConns = 2
+	cfg.Database.MaxIdleConns = 2
+	env := apptest.Start(t, cfg)
+	env.CreateTenant(t, "conc_a", "conc-a.localhost")
+	env.CreateTenant(t, "conc_b", "conc-b.localhost")
+	tokens := map[string]string{}
+	for _, host := range []string{"conc-a.localhost", "conc-b.localhost"} {
+		tokens[host], _, _ = env.Register(t, host, "owner")
+		for i := range 3 {
+			r := env.Do(t, apptest.Request{Method: "POST", Host: host, Path: "/api/todos/", Token: tokens[host], Body: map[string]string{"title": fmt.Sprintf("%s #%d", host, i)}})
+			if r.Status != 201 {
+				t.Fatalf("seed %s: %d %s", host, r.Status, r.Raw)
+			}
+		}
+	}
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 100}}
+	defer client.CloseIdleConnections()
+	var wg sync.WaitGroup
+	errs := make(chan error, 1000)
+	for i := range 1000 {
+		host := "conc-a.localhost"
+		if i%2 == 1 {
+			host = "conc-b.localhost"
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("GET", env.Server.URL+"/api/todos/", nil)
+			req.Host = host
+			req.Header.Set("Authorization", "Bearer "+tokens[host])
+			resp, err := client.Do(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			var body struct {
+				Count   int
+				Results []struct{ Title string }
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 {
+				errs <- fmt.Errorf("%s: %d %v", host, resp.StatusCode, err)
+				return
+			}
+			if body.Count != 3 || len(body.Results) != 3 {
+				errs <- fmt.Errorf("%s saw %d todos", host, body.Count)
+			}
+			for _, r := range body.Results {
+				if !strings.HasPrefix(r.Title, host+" #") {
+					errs <- fmt.Errorf("%s saw %q", host, r.Title)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	n := 0
+	for err := range errs {
+		if n++; n <= 10 {
+			t.Error(err)
+		}
+	}
+	if n > 0 {
+		t.Fatalf("%d of 1000 requests went wrong", n)
 	}
 }
