@@ -119,10 +119,13 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Taken before the signal: the server may close its listener before
+	// this goroutine runs again, and a request refused then must count as
+	// after the signal.
+	signalled := time.Now()
 	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	signalled := time.Now()
 
 	t.Run("NewConnectionsRefused", func(t *testing.T) {
 		if err := eventually(3*time.Second, 10*time.Millisecond, func() error {
