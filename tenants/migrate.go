@@ -81,6 +81,7 @@ func (e *MigrateError) Error() string {
 type tenantRow struct {
 	schema, role string
 	version      int64 // highest applied version; -1 without a version table
+	applied      int   // distinct versions above 0 recorded as applied
 	missingRole  bool
 }
 
@@ -127,11 +128,10 @@ func MigrateTenants(ctx context.Context, db *sql.DB, log *slog.Logger, opts Migr
 	if err := readVersions(ctx, db, rows, workers); err != nil {
 		return nil, err
 	}
-	latest := migrations[len(migrations)-1].Version
 
 	var work []tenantRow
 	for _, t := range rows {
-		if t.version >= latest && !t.missingRole {
+		if t.upToDate(migrations) && !t.missingRole {
 			rep.UpToDate++
 		} else {
 			work = append(work, t)
@@ -162,7 +162,7 @@ func MigrateTenants(ctx context.Context, db *sql.DB, log *slog.Logger, opts Migr
 				if opts.DryRun {
 					pending, err = pendingIn(ctx, db, t.schema, migrations)
 				} else {
-					applied, err = migrateSchema(ctx, db, t, migrations, latest)
+					applied, err = migrateSchema(ctx, db, t, migrations)
 				}
 				mu.Lock()
 				done++
@@ -332,6 +332,12 @@ func readVersions(ctx context.Context, db *sql.DB, rows []tenantRow, workers int
 	return errors.Join(errs...)
 }
 
+// upToDate reports whether every one of migrations is recorded in t: the
+// highest version alone would miss a hole left by an older one.
+func (t tenantRow) upToDate(migrations []Migration) bool {
+	return t.version >= migrations[len(migrations)-1].Version && t.applied >= len(migrations)
+}
+
 // readChunk sets the version of rows[i] for each i in chunk, in one query.
 func readChunk(ctx context.Context, db *sql.DB, rows []tenantRow, chunk []int) error {
 	var q strings.Builder
@@ -342,7 +348,8 @@ func readChunk(ctx context.Context, db *sql.DB, rows []tenantRow, chunk []int) e
 		// The branch number, not the name, identifies the schema: no
 		// tenant string is pasted into the query but as a quoted
 		// identifier.
-		q.WriteString("SELECT " + strconv.Itoa(k) + ", max(version_id) FROM " + QuoteIdent(rows[i].schema) + "." + VersionTable)
+		q.WriteString("SELECT " + strconv.Itoa(k) + ", max(version_id), count(DISTINCT version_id) FILTER (WHERE is_applied AND version_id > 0) FROM " +
+			QuoteIdent(rows[i].schema) + "." + VersionTable)
 	}
 	rs, err := db.QueryContext(ctx, q.String())
 	if err != nil {
@@ -350,14 +357,15 @@ func readChunk(ctx context.Context, db *sql.DB, rows []tenantRow, chunk []int) e
 	}
 	defer rs.Close()
 	for rs.Next() {
-		var k int
+		var k, applied int
 		var v sql.NullInt64
-		if err := rs.Scan(&k, &v); err != nil {
+		if err := rs.Scan(&k, &v, &applied); err != nil {
 			return err
 		}
 		if v.Valid {
 			rows[chunk[k]].version = v.Int64
 		}
+		rows[chunk[k]].applied = applied
 	}
 	return rs.Err()
 }
@@ -376,7 +384,7 @@ func pendingIn(ctx context.Context, db *sql.DB, schema string, migrations []Migr
 
 // migrateSchema brings one schema to the latest version and gives its role
 // the grants, creating the role if it is missing.
-func migrateSchema(ctx context.Context, db *sql.DB, t tenantRow, migrations []Migration, latest int64) (applied int, err error) {
+func migrateSchema(ctx context.Context, db *sql.DB, t tenantRow, migrations []Migration) (applied int, err error) {
 	if err := ValidateSchemaName(t.schema); err != nil {
 		return 0, err
 	}
@@ -385,7 +393,7 @@ func migrateSchema(ctx context.Context, db *sql.DB, t tenantRow, migrations []Mi
 			return 0, err
 		}
 	}
-	if t.version >= latest {
+	if t.upToDate(migrations) {
 		return 0, nil
 	}
 	p, err := newTenantProvider(db, t.schema, t.role, migrations)

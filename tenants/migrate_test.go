@@ -264,3 +264,27 @@ func TestMigrateRestoresMissingRole(t *testing.T) {
 		t.Fatalf("second run: %v %+v", err, rep)
 	}
 }
+
+// TestMigrateNoticesAHoleInOlderVersions forgets an older migration of one
+// schema while the newest stays recorded: the run must not take that
+// schema for up to date.
+func TestMigrateNoticesAHoleInOlderVersions(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t)
+	ctx := context.Background()
+	env.CreateTenant(t, "hole_a", "hole-a.localhost")
+	env.CreateTenant(t, "hole_b", "hole-b.localhost")
+	if err := env.App.DB.Exec(`DELETE FROM "hole_b".goose_db_version WHERE version_id = 1`).Error; err != nil {
+		t.Fatal(err)
+	}
+	rep, err := tenants.MigrateTenants(ctx, env.App.SQL, apptest.Logger(t), tenants.MigrateOptions{Tenants: true, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rep.Pending["hole_b"]; len(got) != 1 || got[0] != 1 {
+		t.Fatalf("pending in hole_b: %v (report %+v)", got, rep)
+	}
+	if _, ok := rep.Pending["hole_a"]; ok {
+		t.Fatalf("hole_a has nothing pending: %+v", rep.Pending)
+	}
+}
