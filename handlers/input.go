@@ -368,8 +368,7 @@ func (in *input) Date(name string, required bool) *models.Date {
 		return nil
 	}
 	d, err := models.ParseDate(s)
-	// Year 0 parses but is no date PostgreSQL stores.
-	if err != nil || d.Year() < 1 {
+	if err != nil {
 		in.errs.Add(name, msgDate)
 		return nil
 	}
