@@ -120,21 +120,30 @@ func (in *input) present(name string, required bool) (json.RawMessage, bool) {
 	return v, true
 }
 
+// text reads a non-null JSON string field; typeMsg is the error for any
+// other JSON type. ok is false when the field is absent or invalid.
+func (in *input) text(name string, required bool, typeMsg string) (s string, ok bool) {
+	v, present := in.present(name, required)
+	if !present {
+		return "", false
+	}
+	if isNull(v) {
+		in.errs.Add(name, msgNull)
+		return "", false
+	}
+	if err := json.Unmarshal(v, &s); err != nil {
+		in.errs.Add(name, typeMsg)
+		return "", false
+	}
+	return s, true
+}
+
 // String reads a string field, trimmed of surrounding white space as
 // DRF's CharField does; blank strings are refused unless allowBlank;
 // maxLen counts characters (0: no limit). Nil when absent or invalid.
 func (in *input) String(name string, required, allowBlank bool, maxLen int) *string {
-	v, ok := in.present(name, required)
+	s, ok := in.text(name, required, msgString)
 	if !ok {
-		return nil
-	}
-	if isNull(v) {
-		in.errs.Add(name, msgNull)
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(v, &s); err != nil {
-		in.errs.Add(name, msgString)
 		return nil
 	}
 	// DRF's CharField trims surrounding white space before validating.
@@ -354,17 +363,8 @@ func parseDatetime(s string) (time.Time, error) {
 
 // Date reads a "YYYY-MM-DD" date.
 func (in *input) Date(name string, required bool) *models.Date {
-	v, ok := in.present(name, required)
+	s, ok := in.text(name, required, msgDate)
 	if !ok {
-		return nil
-	}
-	if isNull(v) {
-		in.errs.Add(name, msgNull)
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(v, &s); err != nil {
-		in.errs.Add(name, msgDate)
 		return nil
 	}
 	d, err := models.ParseDate(s)
