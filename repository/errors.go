@@ -27,8 +27,6 @@ const (
 	sqlstateQueryCanceled       = "57014"
 	sqlstateAdminShutdown       = "57P01"
 	sqlstateCannotConnectNow    = "57P03"
-	sqlstateUndefinedTable      = "42P01"
-	sqlstateInvalidSchemaName   = "3F000"
 )
 
 // PgCode returns the SQLSTATE of err, or "".
@@ -72,9 +70,9 @@ func translate(err error, notFound string) error {
 		return apperr.Wrap(apperr.EINVALID, err, "invalid value")
 	case sqlstateQueryCanceled, sqlstateAdminShutdown, sqlstateCannotConnectNow:
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
-	case sqlstateUndefinedTable, sqlstateInvalidSchemaName:
-		// The tenant's schema vanished under a request: it was deleted.
-		return tenancy.TenantGone(err)
+	}
+	if errors.Is(err, tenancy.ErrTenantGone) {
+		return err
 	}
 	if isConnectionError(err) {
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")

@@ -78,12 +78,7 @@ func (r *projectRow) model() models.Project {
 // GORM quotes ("tenant_a"."projects") wherever it is passed as a
 // parameter of a SQL fragment.
 func schemaTable(db *gorm.DB, model any) (clause.Table, error) {
-	stmt := &gorm.Statement{DB: db}
-	if err := stmt.Parse(model); err != nil {
-		return clause.Table{}, apperr.Wrap(apperr.EINTERNAL, err, "")
-	}
-	// Schema.Table keeps the schema prefix; Statement.Table drops it.
-	return clause.Table{Name: stmt.Schema.Table}, nil
+	return tenancy.Table(db, model)
 }
 
 // projects returns db reading from the tenant's projects joined with
