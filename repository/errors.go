@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/tenancy"
@@ -57,7 +58,7 @@ func translate(err error, notFound string) error {
 	switch {
 	case errors.As(err, &appErr):
 		return err
-	case errors.Is(err, gorm.ErrRecordNotFound):
+	case errors.Is(err, gorm.ErrRecordNotFound), errors.Is(err, pgx.ErrNoRows):
 		return &apperr.Error{Code: apperr.ENOTFOUND, Message: notFound, Err: err}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The request took too long.")

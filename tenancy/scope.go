@@ -227,7 +227,10 @@ func (s *Scope) sendLocked(ctx context.Context, stmts []Stmt, checks []Check, co
 		// A read-only transaction held for DB: add to it.
 		commit = false
 	}
-	err := s.pipeline(ctx, s.conn, false, stmts, checks, commit)
+	noRows, err := s.pipeline(ctx, s.conn, false, stmts, checks, commit)
+	if err == nil {
+		err = noRows
+	}
 	if commit {
 		s.done = true
 		release(s.conn, false) // the COMMIT ran, or failed: nothing is left to keep
@@ -250,7 +253,7 @@ func (s *Scope) beginLocked(ctx context.Context, stmts []Stmt, checks []Check, e
 		}
 		return DeadConnection(ctx, err)
 	}
-	conn, err := s.begin(ctx, stmts, checks, end, keep)
+	conn, noRows, err := s.begin(ctx, stmts, checks, end, keep)
 	if err != nil && retry(err) {
 		// Nothing reached PostgreSQL, so beginning again is safe. The
 		// pool hands out a connection the server has since closed (a
@@ -259,7 +262,7 @@ func (s *Scope) beginLocked(ctx context.Context, stmts []Stmt, checks []Check, e
 		// failed one is discarded and each retry spends one more, so
 		// the dead connections are at most those open now.
 		for retries := s.openConnections(); err != nil && retries > 0 && retry(err); retries-- {
-			conn, err = s.begin(ctx, stmts, checks, end, keep)
+			conn, noRows, err = s.begin(ctx, stmts, checks, end, keep)
 		}
 	}
 	s.pending = nil
@@ -271,35 +274,34 @@ func (s *Scope) beginLocked(ctx context.Context, stmts []Stmt, checks []Check, e
 	} else if end && !s.readOnly {
 		s.done = true
 	}
-	return nil
+	return noRows
 }
 
 // begin runs one beginning pipeline on a fresh connection; see
 // beginLocked.
-func (s *Scope) begin(ctx context.Context, stmts []Stmt, checks []Check, end, keep bool) (*sql.Conn, error) {
+func (s *Scope) begin(ctx context.Context, stmts []Stmt, checks []Check, end, keep bool) (_ *sql.Conn, noRows, err error) {
 	conn, err := s.tenant.store.sql.Conn(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	err = s.pipeline(ctx, conn, true, stmts, checks, end)
+	noRows, err = s.pipeline(ctx, conn, true, stmts, checks, end)
 	if err != nil || !keep {
 		release(conn, false)
 		if err != nil {
-			return nil, err
+			return nil, noRows, err
 		}
-		return nil, nil
+		return nil, noRows, nil
 	}
-	return conn, nil
+	return conn, noRows, nil
 }
 
 // pipeline sends one pgx batch on conn: BEGIN and the role switch when
 // begin, then the checks, stmts and COMMIT when end; one round trip. The
 // checks' Verify run after it; a failed check is the pipeline's error.
-func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts []Stmt, checks []Check, end bool) error {
+func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts []Stmt, checks []Check, end bool) (noRows, err error) {
 	comment := s.comment()
-	var noRows error
 	var failed bool
-	err := conn.Raw(func(driverConn any) error {
+	err = conn.Raw(func(driverConn any) error {
 		pc := driverConn.(*stdlib.Conn).Conn()
 		b := &pgx.Batch{}
 		if begin {
@@ -355,20 +357,20 @@ func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts 
 	if failed || err != nil {
 		if isConnError(err) {
 			if begin {
-				return err // for beginLocked's retry
+				return nil, err // for beginLocked's retry
 			}
-			return unavailable(err)
+			return nil, unavailable(err)
 		}
-		return s.classify(ctx, err)
+		return nil, s.classify(ctx, err)
 	}
 	for _, c := range checks {
 		if c.Verify != nil {
 			if err := c.Verify(); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	return noRows
+	return noRows, nil
 }
 
 // isConnError reports whether err is neither the database's answer nor
@@ -376,6 +378,10 @@ func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts 
 func isConnError(err error) bool {
 	var pgErr *pgconn.PgError
 	var appErr *apperr.Error
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return true
+	}
 	return err != nil && !errors.As(err, &pgErr) && !errors.As(err, &appErr)
 }
 
