@@ -301,6 +301,7 @@ func (s *Scope) begin(ctx context.Context, stmts []Stmt, checks []Check, end, ke
 func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts []Stmt, checks []Check, end bool) (noRows, err error) {
 	comment := s.comment()
 	var failed bool
+	ran := make([]bool, len(checks))
 	err = conn.Raw(func(driverConn any) error {
 		pc := driverConn.(*stdlib.Conn).Conn()
 		b := &pgx.Batch{}
@@ -335,8 +336,20 @@ func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts 
 				qq.Exec(st.Exec)
 			}
 		}
-		for _, c := range checks {
-			queue(c.Stmt)
+		for i, c := range checks {
+			st := c.Stmt
+			i := i
+			if st.Row != nil {
+				row := st.Row
+				st.Row = func(r pgx.Row) error {
+					err := row(r)
+					if err == nil || errors.Is(err, pgx.ErrNoRows) {
+						ran[i] = true
+					}
+					return err
+				}
+			}
+			queue(st)
 		}
 		for _, st := range stmts {
 			queue(st)
@@ -355,6 +368,15 @@ func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts 
 		return err
 	})
 	if failed || err != nil {
+		// A check that ran and failed explains what came after it (an
+		// INSERT owned by a user who is gone fails its foreign key).
+		for i, c := range checks {
+			if ran[i] && c.Verify != nil {
+				if verr := c.Verify(); verr != nil {
+					return nil, verr
+				}
+			}
+		}
 		if isConnError(err) {
 			if begin {
 				return nil, err // for beginLocked's retry
