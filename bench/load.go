@@ -71,6 +71,7 @@ func runLoad(ctx context.Context, args []string) error {
 	rounds := fs.Int("rounds", 1, "times to drive each server (in turn); medians are reported")
 	servers := fs.String("servers", strings.Join(loadServerNames, ","), "servers to drive, in order, of "+strings.Join(append(loadServerNames, analysisServerNames...), ", "))
 	execMode := fs.String("query-exec-mode", "", "pgx default_query_exec_mode of every server (cache_statement, cache_describe, describe_exec, exec, simple_protocol); empty: each server's own default")
+	countN := fs.Int("count", 50, "after the runs, send this many lists and creates one by one to each server through a counting proxy, for round trips and statements per request (0: skip)")
 	profileDir := fs.String("cpuprofile", "", "write a CPU profile of each in-process strictmt's last measured run into this directory")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -188,6 +189,53 @@ func runLoad(ctx context.Context, args []string) error {
 	fmt.Printf("every server: a pool of %d PostgreSQL connections, query exec mode: %s; strictmt in-process, baseline as a child process\n", *pool, mode)
 	fmt.Printf("machine: %s; wrk, the servers and PostgreSQL share its CPUs\n\n", machine())
 	printLoadTable(os.Stdout, names, runs)
+	if *countN > 0 {
+		return printWireCounts(ctx, os.Stdout, names, serverURL, *countN, ts[0], func(name, url string) (*runningServer, error) {
+			switch name {
+			case "strict":
+				return startStrictmt(ctx, url, config.IsolationStrict, *pool)
+			case "prefix":
+				return startStrictmt(ctx, url, config.IsolationPrefix, *pool)
+			case "baseline-strict-rt":
+				return startBaseline(ctx, baselineBin, url, *pool, "strict")
+			case "baseline-prefix-rt":
+				return startBaseline(ctx, baselineBin, url, *pool, "prefix")
+			default:
+				return startBaseline(ctx, baselineBin, url, *pool, "")
+			}
+		})
+	}
+	return nil
+}
+
+// printWireCounts starts each server on a counting proxy in front of the
+// database and prints the round trips and statements of its list and
+// create requests.
+func printWireCounts(ctx context.Context, w io.Writer, names []string, dbURL string, n int, t loadTenant,
+	start func(name, url string) (*runningServer, error)) error {
+	p, proxied, err := startCountingProxy(dbURL)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	fmt.Fprintf(w, "\nWhat reaches PostgreSQL per request (%d lists and %d creates sent one by one, counted on the wire by a proxy):\n\n", n, n)
+	fmt.Fprintln(w, "| server | list: round trips | list: statements | create: round trips | create: statements |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+	for _, name := range names {
+		srv, err := start(name, proxied)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		list, create, err := countRequests(ctx, p, srv.addr, t, n)
+		if stopErr := srv.stop(); err == nil {
+			err = stopErr
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		per := func(v int64) string { return fmt.Sprintf("%.2f", float64(v)/float64(n)) }
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", loadServerTitles[name], per(list.trips), per(list.stmts), per(create.trips), per(create.stmts))
+	}
 	return nil
 }
 

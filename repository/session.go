@@ -18,7 +18,7 @@ import (
 // check is the EUNAUTHORIZED error ("User not found") of the statement
 // it travelled with, and of the request.
 func CheckUser(ctx context.Context, id int64) (*tenancy.User, error) {
-	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+	st, err := tenancy.BuildShape(ctx, "user check", []any{id, 1}, func(db *gorm.DB) *gorm.DB {
 		return db.Model(&models.User{}).Select("username").Where("id = ? AND is_active", id).Take(&models.User{})
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package repository
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -84,7 +85,7 @@ func todosWithOwner(db *gorm.DB) (*gorm.DB, error) {
 // owner's id and username loaded. One statement, in one round trip with
 // the scope's BEGIN and checks. ENOTFOUND when there is none.
 func FindTodoByID(ctx context.Context, id int64) (*models.Todo, error) {
-	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+	st, err := tenancy.BuildShape(ctx, "todo by id", []any{id, 1}, func(db *gorm.DB) *gorm.DB {
 		src, err := todosWithOwner(db)
 		if err != nil {
 			return withError(db, err)
@@ -106,7 +107,7 @@ func FindTodoByID(ctx context.Context, id int64) (*models.Todo, error) {
 // FindTodoByID, and locks it for the rest of the request's transaction,
 // so concurrent changes of one todo apply one after the other.
 func FindTodoForUpdate(ctx context.Context, id int64) (*models.Todo, error) {
-	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+	st, err := tenancy.BuildShape(ctx, "todo for update", []any{id, 1}, func(db *gorm.DB) *gorm.DB {
 		users, err := tenancy.Table(db, &models.User{})
 		if err != nil {
 			return withError(db, err)
@@ -136,7 +137,18 @@ func FindTodoForUpdate(ctx context.Context, id int64) (*models.Todo, error) {
 // round trip with the scope's BEGIN, checks and, for a read, COMMIT.
 func FindTodos(ctx context.Context, f TodoFilter) ([]models.Todo, int64, error) {
 	where, whereArgs := todoWhere(f)
-	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+	// The statement's text depends on which filters are set, the order
+	// and whether there is a limit and an offset; its arguments are the
+	// filters' (for the count, then the page), the limit and the offset.
+	shape := fmt.Sprintf("todos %s|%s|%t|%t", where, f.OrderBy, f.Limit > 0, f.Offset > 0)
+	args := append(append([]any{}, whereArgs...), whereArgs...)
+	if f.Limit > 0 {
+		args = append(args, f.Limit)
+	}
+	if f.Offset > 0 {
+		args = append(args, f.Offset)
+	}
+	st, err := tenancy.BuildShape(ctx, shape, args, func(db *gorm.DB) *gorm.DB {
 		src, err := todosWithOwner(db)
 		if err != nil {
 			return withError(db, err)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,7 +27,19 @@ type Store struct {
 	sql      *sql.DB
 	orm      *gorm.DB
 	comments bool
+
+	mu     sync.RWMutex
+	shapes map[string]string // BuildShape's statements, by shape
 }
+
+// maxShapes bounds the statements BuildShape keeps. Shapes do not depend
+// on tenants, so a few dozen are in use; the bound is a safety net.
+const maxShapes = 4096
+
+// shapeSchema stands for the tenant's schema in a statement kept by
+// BuildShape; no statement GORM builds contains it otherwise (schema
+// names are [a-z0-9_], values travel as arguments).
+const shapeSchema = "#tenant#"
 
 // StoreOptions configures a Store.
 type StoreOptions struct {
@@ -55,7 +69,7 @@ func NewStore(pool *sql.DB, opts StoreOptions) *Store {
 	_ = cb.Create().Before("gorm:create").Register("strictmt:tenant_table", tenantTable)
 	_ = cb.Update().Before("gorm:update").Register("strictmt:tenant_table", tenantTable)
 	_ = cb.Delete().Before("gorm:delete").Register("strictmt:tenant_table", tenantTable)
-	return &Store{sql: pool, orm: orm, comments: opts.StatementComments}
+	return &Store{sql: pool, orm: orm, comments: opts.StatementComments, shapes: map[string]string{}}
 }
 
 // NewTenant returns t served by s: its requests reach its schema through
@@ -127,8 +141,46 @@ func Build(ctx context.Context, q func(db *gorm.DB) *gorm.DB) (Stmt, error) {
 	if err != nil {
 		return Stmt{}, err
 	}
-	db := s.tenant.store.orm.Session(&gorm.Session{DryRun: true, NewDB: true, Context: ctx})
-	db.Statement.ConnPool = dryConn{schema: s.tenant.Schema}
+	return build(ctx, s.tenant.store, s.tenant.Schema, q)
+}
+
+// BuildShape is Build for a statement whose text depends only on shape
+// (and the tenant's schema) and whose arguments are args: GORM builds it
+// once per shape for all tenants, and later calls only put the tenant's
+// schema in. The first build checks that GORM's arguments are args, in
+// order; a shape whose arguments differ is never kept, so a wrong args
+// costs speed, not correctness.
+func BuildShape(ctx context.Context, shape string, args []any, q func(db *gorm.DB) *gorm.DB) (Stmt, error) {
+	s, err := scopeFrom(ctx)
+	if err != nil {
+		return Stmt{}, err
+	}
+	st := s.tenant.store
+	st.mu.RLock()
+	text, ok := st.shapes[shape]
+	st.mu.RUnlock()
+	quoted := pgx.Identifier{s.tenant.Schema}.Sanitize()
+	if ok {
+		return Stmt{SQL: strings.ReplaceAll(text, `"`+shapeSchema+`"`, quoted), Args: args}, nil
+	}
+	built, err := build(ctx, st, shapeSchema, q)
+	if err != nil {
+		return Stmt{}, err
+	}
+	if reflect.DeepEqual(built.Args, args) || (len(built.Args) == 0 && len(args) == 0) {
+		st.mu.Lock()
+		if len(st.shapes) < maxShapes {
+			st.shapes[shape] = built.SQL
+		}
+		st.mu.Unlock()
+	}
+	built.SQL = strings.ReplaceAll(built.SQL, `"`+shapeSchema+`"`, quoted)
+	return built, nil
+}
+
+func build(ctx context.Context, st *Store, schema string, q func(db *gorm.DB) *gorm.DB) (Stmt, error) {
+	db := st.orm.Session(&gorm.Session{DryRun: true, NewDB: true, Context: ctx})
+	db.Statement.ConnPool = dryConn{schema: schema}
 	res := q(db)
 	if res.Error != nil {
 		return Stmt{}, apperr.Wrap(apperr.EINTERNAL, res.Error, "")
