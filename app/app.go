@@ -23,6 +23,7 @@ import (
 	"github.com/strictmt/strictmt/auth"
 	"github.com/strictmt/strictmt/config"
 	"github.com/strictmt/strictmt/internal/embedpg"
+	"github.com/strictmt/strictmt/tenancy"
 	"github.com/strictmt/strictmt/tenants"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -182,7 +183,7 @@ func hasConnParam(conn, key string) bool {
 }
 
 func (a *App) buildServices(ctx context.Context) error {
-	a.Resolver = tenants.NewResolver(a.DB, a.Config.Tenancy.CacheTTL)
+	a.Resolver = tenants.NewResolver(a.DB, a.Config.Tenancy.CacheTTL, tenancy.StoreOptions{StatementComments: a.Config.Database.StatementComments})
 	svc, err := tenants.NewService(ctx, a.DB, a.Config.Tenancy.PublicHosts, a.Resolver.Invalidate)
 	if err != nil {
 		return err

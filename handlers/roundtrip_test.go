@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/strictmt/strictmt/handlers"
 	"github.com/strictmt/strictmt/internal/apptest"
+	"github.com/strictmt/strictmt/tenancy"
 	"github.com/strictmt/strictmt/tenants"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -107,7 +108,7 @@ func (c *countedConn) Read(b []byte) (int, error) {
 
 // countedRouter returns strictmt's router on a pool of one connection
 // whose socket w watches, serving env's database.
-func countedRouter(t *testing.T, env *apptest.Env, strict bool, w *wireCounter) http.Handler {
+func countedRouter(t *testing.T, env *apptest.Env, strict bool, w *wireCounter, opts ...tenancy.StoreOptions) http.Handler {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(env.App.DatabaseURL)
 	if err != nil {
@@ -131,7 +132,7 @@ func countedRouter(t *testing.T, env *apptest.Env, strict bool, w *wireCounter) 
 	}
 	return handlers.NewRouter(handlers.Deps{
 		Log:            apptest.Logger(t),
-		Resolver:       tenants.NewResolver(db, time.Hour),
+		Resolver:       tenants.NewResolver(db, time.Hour, opts...),
 		Tokens:         env.App.Tokens,
 		Strict:         strict,
 		MaxBodyBytes:   1 << 20,
@@ -213,5 +214,46 @@ func TestRoundTripsPerRequest(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStatementComments turns database.statement_comments on: every
+// statement of a tenant request, as it leaves the driver, starts with
+// /* tenant=<schema> */.
+func TestStatementComments(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t)
+	env.CreateTenant(t, "sc_a", "sc-a.localhost")
+	access, _, _ := env.Register(t, "sc-a.localhost", "alice")
+	w := &wireCounter{}
+	h := countedRouter(t, env, true, w, tenancy.StoreOptions{StatementComments: true})
+	do := func(method, path, body string) int {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Host = "sc-a.localhost"
+		req.Header.Set("Authorization", "Bearer "+access)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if code := do("GET", "/api/todos/", ""); code != 200 {
+		t.Fatalf("warm-up: %d", code)
+	}
+	for _, r := range []struct{ method, path, body string }{
+		{"GET", "/api/todos/", ""}, {"POST", "/api/todos/", `{"title": "x"}`}, {"GET", "/api/projects/", ""},
+	} {
+		w.reset()
+		if code := do(r.method, r.path, r.body); code >= 300 {
+			t.Fatalf("%s %s: %d", r.method, r.path, code)
+		}
+		_, _, sqls := w.counts()
+		if len(sqls) == 0 {
+			t.Fatalf("%s %s: no statement seen", r.method, r.path)
+		}
+		for _, q := range sqls {
+			if !strings.HasPrefix(q, "/* tenant=sc_a */ ") {
+				t.Errorf("%s %s sent %q without the tenant comment", r.method, r.path, q)
+			}
+		}
 	}
 }

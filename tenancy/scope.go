@@ -233,7 +233,7 @@ func (s *Scope) sendLocked(ctx context.Context, stmts []Stmt, checks []Check, co
 	}
 	if commit {
 		s.done = true
-		release(s.conn, false) // the COMMIT ran, or failed: nothing is left to keep
+		release(s.conn, false, s.comment()) // the COMMIT ran, or failed: nothing is left to keep
 		s.conn, s.db = nil, nil
 	}
 	return err
@@ -286,7 +286,7 @@ func (s *Scope) begin(ctx context.Context, stmts []Stmt, checks []Check, end, ke
 	}
 	noRows, err = s.pipeline(ctx, conn, true, stmts, checks, end)
 	if err != nil || !keep {
-		release(conn, false)
+		release(conn, false, s.comment())
 		if err != nil {
 			return nil, noRows, err
 		}
@@ -355,7 +355,7 @@ func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts 
 			queue(st)
 		}
 		if end {
-			b.Queue("COMMIT")
+			b.Queue(comment + "COMMIT")
 		}
 		err := pc.SendBatch(ctx, b).Close()
 		if err == nil && begin && !end && pc.PgConn().TxStatus() != 'T' {
@@ -420,13 +420,13 @@ func unavailable(err error) error {
 // hands the connection back to the pool, or has the pool discard it when
 // the transaction could not be ended cleanly: a connection never goes
 // back to the pool inside a transaction or as a tenant's role.
-func release(conn *sql.Conn, commit bool) error {
+func release(conn *sql.Conn, commit bool, comment string) error {
 	// A cancelled request must still end its transaction.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	stmt := "ROLLBACK"
+	stmt := comment + "ROLLBACK"
 	if commit {
-		stmt = "COMMIT"
+		stmt = comment + "COMMIT"
 	}
 	var endErr error
 	_ = conn.Raw(func(driverConn any) error {
@@ -581,7 +581,7 @@ func (s *Scope) Commit() error {
 	}
 	conn := s.conn
 	s.conn = nil
-	if err := release(conn, true); err != nil {
+	if err := release(conn, true, s.comment()); err != nil {
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
 	}
 	return nil
@@ -596,7 +596,7 @@ func (s *Scope) Rollback() {
 	s.db = nil
 	s.pending = nil
 	if s.conn != nil {
-		_ = release(s.conn, false)
+		_ = release(s.conn, false, s.comment())
 		s.conn = nil
 	}
 }
