@@ -142,9 +142,10 @@ func countedRouter(t *testing.T, env *apptest.Env, strict bool, w *wireCounter, 
 }
 
 // TestRoundTripsPerRequest counts at the driver's socket the round trips
-// and statements of each todo request: a read is one round trip (BEGIN
-// READ ONLY, role switch, user check, the query, COMMIT), a single-row
-// write at most two, in strict and prefix isolation alike.
+// and statements of each request: every read (todos, projects, their
+// analytics, tasks) is one round trip (BEGIN READ ONLY, role switch, user
+// check, the query, COMMIT), a single-row todo write at most two, in
+// strict and prefix isolation alike.
 func TestRoundTripsPerRequest(t *testing.T) {
 	t.Parallel()
 	env := apptest.New(t)
@@ -155,6 +156,17 @@ func TestRoundTripsPerRequest(t *testing.T) {
 		t.Fatalf("seed: %d %s", seed.Status, seed.Raw)
 	}
 	seedID := int64(seed.Body["id"].(float64))
+	project := env.Do(t, apptest.Request{Method: "POST", Host: "rt-a.localhost", Path: "/api/projects/", Token: access, Body: `{"name": "p", "description": "d"}`})
+	if project.Status != 201 {
+		t.Fatalf("project: %d %s", project.Status, project.Raw)
+	}
+	projectID := int64(project.Body["id"].(float64))
+	task := env.Do(t, apptest.Request{Method: "POST", Host: "rt-a.localhost", Path: "/api/tasks/", Token: access,
+		Body: fmt.Sprintf(`{"project": %d, "todo": %d, "due_date": "2030-01-01"}`, projectID, seedID)})
+	if task.Status != 201 {
+		t.Fatalf("task: %d %s", task.Status, task.Raw)
+	}
+	taskID := int64(task.Body["id"].(float64))
 
 	for _, mode := range []struct {
 		name   string
@@ -193,6 +205,11 @@ func TestRoundTripsPerRequest(t *testing.T) {
 				{"ListTodosFiltered", "GET", func() string { return "/api/todos/?completed=false&search=see&ordering=title" }, "", 200, 1},
 				{"GetTodo", "GET", func() string { return fmt.Sprintf("/api/todos/%d/", seedID) }, "", 200, 1},
 				{"GetMissingTodo", "GET", func() string { return "/api/todos/999999/" }, "", 404, 1},
+				{"ListProjects", "GET", func() string { return "/api/projects/" }, "", 200, 1},
+				{"GetProject", "GET", func() string { return fmt.Sprintf("/api/projects/%d/", projectID) }, "", 200, 1},
+				{"ProjectAnalytics", "GET", func() string { return fmt.Sprintf("/api/projects/%d/analytics/", projectID) }, "", 200, 1},
+				{"ListTasks", "GET", func() string { return "/api/tasks/?completed=false" }, "", 200, 1},
+				{"GetTask", "GET", func() string { return fmt.Sprintf("/api/tasks/%d/", taskID) }, "", 200, 1},
 				{"CreateTodo", "POST", func() string { return "/api/todos/" }, `{"title": "new", "completed": true, "recurrence_interval": 3}`, 201, 2},
 				{"PatchTodo", "PATCH", func() string { return fmt.Sprintf("/api/todos/%d/", created) }, `{"title": "renamed"}`, 200, 2},
 				{"CompleteRecurringTodo", "PUT", func() string { return fmt.Sprintf("/api/todos/%d/", created) }, `{"title": "again", "completed": false, "recurrence_interval": 2}`, 200, 2},

@@ -87,3 +87,24 @@ func isConnectionError(err error) bool {
 	return errors.As(err, &netErr) || errors.As(err, &connErr) || pgconn.SafeToRetry(err) ||
 		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, sql.ErrConnDone)
 }
+
+// findRows runs the statement q builds in the scope of ctx (one round
+// trip; see tenancy.Run) and scans each row into a T by column name (pgx
+// matches owner_name to OwnerName). Every column must have a field of T.
+// Errors are the database's, for translate.
+func findRows[T any](ctx context.Context, q func(db *gorm.DB) *gorm.DB) ([]T, error) {
+	st, err := tenancy.Build(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	st.Rows = func(rows pgx.Rows) error {
+		var err error
+		out, err = pgx.CollectRows(rows, pgx.RowToStructByNameLax[T])
+		return err
+	}
+	if err := tenancy.Run(ctx, st); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
