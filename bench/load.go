@@ -67,7 +67,7 @@ func runLoad(ctx context.Context, args []string) error {
 	warmup := fs.Duration("warmup", 3*time.Second, "length of the warm-up run before each measured run")
 	pool := fs.Int("pool", 16, "database connections of every server")
 	threads := fs.Int("threads", runtime.NumCPU(), "wrk threads")
-	postPercent := fs.Int("post", 20, "percentage of requests that create a todo; the others list 20")
+	postList := fs.String("post", "20", "percentage of requests that create a todo, the others list 20; a comma-separated list runs each workload in turn on the same seeded database")
 	rounds := fs.Int("rounds", 1, "times to drive each server (in turn); medians are reported")
 	servers := fs.String("servers", strings.Join(loadServerNames, ","), "servers to drive, in order, of "+strings.Join(append(loadServerNames, analysisServerNames...), ", "))
 	execMode := fs.String("query-exec-mode", "", "pgx default_query_exec_mode of every server (cache_statement, cache_describe, describe_exec, exec, simple_protocol); empty: each server's own default")
@@ -90,8 +90,14 @@ func runLoad(ctx context.Context, args []string) error {
 		return fmt.Errorf("-tenants, -todos, -pool and -rounds must be at least 1")
 	case *threads < 1 || *concurrency < *threads:
 		return fmt.Errorf("-concurrency must be at least -threads (%d)", *threads)
-	case *postPercent < 0 || *postPercent > 100:
-		return fmt.Errorf("-post must be between 0 and 100")
+	}
+	var posts []int
+	for _, p := range strings.Split(*postList, ",") {
+		var v int
+		if _, err := fmt.Sscanf(strings.TrimSpace(p), "%d", &v); err != nil || v < 0 || v > 100 {
+			return fmt.Errorf("-post: want percentages between 0 and 100, got %q", p)
+		}
+		posts = append(posts, v)
 	}
 	if err := checkWrk(); err != nil {
 		return err
@@ -133,10 +139,6 @@ func runLoad(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	script, err := writeWrkScript(dir, ts, *postPercent)
-	if err != nil {
-		return err
-	}
 	pgCPU, err := postgresCPU(ctx, db.URL)
 	if err != nil {
 		return err
@@ -156,39 +158,48 @@ func runLoad(ctx context.Context, args []string) error {
 			return startBaseline(ctx, baselineBin, serverURL, *pool, "")
 		}
 	}
-	var runs []loadRun
 	var reference *responses
-	for round := 1; round <= *rounds; round++ {
-		for _, name := range names {
-			srv, err := start(name)
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			run, err := driveServer(ctx, name, srv, ts[0], &reference, script, *threads, *concurrency, *warmup, *duration, pgCPU,
-				profilePath(*profileDir, name, srv.inProcess && round == *rounds))
-			if stopErr := srv.stop(); err == nil && stopErr != nil {
-				err = fmt.Errorf("stopping: %w", stopErr)
-			}
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			fmt.Fprintf(os.Stderr, "  round %d %-18s %8.0f req/s  p50 %s  p99 %s  errors %d\n", round, name,
-				run.wrk.RPS(), us(run.wrk.P50US), us(run.wrk.P99US), run.wrk.Errors())
-			runs = append(runs, run)
+	for i, postPercent := range posts {
+		script, err := writeWrkScript(dir, ts, postPercent)
+		if err != nil {
+			return err
 		}
-	}
+		if i > 0 {
+			fmt.Println()
+		}
+		var runs []loadRun
+		for round := 1; round <= *rounds; round++ {
+			for _, name := range names {
+				srv, err := start(name)
+				if err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+				run, err := driveServer(ctx, name, srv, ts[0], &reference, script, *threads, *concurrency, *warmup, *duration, pgCPU,
+					profilePath(*profileDir, name, srv.inProcess && round == *rounds))
+				if stopErr := srv.stop(); err == nil && stopErr != nil {
+					err = fmt.Errorf("stopping: %w", stopErr)
+				}
+				if err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+				fmt.Fprintf(os.Stderr, "  round %d %-18s %8.0f req/s  p50 %s  p99 %s  errors %d\n", round, name,
+					run.wrk.RPS(), us(run.wrk.P50US), us(run.wrk.P99US), run.wrk.Errors())
+				runs = append(runs, run)
+			}
+		}
 
-	fmt.Printf("Load: %d tenants × %d todos; %d%% GET /api/todos/?limit=20, %d%% POST /api/todos/, random tenant per request\n",
-		*nTenants, *nTodos, 100-*postPercent, *postPercent)
-	fmt.Printf("wrk: %d connections on %d threads, %s warm-up + %s measured per server, %d round(s)\n",
-		*concurrency, *threads, *warmup, *duration, *rounds)
-	mode := "each server's default"
-	if *execMode != "" {
-		mode = *execMode
+		fmt.Printf("Load: %d tenants × %d todos; %d%% GET /api/todos/?limit=20, %d%% POST /api/todos/, random tenant per request\n",
+			*nTenants, *nTodos, 100-postPercent, postPercent)
+		fmt.Printf("wrk: %d connections on %d threads, %s warm-up + %s measured per server, %d round(s)\n",
+			*concurrency, *threads, *warmup, *duration, *rounds)
+		mode := "each server's default"
+		if *execMode != "" {
+			mode = *execMode
+		}
+		fmt.Printf("every server: a pool of %d PostgreSQL connections, query exec mode: %s; strictmt in-process, baseline as a child process\n", *pool, mode)
+		fmt.Printf("machine: %s; wrk, the servers and PostgreSQL share its CPUs\n\n", machine())
+		printLoadTable(os.Stdout, names, runs)
 	}
-	fmt.Printf("every server: a pool of %d PostgreSQL connections, query exec mode: %s; strictmt in-process, baseline as a child process\n", *pool, mode)
-	fmt.Printf("machine: %s; wrk, the servers and PostgreSQL share its CPUs\n\n", machine())
-	printLoadTable(os.Stdout, names, runs)
 	if *countN > 0 {
 		return printWireCounts(ctx, os.Stdout, names, serverURL, *countN, ts[0], func(name, url string) (*runningServer, error) {
 			switch name {
