@@ -79,7 +79,7 @@ func (im *run) check(ctx context.Context, d *tenantData) (*plan, error) {
 		owner, err := cat.FindDomain(ctx, dom)
 		switch {
 		case err == nil:
-			if !(p.exists && im.o.Replace && owner.TenantID == existing.ID) {
+			if !(p.exists && owner.TenantID == existing.ID) {
 				add("domain %q is already used in strictmt by tenant %s", dom, im.schemaOf(ctx, owner.TenantID))
 			}
 		case apperr.Code(err) != apperr.ENOTFOUND:

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"regexp"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -102,10 +101,10 @@ const (
 
 // TenantResult is the outcome for one source tenant.
 type TenantResult struct {
-	Schema  string
-	Name    string
-	Status  Status
-	Domains []string // as strictmt stores them, the primary first
+	Schema                        string
+	Name                          string
+	Status                        Status
+	Domains                       []string // as strictmt stores them, the primary first
 	Users, Todos, Projects, Tasks int
 	// Conflicts lists every reason the tenant cannot be imported.
 	Conflicts []string
@@ -333,15 +332,15 @@ func (im *run) tenant(ctx context.Context, src *pgx.Conn, st sourceTenant) (r Te
 	}
 	r.Domains, r.Conflicts = plan.domains, plan.conflicts
 	switch {
-	case len(r.Conflicts) > 0:
-		r.Status = Failed
-		r.Err = fmt.Errorf("%d conflict(s): %s", len(r.Conflicts), strings.Join(r.Conflicts, "; "))
-		return r
 	case plan.exists && !im.o.Replace:
-		r.Status, r.Note = Skipped, "already in strictmt (--replace to import it again)"
+		r.Status, r.Note, r.Conflicts = Skipped, "already in strictmt (--replace to import it again)", nil
 		if im.o.DryRun {
 			r.Status = WouldSkip
 		}
+		return r
+	case len(r.Conflicts) > 0:
+		r.Status = Failed
+		r.Err = fmt.Errorf("%d conflict(s): %s", len(r.Conflicts), strings.Join(r.Conflicts, "; "))
 		return r
 	case im.o.DryRun:
 		r.Status = WouldImport
@@ -359,14 +358,4 @@ func (im *run) tenant(ctx context.Context, src *pgx.Conn, st sourceTenant) (r Te
 		r.Status = Replaced
 	}
 	return r
-}
-
-// Schemas returns the schema names of results, sorted.
-func Schemas(results []TenantResult) []string {
-	out := make([]string, len(results))
-	for i, r := range results {
-		out[i] = r.Schema
-	}
-	slices.Sort(out)
-	return out
 }
