@@ -65,7 +65,7 @@ non-zero naming every tenant that failed.`,
 	f.StringVar(&o.Schema, "schema", "", "import only the tenant with this schema name")
 	f.BoolVar(&o.DryRun, "dry-run", false, "report what would be created and every conflict; write nothing")
 	f.BoolVar(&o.Replace, "replace", false, "import again tenants already in strictmt (their rows there are replaced)")
-	f.IntVar(&o.Workers, "workers", 0, "tenants imported at once (default: CPU count, at most 4)")
+	f.IntVar(&o.Workers, "workers", importer.DefaultWorkers, "tenants imported at once")
 	d := importer.DefaultTables()
 	f.StringVar(&o.Tables.Client, "client-table", d.Client, "tenant model table (may be schema-qualified)")
 	f.StringVar(&o.Tables.Domain, "domain-table", d.Domain, "domain model table (may be schema-qualified)")

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -71,8 +70,9 @@ type Options struct {
 	// with their rows, in the import's transaction); otherwise they are
 	// skipped.
 	Replace bool
-	// Workers is how many tenants are imported at once (default: the
-	// number of CPUs, at most 4).
+	// Workers is how many tenants are imported at once (default 4: each
+	// tenant's commit waits on the disk, so more than the CPU count
+	// helps).
 	Workers int
 	// PublicHosts are the hosts that can never be tenant domains
 	// (tenancy.public_hosts); a source domain among them is a conflict.
@@ -85,6 +85,9 @@ type Options struct {
 	// once the named table has been copied.
 	failAfter string
 }
+
+// DefaultWorkers is how many tenants a run imports at once unless told.
+const DefaultWorkers = 4
 
 // Status is what a run did with one tenant.
 type Status string
@@ -203,7 +206,7 @@ func (o *Options) normalize() error {
 		}
 	}
 	if o.Workers <= 0 {
-		o.Workers = min(runtime.NumCPU(), 4)
+		o.Workers = DefaultWorkers
 	}
 	if o.Source == "" {
 		return errors.New("--from: the URL of the django-tenants database is required")
