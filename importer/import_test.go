@@ -607,3 +607,42 @@ func TestImportUnusablePasswordStaysUnusable(t *testing.T) {
 		t.Fatalf("alice: active %v joined %v", active, joined)
 	}
 }
+
+// TestImportReadsSourceOnly imports through a source role that may only
+// read: SELECT on the tables, nothing else.
+func TestImportReadsSourceOnly(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, f.src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var db string
+	if err := conn.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
+		t.Fatal(err)
+	}
+	role := db + "_reader" // databases are unique per test, and so is this role
+	q := pgx.Identifier{role}.Sanitize()
+	t.Cleanup(func() {
+		_, _ = conn.Exec(context.Background(), "DROP OWNED BY "+q+"; DROP ROLE IF EXISTS "+q)
+	})
+	if _, err := conn.Exec(ctx, "CREATE ROLE "+q+" LOGIN; "+
+		"GRANT USAGE ON SCHEMA public, tenant_a, tenant_b TO "+q+"; "+
+		"GRANT SELECT ON ALL TABLES IN SCHEMA public, tenant_a, tenant_b TO "+q); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pgx.ParseConfig(f.src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", role, cfg.Host, cfg.Port, db)
+	rep, err := Run(ctx, Target{DB: f.env.App.DB, Tenants: f.env.App.Tenants}, Options{Source: u, PublicHosts: f.env.Config.Tenancy.PublicHosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, rep, "tenant_a", Imported)
+	wantStatus(t, rep, "tenant_b", Imported)
+	f.login(t, hostB, "carol", carolPw)
+}
