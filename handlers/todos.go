@@ -25,7 +25,9 @@ var todoOrdering = map[string]string{
 }
 
 // todos serves /api/todos. Every user of the tenant may list and read its
-// todos; only a todo's owner may change or delete it.
+// todos; only a todo's owner may change or delete it, and any user an
+// ownerless one (imported from the Django application, whose todos had no
+// owner). The rules are service's.
 type todos struct {
 	log *slog.Logger
 }
@@ -52,14 +54,19 @@ type todoResponse struct {
 	DueAt              *string `json:"due_at"`
 	Previous           *int64  `json:"previous"`
 	CreatedAt          string  `json:"created_at"`
-	Owner              int64   `json:"owner"`
-	OwnerName          string  `json:"owner_name"`
+	Owner              *int64  `json:"owner"`
+	OwnerName          *string `json:"owner_name"`
 	ClientName         string  `json:"client_name"`
 }
 
 // toTodoResponse renders t; ownerName is the username of t's owner and
-// clientName the tenant's name.
+// clientName the tenant's name. An ownerless todo has null for both owner
+// and owner_name.
 func toTodoResponse(t *models.Todo, ownerName, clientName string) todoResponse {
+	var name *string
+	if t.OwnerID != nil {
+		name = &ownerName
+	}
 	return todoResponse{
 		ID:                 t.ID,
 		Title:              t.Title,
@@ -71,7 +78,7 @@ func toTodoResponse(t *models.Todo, ownerName, clientName string) todoResponse {
 		Previous:           t.PreviousID,
 		CreatedAt:          formatTime(t.CreatedAt),
 		Owner:              t.OwnerID,
-		OwnerName:          ownerName,
+		OwnerName:          name,
 		ClientName:         clientName,
 	}
 }

@@ -50,26 +50,31 @@ const todoColumns = "id, title, description, completed, recurrence_interval, cre
 
 // scanTodo reads a row of todoColumns, and after them extra, into t.
 func scanTodo(r pgx.Row, t *models.Todo, extra ...any) error {
-	var owner *int64
 	var ownerName *string
 	dest := append([]any{&t.ID, &t.Title, &t.Description, &t.Completed, &t.RecurrenceInterval, &t.CreatedAt,
-		&t.CompletionTime, &t.DueAt, &t.PreviousID, &owner, &ownerName}, extra...)
+		&t.CompletionTime, &t.DueAt, &t.PreviousID, &t.OwnerID, &ownerName}, extra...)
 	if err := r.Scan(dest...); err != nil {
 		return err
 	}
-	t.Owner = nil
-	if owner != nil {
-		t.OwnerID = *owner
-		t.Owner = &models.User{ID: *owner}
-		if ownerName != nil {
-			t.Owner.Username = *ownerName
-		}
-	}
+	t.Owner = ownerOf(t.OwnerID, ownerName)
 	return nil
 }
 
+// ownerOf is the owner of a todo as read with its username: nil for an
+// ownerless todo.
+func ownerOf(id *int64, name *string) *models.User {
+	if id == nil {
+		return nil
+	}
+	u := &models.User{ID: *id}
+	if name != nil {
+		u.Username = *name
+	}
+	return u
+}
+
 // todosWithOwner is the tenant's todos left-joined with their owners'
-// usernames, as one derived table named todos, so that filters and ORDER
+// usernames (NULL for an ownerless todo), as one derived table named todos, so that filters and ORDER
 // BY lists use plain column names.
 func todosWithOwner(db *gorm.DB) (*gorm.DB, error) {
 	users, err := tenancy.Table(db, &models.User{})
@@ -223,7 +228,7 @@ func todoWhere(f TodoFilter) (string, []any) {
 // destination of statements built for Run.
 type todoRow struct {
 	models.Todo
-	OwnerName string
+	OwnerName *string
 }
 
 // withError returns db carrying err, so that Build reports it.

@@ -41,9 +41,10 @@ func CreateTodo(ctx context.Context, in NewTodo) (*models.Todo, error) {
 		return nil, apperr.Errorf(apperr.EUNAUTHORIZED, "Authentication credentials were not provided.")
 	}
 	now := Now()
+	owner := user.ID
 	t := &models.Todo{
 		Title: in.Title, Description: in.Description, Completed: in.Completed,
-		RecurrenceInterval: in.RecurrenceInterval, CreatedAt: now, OwnerID: user.ID,
+		RecurrenceInterval: in.RecurrenceInterval, CreatedAt: now, OwnerID: &owner,
 	}
 	ApplyCompletion(t, in.CompletionTime, now)
 	next, err := NextOccurrence(t, now)
@@ -123,10 +124,7 @@ func MayChangeTodo(ctx context.Context, t *models.Todo) error {
 	if user == nil {
 		return ErrNotOwner
 	}
-	if t.Owner == nil && t.OwnerID == 0 {
-		return nil
-	}
-	if t.OwnerID != user.ID {
+	if t.OwnerID != nil && *t.OwnerID != user.ID {
 		return ErrNotOwner
 	}
 	return nil

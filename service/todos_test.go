@@ -19,8 +19,8 @@ func TestMayChangeTodo(t *testing.T) {
 		todo models.Todo
 		ok   bool
 	}{
-		{"Owner", models.Todo{OwnerID: 7, Owner: &models.User{ID: 7}}, true},
-		{"ErrOtherOwner", models.Todo{OwnerID: 8, Owner: &models.User{ID: 8}}, false},
+		{"Owner", models.Todo{OwnerID: ptr(int64(7)), Owner: &models.User{ID: 7}}, true},
+		{"ErrOtherOwner", models.Todo{OwnerID: ptr(int64(8)), Owner: &models.User{ID: 8}}, false},
 		{"Ownerless", models.Todo{}, true},
 	}
 	for _, c := range cases {
@@ -67,11 +67,11 @@ func TestNextOccurrence(t *testing.T) {
 	now := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
 	done := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	three := 3
-	next, err := service.NextOccurrence(&models.Todo{Title: "t", Completed: true, RecurrenceInterval: &three, CompletionTime: &done, OwnerID: 7}, now)
+	next, err := service.NextOccurrence(&models.Todo{Title: "t", Completed: true, RecurrenceInterval: &three, CompletionTime: &done, OwnerID: ptr(int64(7))}, now)
 	if err != nil || next == nil {
 		t.Fatalf("next occurrence: %v, %v", next, err)
 	}
-	if want := done.AddDate(0, 0, 3); next.DueAt == nil || !next.DueAt.Equal(want) || next.Completed || next.OwnerID != 7 || next.Title != "t" {
+	if want := done.AddDate(0, 0, 3); next.DueAt == nil || !next.DueAt.Equal(want) || next.Completed || next.OwnerID == nil || *next.OwnerID != 7 || next.Title != "t" {
 		t.Fatalf("next occurrence %+v, want open, owner 7, due %v", next, want)
 	}
 	if next, err := service.NextOccurrence(&models.Todo{Completed: true, CompletionTime: &done}, now); next != nil || err != nil {
