@@ -23,6 +23,7 @@ import (
 	"github.com/strictmt/strictmt/auth"
 	"github.com/strictmt/strictmt/config"
 	"github.com/strictmt/strictmt/internal/embedpg"
+	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/tenants"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -43,6 +44,9 @@ type App struct {
 	Tenants     *tenants.Service
 	Resolver    *tenants.Resolver
 	Tokens      *auth.Tokens
+	// TenantLimiter caps each tenant's concurrent scoped requests
+	// (tenancy.max_conns_per_tenant).
+	TenantLimiter *middleware.TenantLimiter
 
 	embedded *embedpg.Server
 }
@@ -188,6 +192,7 @@ func (a *App) buildServices(ctx context.Context) error {
 		return err
 	}
 	a.Tenants = svc
+	a.TenantLimiter = middleware.NewTenantLimiter(a.Config.ConnsPerTenant(), a.Config.Tenancy.MaxConnsWait)
 	secret, err := a.jwtSecret()
 	if err != nil {
 		return err

@@ -1,0 +1,402 @@
+package e2e_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/strictmt/strictmt/app"
+	"github.com/strictmt/strictmt/config"
+	"github.com/strictmt/strictmt/internal/apptest"
+	"github.com/strictmt/strictmt/tenants"
+)
+
+// live is a strictmt served by app.Serve itself on a loopback port, with
+// the http.Server and its timeouts production uses (apptest's httptest
+// server has none).
+type live struct {
+	app    *app.App
+	addr   string
+	client *http.Client
+}
+
+func serveLive(t *testing.T, cfg config.Config) *live {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.Open(ctx, cfg, apptest.Logger(t), app.MigrateOptions{Shared: true, Tenants: true})
+	if err != nil {
+		cancel()
+		t.Fatalf("app.Open: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		a.Close(ctx)
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln, nil) }()
+	l := &live{app: a, addr: ln.Addr().String(), client: &http.Client{
+		Timeout:   2 * time.Minute,
+		Transport: &http.Transport{MaxIdleConnsPerHost: 16},
+	}}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		a.Close(context.Background())
+	})
+	return l
+}
+
+func (l *live) createTenant(t *testing.T, schema, host string) {
+	t.Helper()
+	if _, err := l.app.Tenants.CreateTenant(context.Background(), tenants.CreateParams{
+		Name: "Tenant " + schema, SchemaName: schema, Domains: []string{host},
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// do sends one request and reads the whole response.
+func (l *live) do(t testing.TB, method, host, path, token string, body []byte) response {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, "http://"+l.addr+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := l.client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s on %s: %v", method, path, host, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
+}
+
+func (l *live) register(t *testing.T, host, username string) string {
+	t.Helper()
+	r := l.do(t, "POST", host, "/api/register/", "", []byte(`{"username": "`+username+`", "email": "`+username+`@example.com", "password": "correct-horse-battery"}`))
+	if r.Status != http.StatusCreated {
+		t.Fatalf("register on %s: %d %s", host, r.Status, r.Raw)
+	}
+	return r.object(t)["access"].(string)
+}
+
+// dial opens a raw connection to the server; it is closed at cleanup.
+func (l *live) dial(t *testing.T) *net.TCPConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", l.addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn)
+}
+
+// idleInTransaction counts this database's backends that have sat idle
+// inside a transaction for longer than a request's own statements ever
+// leave one: such a backend is waiting on its client.
+func (l *live) idleInTransaction(t *testing.T) int {
+	t.Helper()
+	var n int
+	err := l.app.SQL.QueryRow(`SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND state LIKE 'idle in transaction%'
+		AND state_change < now() - interval '2 seconds'`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// p99 of ds (sorted in place).
+func p99(ds []time.Duration) time.Duration {
+	slices.Sort(ds)
+	return ds[(len(ds)*99+99)/100-1]
+}
+
+// measure sends n GET /api/todos/ requests of host over clients
+// connections and returns their p99; every one must answer 200.
+func (l *live) measure(t *testing.T, host, token string, clients, n int) time.Duration {
+	t.Helper()
+	var mu sync.Mutex
+	var ds []time.Duration
+	var failed []string
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range n / clients {
+				req, _ := http.NewRequest("GET", "http://"+l.addr+"/api/todos/", nil)
+				req.Host = host
+				req.Header.Set("Authorization", "Bearer "+token)
+				start := time.Now()
+				resp, err := l.client.Do(req)
+				var status int
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					status = resp.StatusCode
+				}
+				d := time.Since(start)
+				mu.Lock()
+				ds = append(ds, d)
+				if err != nil || status != http.StatusOK {
+					failed = append(failed, fmt.Sprintf("status %d err %v", status, err))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(failed) > 0 {
+		t.Fatalf("%d of %d requests of %s failed under load, e.g. %s", len(failed), len(ds), host, failed[0])
+	}
+	return p99(ds)
+}
+
+// TestSlowClientsOfOneTenantLeaveOthersServed is the slow-body and
+// slow-reader attack: 40 connections send POST /api/todos/ on tenant A
+// with a valid token, Content-Length: 100 and only "{" of the body, and 8
+// connections ask for a multi-megabyte page of A's todos and never read
+// it. Tenant B's p99 must stay within 2x of its p99 without the attack
+// (measured in the same test, against the same server), and no backend
+// may sit idle in a transaction waiting on a client. Timing noise of a
+// busy machine is absorbed by comparing up to three rounds of unloaded
+// and loaded samples and passing when one round is within bounds; a
+// server that lets slow clients hold pooled connections fails every
+// round (B's requests queue behind the pool, or time out).
+func TestSlowClientsOfOneTenantLeaveOthersServed(t *testing.T) {
+	cfg := apptest.Config(t)
+	cfg.HTTP.BodyTimeout = 90 * time.Second // the slow bodies outlast the test
+	cfg.HTTP.ReadTimeout = 90 * time.Second
+	cfg.HTTP.WriteTimeout = 90 * time.Second // and so do the slow readers
+	l := serveLive(t, cfg)
+	l.createTenant(t, "slow_a", "a.localhost")
+	l.createTenant(t, "slow_b", "b.localhost")
+	tokA := l.register(t, "a.localhost", "alice")
+	tokB := l.register(t, "b.localhost", "bob")
+	big := strings.Repeat("x", 900_000)
+	for i := range 6 {
+		r := l.do(t, "POST", "a.localhost", "/api/todos/", tokA, []byte(fmt.Sprintf(`{"title": "big %d", "description": %q}`, i, big)))
+		if r.Status != http.StatusCreated {
+			t.Fatalf("creating a big todo: %d %s", r.Status, r.Raw)
+		}
+	}
+	for i := range 5 {
+		if r := l.do(t, "POST", "b.localhost", "/api/todos/", tokB, []byte(fmt.Sprintf(`{"title": "b %d"}`, i))); r.Status != http.StatusCreated {
+			t.Fatalf("creating a todo of B: %d %s", r.Status, r.Raw)
+		}
+	}
+	const clients, samples = 2, 200
+	l.measure(t, "b.localhost", tokB, clients, samples) // warm up
+
+	ok := false
+	for round := 0; round < 3 && !ok; round++ {
+		unloaded := l.measure(t, "b.localhost", tokB, clients, samples)
+		started := time.Now()
+		stop := l.slowClients(t, tokA, 40, 8)
+		loaded := l.measure(t, "b.localhost", tokB, clients, samples)
+		ok = loaded <= 2*unloaded
+		t.Logf("round %d: tenant B p99 %v without the attack, %v under it (%.2fx)", round, unloaded, loaded, float64(loaded)/float64(unloaded))
+		// Every slow client has waited on the server for longer than
+		// idleInTransaction's threshold before the database is asked.
+		time.Sleep(time.Until(started.Add(3 * time.Second)))
+		if n := l.idleInTransaction(t); n != 0 {
+			t.Fatalf("%d backends idle in transaction while slow clients wait on the server", n)
+		}
+		stop()
+	}
+	if !ok {
+		t.Fatal("tenant B's p99 under tenant A's slow clients exceeded 2x its p99 without them in each of 3 rounds")
+	}
+}
+
+// slowClients opens bodies connections that send POST /api/todos/ on
+// tenant A with Content-Length: 100 and only "{", and readers connections
+// that ask for a page of A's todos of over 5 MB and read only its status
+// line. stop closes them all.
+func (l *live) slowClients(t *testing.T, tokA string, bodies, readers int) (stop func()) {
+	t.Helper()
+	var conns []net.Conn
+	for range bodies {
+		c := l.dial(t)
+		conns = append(conns, c)
+		fmt.Fprintf(c, "POST /api/todos/ HTTP/1.1\r\nHost: a.localhost\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{", tokA)
+	}
+	for range readers {
+		c := l.dial(t)
+		conns = append(conns, c)
+		_ = c.SetReadBuffer(4096)
+		fmt.Fprintf(c, "GET /api/todos/?limit=500 HTTP/1.1\r\nHost: a.localhost\r\nAuthorization: Bearer %s\r\n\r\n", tokA)
+		_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+		line, err := bufio.NewReaderSize(c, 16).ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
+			t.Fatalf("slow reader: %q, %v", line, err)
+		}
+	}
+	return func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+}
+
+// TestSlowBodyIsRefusedBeforeTheDatabase: with a pool of one connection,
+// five slow bodies on tenant A (valid token, Content-Length: 100, only
+// "{" sent) take nothing from the database: tenant B is answered while
+// they wait (where authentication took the connection first, B's request
+// waited for it past its request timeout and got 503), and each slow body
+// then gets 408 JSON and a closed connection.
+func TestSlowBodyIsRefusedBeforeTheDatabase(t *testing.T) {
+	cfg := apptest.Config(t)
+	cfg.Database.MaxOpenConns = 1
+	cfg.Database.MaxIdleConns = 1
+	cfg.HTTP.BodyTimeout = 8 * time.Second
+	cfg.HTTP.RequestTimeout = 4 * time.Second
+	l := serveLive(t, cfg)
+	l.createTenant(t, "body_a", "a.localhost")
+	l.createTenant(t, "body_b", "b.localhost")
+	tokA := l.register(t, "a.localhost", "alice")
+	tokB := l.register(t, "b.localhost", "bob")
+	before := l.do(t, "GET", "a.localhost", "/api/todos/", tokA, nil)
+
+	var conns []*net.TCPConn
+	for range 5 {
+		c := l.dial(t)
+		conns = append(conns, c)
+		fmt.Fprintf(c, "POST /api/todos/ HTTP/1.1\r\nHost: a.localhost\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{", tokA)
+	}
+	// The server has read the heads; where authentication ran before
+	// the body, it has taken the only connection by now.
+	time.Sleep(500 * time.Millisecond)
+	if r := l.do(t, "GET", "b.localhost", "/api/todos/", tokB, nil); r.Status != http.StatusOK {
+		t.Fatalf("tenant B while A's bodies are slow: %d %s", r.Status, r.Raw)
+	}
+	for _, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("reading the answer to a slow body: %v", err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		r := response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
+		wantDetail(t, r, http.StatusRequestTimeout)
+		if !resp.Close {
+			t.Error("the connection of a slow body stays open after 408")
+		}
+	}
+	if after := l.do(t, "GET", "a.localhost", "/api/todos/", tokA, nil); !bytes.Equal(after.Raw, before.Raw) {
+		t.Fatalf("A's todos changed: %s, was %s", after.Raw, before.Raw)
+	}
+}
+
+// TestTenantConnectionCap: with tenancy.max_conns_per_tenant 2, two
+// requests of tenant A that are stuck in the database (a lock the test
+// holds on A's todos) fill A's share; a third waits max_conns_wait and
+// gets 503 {"detail"} with Retry-After, without reaching the database,
+// while tenant B is served. Once the lock goes, the stuck requests
+// finish and A is served again; the limiter then tracks no tenant.
+func TestTenantConnectionCap(t *testing.T) {
+	cfg := apptest.Config(t)
+	cfg.Tenancy.MaxConnsPerTenant = 2
+	cfg.Tenancy.MaxConnsWait = 200 * time.Millisecond
+	l := serveLive(t, cfg)
+	l.createTenant(t, "cap_a", "a.localhost")
+	l.createTenant(t, "cap_b", "b.localhost")
+	tokA := l.register(t, "a.localhost", "alice")
+	tokB := l.register(t, "b.localhost", "bob")
+
+	ctx := context.Background()
+	lock, err := l.app.SQL.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	for _, q := range []string{"BEGIN", `LOCK TABLE "cap_a"."todos" IN ACCESS EXCLUSIVE MODE`} {
+		if _, err := lock.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stuck := make(chan response, 4)
+	for range 2 {
+		go func() {
+			stuck <- l.do(t, "GET", "a.localhost", "/api/todos/", tokA, nil)
+		}()
+	}
+	waiting := func() int {
+		var n int
+		if err := l.app.SQL.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for deadline := time.Now().Add(time.Minute); waiting() < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the two requests of A never reached the lock")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := l.app.TenantLimiter.InUse("cap_a"); got != 2 {
+		t.Fatalf("tenant A holds %d slots, want 2", got)
+	}
+
+	over := l.do(t, "GET", "a.localhost", "/api/todos/", tokA, nil)
+	wantDetail(t, over, http.StatusServiceUnavailable)
+	if over.Header.Get("Retry-After") == "" {
+		t.Error("503 over the tenant's share has no Retry-After")
+	}
+	if n := waiting(); n != 2 {
+		t.Fatalf("%d requests wait in the database, want A's 2: the third went past the cap", n)
+	}
+	post := l.do(t, "POST", "a.localhost", "/api/todos/", tokA, []byte(`{"title": "over the cap"}`))
+	wantDetail(t, post, http.StatusServiceUnavailable)
+	if r := l.do(t, "GET", "b.localhost", "/api/todos/", tokB, nil); r.Status != http.StatusOK {
+		t.Fatalf("tenant B while A is at its cap: %d %s", r.Status, r.Raw)
+	}
+
+	if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if r := <-stuck; r.Status != http.StatusOK {
+			t.Fatalf("a stuck request of A after the lock went: %d %s", r.Status, r.Raw)
+		}
+	}
+	if r := l.do(t, "GET", "a.localhost", "/api/todos/", tokA, nil); r.Status != http.StatusOK {
+		t.Fatalf("tenant A after its requests finished: %d %s", r.Status, r.Raw)
+	}
+	var todos int
+	if err := l.app.SQL.QueryRow(`SELECT count(*) FROM "cap_a"."todos"`).Scan(&todos); err != nil || todos != 0 {
+		t.Fatalf("A has %d todos (%v): the refused POST wrote", todos, err)
+	}
+	if n := l.app.TenantLimiter.Tracked(); n != 0 {
+		t.Fatalf("the limiter tracks %d tenants with no request in flight", n)
+	}
+}
