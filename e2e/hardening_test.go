@@ -400,3 +400,159 @@ func TestTenantConnectionCap(t *testing.T) {
 		t.Fatalf("the limiter tracks %d tenants with no request in flight", n)
 	}
 }
+
+// TestAbsoluteFormRequestLineRefused sends the admin API's path in an
+// absolute-form request line whose host disagrees with the Host header
+// ("GET http://localhost/admin/tenants/ HTTP/1.1" with "Host:
+// a.localhost" and the admin token), raw over TCP, and the same trick on
+// the tenant API, docs and health routes and on an unknown path: every
+// one is refused with 400 JSON. The same admin request in origin form on
+// a public host is answered, so the refusal is the request line's doing.
+func TestAbsoluteFormRequestLineRefused(t *testing.T) {
+	cfg := apptest.Config(t)
+	cfg.Admin.Token = adminToken
+	env := apptest.Start(t, cfg)
+	env.CreateTenant(t, "abs_a", "a.localhost")
+	access, _, _ := env.Register(t, "a.localhost", "alice")
+	for _, tc := range []struct{ name, target, host, token string }{
+		{"AdminViaTenantHost", "http://localhost/admin/tenants/", "a.localhost", adminToken},
+		{"AdminViaPublicHostHeader", "http://a.localhost/admin/tenants/", "localhost", adminToken},
+		{"AdminSameHostBothPlaces", "http://localhost/admin/tenants/", "localhost", adminToken},
+		{"TenantAPI", "http://a.localhost/api/todos/", "localhost", access},
+		{"Register", "http://a.localhost/api/register/", "b.localhost", ""},
+		{"Health", "http://localhost/healthz", "a.localhost", ""},
+		{"UnknownPath", "http://localhost/nowhere", "a.localhost", ""},
+		{"HTTPS", "https://localhost/admin/tenants/", "a.localhost", adminToken},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := "GET " + tc.target + " HTTP/1.1\r\nHost: " + tc.host + "\r\n"
+			if tc.token != "" {
+				raw += "Authorization: Bearer " + tc.token + "\r\n"
+			}
+			r := rawRequest(t, env, raw+"Connection: close\r\n\r\n")
+			wantDetail(t, r, http.StatusBadRequest)
+			if strings.Contains(string(r.Raw), "abs_a") {
+				t.Fatalf("the refusal names a tenant: %s", r.Raw)
+			}
+		})
+	}
+	t.Run("OriginFormControl", func(t *testing.T) {
+		r := rawRequest(t, env, "GET /admin/tenants/ HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer "+adminToken+"\r\nConnection: close\r\n\r\n")
+		if r.Status != http.StatusOK || !strings.Contains(string(r.Raw), "abs_a") {
+			t.Fatalf("origin-form admin request: %d %s", r.Status, r.Raw)
+		}
+	})
+}
+
+// TestSecurityHeaders: every response carries X-Content-Type-Options:
+// nosniff; responses that carry tokens (register, token, refresh) and
+// every authenticated response (and every other API answer) carry
+// Cache-Control: no-store, errors included. The public API documentation
+// keeps its own revalidating cache policy.
+func TestSecurityHeaders(t *testing.T) {
+	cfg := apptest.Config(t)
+	cfg.Admin.Token = adminToken
+	env := apptest.Start(t, cfg)
+	env.CreateTenant(t, "hdr_a", "a.localhost")
+	reg := send(t, env, request{Method: "POST", Host: "a.localhost", Path: "/api/register/", CT: "application/json",
+		Body: []byte(`{"username": "testuser", "email": "testuser@example.com", "password": "correct-horse-battery"}`)})
+	if reg.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", reg.Status, reg.Raw)
+	}
+	body := reg.object(t)
+	access, refresh := body["access"].(string), body["refresh"].(string)
+	for _, tc := range []struct {
+		name    string
+		r       response
+		status  int
+		noStore bool
+	}{
+		{"Register", reg, 201, true},
+		{"Token", send(t, env, request{Method: "POST", Host: "a.localhost", Path: "/api/token/", CT: "application/json",
+			Body: []byte(`{"username": "testuser", "password": "correct-horse-battery"}`)}), 200, true},
+		{"TokenWrongPassword", send(t, env, request{Method: "POST", Host: "a.localhost", Path: "/api/token/", CT: "application/json",
+			Body: []byte(`{"username": "testuser", "password": "wrong"}`)}), 401, true},
+		{"Refresh", send(t, env, request{Method: "POST", Host: "a.localhost", Path: "/api/token/refresh/", CT: "application/json",
+			Body: []byte(`{"refresh": "` + refresh + `"}`)}), 200, true},
+		{"AuthenticatedList", send(t, env, request{Method: "GET", Host: "a.localhost", Path: "/api/todos/", Token: access}), 200, true},
+		{"AuthenticatedCreate", send(t, env, request{Method: "POST", Host: "a.localhost", Path: "/api/todos/", Token: access, CT: "application/json",
+			Body: []byte(`{"title": "t"}`)}), 201, true},
+		{"AuthenticatedNotFound", send(t, env, request{Method: "GET", Host: "a.localhost", Path: "/api/todos/999/", Token: access}), 404, true},
+		{"NoToken", send(t, env, request{Method: "GET", Host: "a.localhost", Path: "/api/todos/"}), 401, true},
+		{"Admin", send(t, env, request{Method: "GET", Host: "localhost", Path: "/admin/tenants/", Token: adminToken}), 200, true},
+		{"Index", send(t, env, request{Method: "GET", Host: "a.localhost", Path: "/api/"}), 200, true},
+		{"UnknownHost", send(t, env, request{Method: "GET", Host: "nobody.localhost", Path: "/api/"}), 404, true},
+		{"UnknownPath", send(t, env, request{Method: "GET", Host: "a.localhost", Path: "/nowhere"}), 404, true},
+		{"Health", send(t, env, request{Method: "GET", Host: "localhost", Path: "/healthz"}), 200, true},
+		{"Docs", send(t, env, request{Method: "GET", Host: "a.localhost", Path: "/api/openapi.json"}), 200, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.r.Status != tc.status {
+				t.Fatalf("status %d, want %d: %s", tc.r.Status, tc.status, tc.r.Raw)
+			}
+			if got := tc.r.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+				t.Errorf("X-Content-Type-Options %q, want nosniff", got)
+			}
+			cc := tc.r.Header.Get("Cache-Control")
+			if tc.noStore && cc != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store", cc)
+			}
+			if !tc.noStore && (cc == "" || strings.Contains(cc, "public")) {
+				t.Errorf("documentation Cache-Control %q", cc)
+			}
+		})
+	}
+}
+
+// TestDatetimeRangeAfterUTC: a completion_time inside years 1 to 9999 as
+// written but outside them in UTC is refused with 400 naming the field,
+// in create, update and partial update, and nothing is written; the
+// limits themselves are stored exactly.
+func TestDatetimeRangeAfterUTC(t *testing.T) {
+	env := apptest.New(t)
+	env.CreateTenant(t, "dt_a", "a.localhost")
+	access, _, _ := env.Register(t, "a.localhost", "alice")
+	post := func(body string) response {
+		return send(t, env, request{Method: "POST", Host: "a.localhost", Path: "/api/todos/", Token: access, CT: "application/json", Body: []byte(body)})
+	}
+	ok := post(`{"title": "edge", "completed": true, "completion_time": "2024-11-15T15:05:00Z"}`)
+	if ok.Status != http.StatusCreated {
+		t.Fatalf("create: %d %s", ok.Status, ok.Raw)
+	}
+	id := fmt.Sprint(ok.object(t)["id"])
+	snap := snapshot(t, env, "dt_a")
+	for _, v := range []string{
+		"0001-01-01T00:00:00+14:00", "0001-01-01T13:59:59+14:00", "0001-01-01T00:00:00.000001+00:01",
+		"9999-12-31T23:59:59-14:00", "9999-12-31T23:00:00-01:00", "9999-12-31T23:59:59.999999-00:01",
+	} {
+		body := `{"title": "x", "completed": true, "completion_time": "` + v + `"}`
+		for _, r := range []response{
+			post(body),
+			send(t, env, request{Method: "PUT", Host: "a.localhost", Path: "/api/todos/" + id + "/", Token: access, CT: "application/json", Body: []byte(body)}),
+			send(t, env, request{Method: "PATCH", Host: "a.localhost", Path: "/api/todos/" + id + "/", Token: access, CT: "application/json", Body: []byte(`{"completion_time": "` + v + `"}`)}),
+		} {
+			m := wantError(t, r, http.StatusBadRequest)
+			if len(m) != 1 || m["completion_time"] == nil {
+				t.Fatalf("%s: want an error naming completion_time only, got %s", v, r.Raw)
+			}
+		}
+	}
+	if got := snapshot(t, env, "dt_a"); got != snap {
+		t.Fatal("a refused datetime changed the tenant's rows")
+	}
+	for v, want := range map[string]string{
+		"0001-01-01T00:00:00-01:00": "0001-01-01T01:00:00Z",
+		"0001-01-01T14:00:00+14:00": "0001-01-01T00:00:00Z",
+		"9999-12-31T23:59:59+01:00": "9999-12-31T22:59:59Z",
+		"9999-12-31T09:59:59-14:00": "9999-12-31T23:59:59Z",
+	} {
+		r := post(`{"title": "edge", "completed": true, "completion_time": "` + v + `"}`)
+		if r.Status != http.StatusCreated {
+			t.Fatalf("%s: %d %s", v, r.Status, r.Raw)
+		}
+		got := fmt.Sprint(r.object(t)["completion_time"])
+		if !strings.HasPrefix(got, strings.TrimSuffix(want, "Z")) {
+			t.Errorf("%s stored as %s, want %s", v, got, want)
+		}
+	}
+}
