@@ -270,15 +270,15 @@ func (l *live) slowClients(t *testing.T, tokA string, bodies, readers int) (stop
 // TestSlowBodyIsRefusedBeforeTheDatabase: with a pool of one connection,
 // five slow bodies on tenant A (valid token, Content-Length: 100, only
 // "{" sent) take nothing from the database: tenant B is answered while
-// they wait (where authentication took the connection first, B's request
-// waited for it past its request timeout and got 503), and each slow body
-// then gets 408 JSON and a closed connection.
+// all five still wait for their bodies (where authentication took the
+// connection first, B waited for it until the slow bodies failed), and
+// each slow body then gets 408 JSON and a closed connection.
 func TestSlowBodyIsRefusedBeforeTheDatabase(t *testing.T) {
 	cfg := apptest.Config(t)
 	cfg.Database.MaxOpenConns = 1
 	cfg.Database.MaxIdleConns = 1
-	cfg.HTTP.BodyTimeout = 8 * time.Second
-	cfg.HTTP.RequestTimeout = 4 * time.Second
+	cfg.HTTP.BodyTimeout = 20 * time.Second
+	cfg.HTTP.ReadTimeout = time.Minute
 	l := serveLive(t, cfg)
 	l.createTenant(t, "body_a", "a.localhost")
 	l.createTenant(t, "body_b", "b.localhost")
@@ -292,11 +292,20 @@ func TestSlowBodyIsRefusedBeforeTheDatabase(t *testing.T) {
 		conns = append(conns, c)
 		fmt.Fprintf(c, "POST /api/todos/ HTTP/1.1\r\nHost: a.localhost\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{", tokA)
 	}
-	// The server has read the heads; where authentication ran before
-	// the body, it has taken the only connection by now.
+	// Give the server the heads; where authentication ran before the
+	// body, one of them holds the only connection by now.
 	time.Sleep(500 * time.Millisecond)
 	if r := l.do(t, "GET", "b.localhost", "/api/todos/", tokB, nil); r.Status != http.StatusOK {
 		t.Fatalf("tenant B while A's bodies are slow: %d %s", r.Status, r.Raw)
+	}
+	for i, c := range conns {
+		// Nothing may have come back yet: B was answered while every
+		// slow body was still pending.
+		_ = c.SetReadDeadline(time.Now())
+		var one [1]byte
+		if n, err := c.Read(one[:]); n > 0 || err == nil {
+			t.Fatalf("slow body %d was answered before tenant B was", i)
+		}
 	}
 	for _, c := range conns {
 		_ = c.SetReadDeadline(time.Now().Add(time.Minute))
