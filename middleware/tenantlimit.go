@@ -1,6 +1,8 @@
 package middleware
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"math"
 	"net/http"
@@ -107,8 +109,8 @@ func (l *TenantLimiter) Tracked() int {
 // the client (the tenant scope writes it only after its transaction has
 // ended), so a slow reader holds neither a connection nor a slot. A
 // tenant over its share gets 503 {"detail": ...} with Retry-After once
-// the limiter's wait has passed; other tenants are not affected. A nil l
-// limits nothing.
+// the limiter's wait (or the request's timeout) has passed; other tenants
+// are not affected. A nil l limits nothing.
 func LimitTenant(log *slog.Logger, l *TenantLimiter) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		t := tenancy.TenantFromContext(c.Request.Context())
@@ -118,7 +120,7 @@ func LimitTenant(log *slog.Logger, l *TenantLimiter) gin.HandlerFunc {
 		}
 		release := l.Acquire(t.Schema, c.Request.Context().Done())
 		if release == nil {
-			if c.Request.Context().Err() != nil {
+			if errors.Is(c.Request.Context().Err(), context.Canceled) {
 				c.AbortWithStatus(499) // the client went away while waiting
 				return
 			}
