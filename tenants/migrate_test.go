@@ -366,7 +366,7 @@ func TestMigrateTrustsOnlyAnUntouchedVersionRecord(t *testing.T) {
 	// and has the catalog vouch for it again.
 	for _, name := range names {
 		s := "rec_" + name
-		if err := db.Exec("INSERT INTO " + vt(s) + " (version_id, is_applied) SELECT v, true FROM unnest(?::bigint[]) v WHERE v NOT IN (SELECT version_id FROM " + vt(s) + ")",
+		if err := db.Exec("INSERT INTO "+vt(s)+" (version_id, is_applied) SELECT v, true FROM unnest(?::bigint[]) v WHERE v NOT IN (SELECT version_id FROM "+vt(s)+")",
 			"{"+strings.Trim(strings.Join(strings.Fields(fmt.Sprint(rep.Pending[s])), ","), "[]")+"}").Error; err != nil {
 			t.Fatal(err)
 		}
