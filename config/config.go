@@ -94,7 +94,7 @@ type Tenancy struct {
 	EnforcePaidUntil bool          `mapstructure:"enforce_paid_until"`
 	SpareSchemas     int           `mapstructure:"spare_schemas"`
 	// MaxConnsPerTenant bounds a tenant's concurrent scoped requests
-	// (each holds at most one pooled connection); 0 means a quarter of
+	// (each holds at most one pooled connection); 0 means half of
 	// database.max_open_conns (see ConnsPerTenant).
 	MaxConnsPerTenant int `mapstructure:"max_conns_per_tenant"`
 	// MaxConnsWait is how long a request over its tenant's share waits
@@ -103,13 +103,13 @@ type Tenancy struct {
 }
 
 // ConnsPerTenant returns the effective tenancy.max_conns_per_tenant:
-// the configured value, or a quarter of database.max_open_conns (at
+// the configured value, or half of database.max_open_conns (at
 // least 1) when it is 0.
 func (c Config) ConnsPerTenant() int {
 	if n := c.Tenancy.MaxConnsPerTenant; n > 0 {
 		return n
 	}
-	return max(1, c.Database.MaxOpenConns/4)
+	return max(1, c.Database.MaxOpenConns/2)
 }
 
 // Admin configures the admin HTTP API.
@@ -342,7 +342,7 @@ func (c Config) Validate() error {
 		bad("http.trusted_proxies", "%v", err)
 	}
 	if c.Tenancy.MaxConnsPerTenant < 0 {
-		bad("tenancy.max_conns_per_tenant", "must not be negative (0: a quarter of database.max_open_conns)")
+		bad("tenancy.max_conns_per_tenant", "must not be negative (0: half of database.max_open_conns)")
 	}
 	if c.Tenancy.SpareSchemas < 0 || c.Tenancy.SpareSchemas > 1000 {
 		bad("tenancy.spare_schemas", "must be between 0 and 1000")
