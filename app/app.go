@@ -23,6 +23,7 @@ import (
 	"github.com/strictmt/strictmt/auth"
 	"github.com/strictmt/strictmt/config"
 	"github.com/strictmt/strictmt/internal/embedpg"
+	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/tenancy"
 	"github.com/strictmt/strictmt/tenants"
 	"gorm.io/driver/postgres"
@@ -44,6 +45,9 @@ type App struct {
 	Tenants     *tenants.Service
 	Resolver    *tenants.Resolver
 	Tokens      *auth.Tokens
+	// TenantLimiter caps each tenant's concurrent scoped requests
+	// (tenancy.max_conns_per_tenant).
+	TenantLimiter *middleware.TenantLimiter
 
 	embedded *embedpg.Server
 }
@@ -189,6 +193,7 @@ func (a *App) buildServices(ctx context.Context) error {
 		return err
 	}
 	a.Tenants = svc
+	a.TenantLimiter = middleware.NewTenantLimiter(a.Config.ConnsPerTenant(), a.Config.Tenancy.MaxConnsWait)
 	secret, err := a.jwtSecret()
 	if err != nil {
 		return err
