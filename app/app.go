@@ -49,7 +49,8 @@ type App struct {
 	// (tenancy.max_conns_per_tenant).
 	TenantLimiter *middleware.TenantLimiter
 
-	embedded *embedpg.Server
+	embedded    *embedpg.Server
+	tenantPools []*sql.DB // database.affinity_groups > 1: the tenant Store's groups
 }
 
 // Open starts the embedded PostgreSQL when database.url is empty, opens
@@ -152,6 +153,20 @@ func (a *App) openPool(ctx context.Context) error {
 	sqlDB.SetConnMaxLifetime(d.ConnMaxLifetime)
 	sqlDB.SetConnMaxIdleTime(d.ConnMaxIdleTime)
 	a.SQL = sqlDB
+	// Tenant connections in affinity groups: pools of their own, of
+	// max_open_conns together, so that each backend caches the catalog
+	// of its group's share of the tenant schemas (see tenancy.Store).
+	if g := a.Config.AffinityGroupCount(); g > 1 {
+		for i := range g {
+			share := d.MaxOpenConns/g + min(1, max(0, d.MaxOpenConns%g-i))
+			p := stdlib.OpenDB(*pgCfg)
+			p.SetMaxOpenConns(share)
+			p.SetMaxIdleConns(min(share, d.MaxIdleConns))
+			p.SetConnMaxLifetime(d.ConnMaxLifetime)
+			p.SetConnMaxIdleTime(d.ConnMaxIdleTime)
+			a.tenantPools = append(a.tenantPools, p)
+		}
+	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := sqlDB.PingContext(pingCtx); err != nil {
@@ -187,7 +202,10 @@ func hasConnParam(conn, key string) bool {
 }
 
 func (a *App) buildServices(ctx context.Context) error {
-	a.Resolver = tenants.NewResolver(a.DB, a.Config.Tenancy.CacheTTL, tenancy.StoreOptions{StatementComments: a.Config.Database.StatementComments})
+	a.Resolver = tenants.NewResolver(a.DB, a.Config.Tenancy.CacheTTL, tenancy.StoreOptions{
+		StatementComments: a.Config.Database.StatementComments,
+		Groups:            a.tenantPools,
+	})
 	svc, err := tenants.NewService(ctx, a.DB, a.Config.Tenancy.PublicHosts, a.Resolver.Invalidate)
 	if err != nil {
 		return err
@@ -239,6 +257,9 @@ func (a *App) Close(ctx context.Context) error {
 	var errs []error
 	if a.Tenants != nil {
 		a.Tenants.Close() // stops building spare schemas before the pool goes
+	}
+	for _, p := range a.tenantPools {
+		errs = append(errs, p.Close())
 	}
 	if a.SQL != nil {
 		errs = append(errs, a.SQL.Close())

@@ -69,8 +69,13 @@ type Database struct {
 	ConnMaxIdleTime time.Duration `mapstructure:"conn_max_idle_time"`
 	// StatementComments starts every statement of a tenant request with
 	// /* tenant=<schema> */, for pg_stat_activity and the server's logs.
-	StatementComments bool     `mapstructure:"statement_comments"`
-	Embedded          Embedded `mapstructure:"embedded"`
+	StatementComments bool `mapstructure:"statement_comments"`
+	// AffinityGroups splits the tenant connections (max_open_conns of
+	// them) into this many pools; a tenant's requests prefer its own
+	// group's and overflow to the others when it is saturated. 0: one
+	// group per 2 connections; 1: off (see AffinityGroupCount).
+	AffinityGroups int      `mapstructure:"affinity_groups"`
+	Embedded       Embedded `mapstructure:"embedded"`
 }
 
 // Embedded configures the PostgreSQL the program runs itself when
@@ -113,6 +118,17 @@ func (c Config) ConnsPerTenant() int {
 		return n
 	}
 	return max(1, c.Database.MaxOpenConns/2)
+}
+
+// AffinityGroupCount returns the effective database.affinity_groups: the
+// configured value, or max_open_conns/2 (at least 1) when it is 0, never
+// more than max_open_conns.
+func (c Config) AffinityGroupCount() int {
+	n := c.Database.AffinityGroups
+	if n <= 0 {
+		n = c.Database.MaxOpenConns / 2
+	}
+	return max(1, min(n, c.Database.MaxOpenConns))
 }
 
 // Admin configures the admin HTTP API.
@@ -334,6 +350,9 @@ func (c Config) Validate() error {
 	}
 	if c.Database.MaxOpenConns < 1 {
 		bad("database.max_open_conns", "must be at least 1")
+	}
+	if c.Database.AffinityGroups < 0 || (c.Database.MaxOpenConns >= 1 && c.Database.AffinityGroups > c.Database.MaxOpenConns) {
+		bad("database.affinity_groups", "must be between 0 (one group per 2 connections) and database.max_open_conns")
 	}
 	if c.Database.MaxIdleConns < 0 {
 		bad("database.max_idle_conns", "must not be negative")

@@ -280,7 +280,7 @@ func (s *Scope) beginLocked(ctx context.Context, stmts []Stmt, checks []Check, e
 // begin runs one beginning pipeline on a fresh connection; see
 // beginLocked.
 func (s *Scope) begin(ctx context.Context, stmts []Stmt, checks []Check, end, keep bool) (_ *sql.Conn, noRows, err error) {
-	conn, err := s.tenant.store.sql.Conn(ctx)
+	conn, err := s.tenant.store.conn(ctx, s.tenant.Schema)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -509,14 +509,14 @@ func TenantGone(cause error) error {
 }
 
 // openConnections bounds the retries of a begin that met dead pooled
-// connections: the pool can hold no more dead ones than its size (the
+// connections: the tenant pool (every affinity group: a retry may
+// overflow to another one) can hold no more dead ones than its size (the
 // count of those open right now would race with concurrent requests
 // discarding theirs). At least 1 and at most 100.
 func (s *Scope) openConnections() int {
-	st := s.tenant.store.sql.Stats()
-	n := st.MaxOpenConnections
+	n := s.tenant.store.maxOpen()
 	if n <= 0 {
-		n = st.OpenConnections
+		n = s.tenant.store.Stats().OpenConnections
 	}
 	return min(max(n, 1), 100)
 }

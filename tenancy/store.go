@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"hash/fnv"
 	"reflect"
 	"strings"
 	"sync"
@@ -24,7 +25,8 @@ import (
 // ("tenant_a"."todos") from the scope it is built in, so a tenant costs
 // the bytes of its Tenant, not a handle of its own.
 type Store struct {
-	sql      *sql.DB
+	sql      *sql.DB   // the catalog's pool: tenantExists
+	groups   []*sql.DB // tenant connections, in affinity groups
 	orm      *gorm.DB
 	comments bool
 
@@ -47,6 +49,12 @@ type StoreOptions struct {
 	// with /* tenant=<schema> */, so pg_stat_activity and the server's
 	// logs show whose statement it is.
 	StatementComments bool
+	// Groups, when there are two or more, are the pools tenant scopes
+	// take their connections from (affinity groups, see Store.conn):
+	// pools of their own on the same server, together the size of the
+	// tenant pool. Empty: scopes use the pool given to NewStore. The
+	// caller closes them.
+	Groups []*sql.DB
 }
 
 // NewStore returns the tenant data path on pool.
@@ -69,8 +77,86 @@ func NewStore(pool *sql.DB, opts StoreOptions) *Store {
 	_ = cb.Create().Before("gorm:create").Register("strictmt:tenant_table", tenantTable)
 	_ = cb.Update().Before("gorm:update").Register("strictmt:tenant_table", tenantTable)
 	_ = cb.Delete().Before("gorm:delete").Register("strictmt:tenant_table", tenantTable)
-	return &Store{sql: pool, orm: orm, comments: opts.StatementComments, shapes: map[string]string{}}
+	groups := opts.Groups
+	if len(groups) < 2 {
+		groups = []*sql.DB{pool}
+	}
+	return &Store{sql: pool, groups: groups, orm: orm, comments: opts.StatementComments, shapes: map[string]string{}}
 }
+
+// home returns the affinity group of the tenant of schema: a stable hash
+// of the schema name, so every process puts a tenant in the same group.
+func (s *Store) home(schema string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(schema))
+	return int(h.Sum32() % uint32(len(s.groups)))
+}
+
+// conn returns a connection for a scope of the tenant of schema.
+//
+// Each PostgreSQL backend keeps catalog entries for every schema it has
+// served, for as long as it lives. A tenant's scopes therefore take their
+// connection from its home group while that group has one free or can
+// open one, so a backend serves about its group's share of the tenants.
+// When the home group is saturated, the scope overflows to the group with
+// the most free capacity: a busy tenant is not held to its group, it can
+// use the whole pool (tenancy.max_conns_per_tenant still bounds it).
+// Only when every group is saturated does the scope wait, in its home
+// group. Backends an overflow has widened are recycled by
+// database.conn_max_lifetime like any other.
+func (s *Store) conn(ctx context.Context, schema string) (*sql.Conn, error) {
+	if len(s.groups) == 1 {
+		return s.groups[0].Conn(ctx)
+	}
+	h := s.home(schema)
+	if st := s.groups[h].Stats(); st.InUse < st.MaxOpenConnections || st.MaxOpenConnections <= 0 {
+		return s.groups[h].Conn(ctx)
+	}
+	best, free := h, 0
+	for i, g := range s.groups {
+		st := g.Stats()
+		if f := st.MaxOpenConnections - st.InUse; f > free {
+			best, free = i, f
+		}
+	}
+	return s.groups[best].Conn(ctx)
+}
+
+// maxOpen returns the number of tenant connections the store may open,
+// over all its groups (0: unbounded).
+func (s *Store) maxOpen() int {
+	n := 0
+	for _, g := range s.groups {
+		m := g.Stats().MaxOpenConnections
+		if m <= 0 {
+			return 0
+		}
+		n += m
+	}
+	return n
+}
+
+// Stats returns the statistics of the tenant connections, summed over the
+// affinity groups.
+func (s *Store) Stats() sql.DBStats {
+	var sum sql.DBStats
+	for _, g := range s.groups {
+		st := g.Stats()
+		sum.MaxOpenConnections += st.MaxOpenConnections
+		sum.OpenConnections += st.OpenConnections
+		sum.InUse += st.InUse
+		sum.Idle += st.Idle
+		sum.WaitCount += st.WaitCount
+		sum.WaitDuration += st.WaitDuration
+		sum.MaxIdleClosed += st.MaxIdleClosed
+		sum.MaxIdleTimeClosed += st.MaxIdleTimeClosed
+		sum.MaxLifetimeClosed += st.MaxLifetimeClosed
+	}
+	return sum
+}
+
+// Groups returns the number of affinity groups (1: affinity is off).
+func (s *Store) Groups() int { return len(s.groups) }
 
 // NewTenant returns t served by s: its requests reach its schema through
 // s's pool and models. t.Schema and t.Role must come from the catalog.
