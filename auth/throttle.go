@@ -1,0 +1,155 @@
+package auth
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/time/rate"
+)
+
+// Rate is a throttle rate in Django REST framework's notation: "10/min" is
+// ten requests a minute. The zero Rate throttles nothing.
+type Rate struct {
+	Requests int
+	Period   time.Duration
+}
+
+// ParseRate parses DRF's "<requests>/<period>", where the period is s,
+// sec, second, m, min, minute, h, hour, d or day (DRF reads the first
+// letter only; plurals are accepted too). The empty string is the zero
+// Rate: no throttling.
+func ParseRate(s string) (Rate, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return Rate{}, nil
+	}
+	num, period, ok := strings.Cut(s, "/")
+	if !ok {
+		return Rate{}, fmt.Errorf("rate %q is not of the form 10/min", s)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(num))
+	if err != nil || n < 1 {
+		return Rate{}, fmt.Errorf("rate %q: the number of requests must be a positive integer", s)
+	}
+	periods := map[string]time.Duration{
+		"s": time.Second, "sec": time.Second, "second": time.Second, "seconds": time.Second,
+		"m": time.Minute, "min": time.Minute, "minute": time.Minute, "minutes": time.Minute,
+		"h": time.Hour, "hour": time.Hour, "hours": time.Hour,
+		"d": 24 * time.Hour, "day": 24 * time.Hour, "days": 24 * time.Hour,
+	}
+	d, ok := periods[strings.ToLower(strings.TrimSpace(period))]
+	if !ok {
+		return Rate{}, fmt.Errorf("rate %q: the period must be s, min, hour or day", s)
+	}
+	return Rate{Requests: n, Period: d}, nil
+}
+
+// String returns the rate in DRF's notation.
+func (r Rate) String() string {
+	if r.Requests == 0 {
+		return ""
+	}
+	unit := map[time.Duration]string{time.Second: "s", time.Minute: "min", time.Hour: "hour", 24 * time.Hour: "day"}[r.Period]
+	return fmt.Sprintf("%d/%s", r.Requests, unit)
+}
+
+// Throttle limits the requests made under each key (a tenant and a
+// username, or a tenant and a client address) to a Rate: a token bucket of
+// Rate.Requests that refills over Rate.Period, so a burst of Requests is
+// allowed and then one request every Period/Requests. The buckets live in
+// a least-recently-used cache of at most maxKeys entries, each of fixed
+// size whatever the key's length (keys are stored as SHA-256 digests), so
+// memory is bounded whatever number of usernames or addresses is tried.
+// An evicted bucket starts full again when its key comes back. A Throttle
+// counts the requests of this process only. It is safe for concurrent use;
+// a nil *Throttle allows everything.
+type Throttle struct {
+	limit   rate.Limit
+	burst   int
+	buckets *lru.Cache[[sha256.Size]byte, *rate.Limiter]
+	now     func() time.Time
+}
+
+// NewThrottle returns a throttle of r keeping at most maxKeys buckets, or
+// nil for the zero Rate. now is the clock (time.Now when nil).
+func NewThrottle(r Rate, maxKeys int, now func() time.Time) (*Throttle, error) {
+	if r.Requests == 0 {
+		return nil, nil
+	}
+	if r.Requests < 0 || r.Period <= 0 {
+		return nil, errors.New("auth: throttle rate must be positive")
+	}
+	if maxKeys < 1 {
+		return nil, fmt.Errorf("auth: throttle needs room for at least one key, got %d", maxKeys)
+	}
+	cache, err := lru.New[[sha256.Size]byte, *rate.Limiter](maxKeys)
+	if err != nil {
+		return nil, err
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Throttle{
+		limit:   rate.Limit(float64(r.Requests) / r.Period.Seconds()),
+		burst:   r.Requests,
+		buckets: cache,
+		now:     now,
+	}, nil
+}
+
+// Allow counts one request under key and reports whether it may proceed.
+// When it may not, the request is not counted and wait is how long until
+// one may. Requests of every outcome count: a successful login does not
+// give an attacker's budget back.
+func (t *Throttle) Allow(key string) (ok bool, wait time.Duration) {
+	if t == nil {
+		return true, 0
+	}
+	k := sha256.Sum256([]byte(key))
+	lim, found := t.buckets.Get(k)
+	if !found {
+		fresh := rate.NewLimiter(t.limit, t.burst)
+		// Two first requests under one key may race here; both must
+		// count against the same bucket.
+		if prev, exists, _ := t.buckets.PeekOrAdd(k, fresh); exists {
+			lim = prev
+		} else {
+			lim = fresh
+		}
+	}
+	now := t.now()
+	r := lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}
+
+// Len returns the number of buckets held.
+func (t *Throttle) Len() int {
+	if t == nil {
+		return 0
+	}
+	return t.buckets.Len()
+}
+
+// WaitSeconds is wait rounded up to whole seconds, at least 1, as DRF
+// rounds the wait of its 429 message and Retry-After header.
+func WaitSeconds(wait time.Duration) int {
+	return max(1, int(math.Ceil(wait.Seconds())))
+}
+
+// ThrottledMessage is DRF's Throttled detail for a wait of secs seconds.
+func ThrottledMessage(secs int) string {
+	if secs == 1 {
+		return "Request was throttled. Expected available in 1 second."
+	}
+	return fmt.Sprintf("Request was throttled. Expected available in %d seconds.", secs)
+}
