@@ -43,6 +43,10 @@ type App struct {
 	Tenants     *tenants.Service
 	Resolver    *tenants.Resolver
 	Tokens      *auth.Tokens
+	// Passwords and Throttles are the sign-up password policy and the
+	// account endpoints' throttles (per process).
+	Passwords auth.PasswordPolicy
+	Throttles auth.Throttles
 
 	embedded *embedpg.Server
 }
@@ -193,7 +197,40 @@ func (a *App) buildServices(ctx context.Context) error {
 		return err
 	}
 	a.Tokens, err = auth.NewTokens(secret, a.Config.Auth.AccessTTL, a.Config.Auth.RefreshTTL)
+	if err != nil {
+		return err
+	}
+	ac := a.Config.Auth
+	if a.Passwords, err = auth.NewPasswordPolicy(ac.PasswordValidators, ac.PasswordMinLength); err != nil {
+		return fmt.Errorf("config: auth.password_validators: %w", err)
+	}
+	a.Throttles, err = newThrottles(ac.Throttle)
 	return err
+}
+
+// newThrottles builds the account endpoints' throttles of cfg.
+func newThrottles(cfg config.Throttle) (auth.Throttles, error) {
+	var ts auth.Throttles
+	for _, r := range []struct {
+		key  string
+		rate string
+		dst  **auth.Throttle
+	}{
+		{"login", cfg.Login, &ts.Login},
+		{"login_address", cfg.LoginAddress, &ts.LoginAddress},
+		{"register", cfg.Register, &ts.Register},
+		{"register_address", cfg.RegisterAddress, &ts.RegisterAddress},
+		{"refresh", cfg.Refresh, &ts.Refresh},
+	} {
+		rate, err := auth.ParseRate(r.rate)
+		if err == nil {
+			*r.dst, err = auth.NewThrottle(rate, cfg.MaxKeys, nil)
+		}
+		if err != nil {
+			return auth.Throttles{}, fmt.Errorf("config: auth.throttle.%s: %w", r.key, err)
+		}
+	}
+	return ts, nil
 }
 
 // jwtSecret returns auth.jwt_secret or, in development, a secret generated

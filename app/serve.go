@@ -39,6 +39,11 @@ func (a *App) Handler() http.Handler {
 		PublicHosts:      a.Config.Tenancy.PublicHosts,
 		EnforcePaidUntil: a.Config.Tenancy.EnforcePaidUntil,
 		CORSOrigins:      a.Config.HTTP.CORSOrigins,
+
+		Passwords:              a.Passwords,
+		Throttles:              a.Throttles,
+		RotateRefreshTokens:    a.Config.Auth.RotateRefreshTokens,
+		BlacklistAfterRotation: a.Config.Auth.BlacklistAfterRotation,
 	})
 }
 

@@ -153,3 +153,11 @@ func ThrottledMessage(secs int) string {
 	}
 	return fmt.Sprintf("Request was throttled. Expected available in %d seconds.", secs)
 }
+
+// Throttles are the throttles of the account endpoints; a nil one allows
+// everything.
+type Throttles struct {
+	Login, LoginAddress       *Throttle // POST /api/token/: per username, per client address
+	Register, RegisterAddress *Throttle // POST /api/register/: per username, per client address
+	Refresh                   *Throttle // POST /api/token/refresh/: per client address
+}

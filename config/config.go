@@ -16,6 +16,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+	"github.com/strictmt/strictmt/auth"
 )
 
 // EnvPrefix is the prefix of the environment variables that override keys:
@@ -76,11 +77,34 @@ type Embedded struct {
 	OSUser  string `mapstructure:"os_user"`
 }
 
-// Auth configures tokens.
+// Auth configures tokens, passwords and the throttling of the account
+// endpoints.
 type Auth struct {
 	JWTSecret  string        `mapstructure:"jwt_secret"`
 	AccessTTL  time.Duration `mapstructure:"access_ttl"`
 	RefreshTTL time.Duration `mapstructure:"refresh_ttl"`
+	// PasswordValidators names the Django password validators sign-up
+	// applies: similarity, minimum_length, common, numeric.
+	PasswordValidators []string `mapstructure:"password_validators"`
+	PasswordMinLength  int      `mapstructure:"password_min_length"`
+	// RotateRefreshTokens and BlacklistAfterRotation are simplejwt's
+	// ROTATE_REFRESH_TOKENS and BLACKLIST_AFTER_ROTATION.
+	RotateRefreshTokens    bool     `mapstructure:"rotate_refresh_tokens"`
+	BlacklistAfterRotation bool     `mapstructure:"blacklist_after_rotation"`
+	Throttle               Throttle `mapstructure:"throttle"`
+}
+
+// Throttle holds the rates of the account endpoints, in Django REST
+// framework's notation ("10/min"; empty: not throttled), counted per
+// tenant and per server instance.
+type Throttle struct {
+	Login           string `mapstructure:"login"`            // POST /api/token/, per username
+	LoginAddress    string `mapstructure:"login_address"`    // POST /api/token/, per client address
+	Register        string `mapstructure:"register"`         // POST /api/register/, per username
+	RegisterAddress string `mapstructure:"register_address"` // POST /api/register/, per client address
+	Refresh         string `mapstructure:"refresh"`          // POST /api/token/refresh/, per client address
+	// MaxKeys bounds the usernames or addresses each rate tracks.
+	MaxKeys int `mapstructure:"max_keys"`
 }
 
 // Tenancy configures tenant resolution and isolation.
@@ -137,6 +161,18 @@ func Default() Config {
 		Auth: Auth{
 			AccessTTL:  15 * time.Minute,
 			RefreshTTL: 7 * 24 * time.Hour,
+			// The seed application's sign-up applied no validators; these
+			// two accept every payload of its README.
+			PasswordValidators: []string{"minimum_length", "numeric"},
+			PasswordMinLength:  8,
+			Throttle: Throttle{
+				Login:           "10/min",
+				LoginAddress:    "60/min",
+				Register:        "10/min",
+				RegisterAddress: "30/hour",
+				Refresh:         "60/min",
+				MaxKeys:         10000,
+			},
 		},
 		Tenancy: Tenancy{
 			Isolation:    IsolationStrict,
@@ -314,6 +350,24 @@ func (c Config) Validate() error {
 	}
 	if c.Database.Embedded.Port < 0 || c.Database.Embedded.Port > 65535 {
 		bad("database.embedded.port", "must be 0 (pick a free port) or a TCP port")
+	}
+	if _, err := auth.NewPasswordPolicy(c.Auth.PasswordValidators, c.Auth.PasswordMinLength); err != nil {
+		bad("auth.password_validators", "%v", err)
+	}
+	if c.Auth.PasswordMinLength < 1 {
+		bad("auth.password_min_length", "must be at least 1")
+	}
+	for key, r := range map[string]string{
+		"auth.throttle.login": c.Auth.Throttle.Login, "auth.throttle.login_address": c.Auth.Throttle.LoginAddress,
+		"auth.throttle.register": c.Auth.Throttle.Register, "auth.throttle.register_address": c.Auth.Throttle.RegisterAddress,
+		"auth.throttle.refresh": c.Auth.Throttle.Refresh,
+	} {
+		if _, err := auth.ParseRate(r); err != nil {
+			bad(key, "%v", err)
+		}
+	}
+	if c.Auth.Throttle.MaxKeys < 1 {
+		bad("auth.throttle.max_keys", "must be at least 1")
 	}
 	if _, err := c.HTTP.TrustedProxyPrefixes(); err != nil {
 		bad("http.trusted_proxies", "%v", err)

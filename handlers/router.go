@@ -41,6 +41,15 @@ type Deps struct {
 	EnforcePaidUntil bool
 	// CORSOrigins are the browser origins allowed to call the service.
 	CORSOrigins []string
+	// Passwords is the sign-up password policy.
+	Passwords auth.PasswordPolicy
+	// Throttles limit the account endpoints; nil ones throttle nothing.
+	Throttles auth.Throttles
+	// RotateRefreshTokens and BlacklistAfterRotation are simplejwt's
+	// ROTATE_REFRESH_TOKENS and BLACKLIST_AFTER_ROTATION.
+	RotateRefreshTokens, BlacklistAfterRotation bool
+	// Now is the clock of token bookkeeping (time.Now when nil).
+	Now func() time.Time
 }
 
 // NewRouter returns the HTTP handler of the whole service. Paths work with
@@ -70,10 +79,16 @@ func NewRouter(d Deps) http.Handler {
 	api.GET("", index)
 	registerDocs(api, d)
 
-	accounts := &accounts{log: d.Log, tokens: d.Tokens}
+	accounts := &accounts{log: d.Log, tokens: d.Tokens, passwords: d.Passwords, throttles: d.Throttles,
+		rotate: d.RotateRefreshTokens, blacklistAfterRotation: d.BlacklistAfterRotation, now: d.Now}
+	if accounts.now == nil {
+		accounts.now = time.Now
+	}
 	api.POST("/register", accounts.register)
 	api.POST("/token", accounts.token)
 	api.POST("/token/refresh", accounts.refresh)
+	api.POST("/token/verify", accounts.verify)
+	api.POST("/token/blacklist", accounts.blacklist)
 
 	// Every other endpoint needs an access token of this tenant.
 	authed := api.Group("", middleware.Authenticate(d.Log, d.Tokens, findUser))
@@ -117,14 +132,16 @@ func (h *health) readyz(c *gin.Context) {
 func index(c *gin.Context) {
 	base := "http://" + c.Request.Host + "/api/"
 	c.JSON(http.StatusOK, gin.H{
-		"register":      base + "register/",
-		"token":         base + "token/",
-		"token_refresh": base + "token/refresh/",
-		"todos":         base + "todos/",
-		"projects":      base + "projects/",
-		"tasks":         base + "tasks/",
-		"openapi":       base + "openapi.json",
-		"docs":          base + "docs/",
+		"register":        base + "register/",
+		"token":           base + "token/",
+		"token_refresh":   base + "token/refresh/",
+		"token_verify":    base + "token/verify/",
+		"token_blacklist": base + "token/blacklist/",
+		"todos":           base + "todos/",
+		"projects":        base + "projects/",
+		"tasks":           base + "tasks/",
+		"openapi":         base + "openapi.json",
+		"docs":            base + "docs/",
 	})
 }
 
