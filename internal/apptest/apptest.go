@@ -46,6 +46,12 @@ func Config(t testing.TB) config.Config {
 	// Parallel tests under -race on a small machine are slow; the
 	// production default would turn slowness into 503s.
 	cfg.HTTP.RequestTimeout = time.Minute
+	// Every test client is 127.0.0.1: per-address throttling would make
+	// tests of one tenant depend on each other's request counts. The
+	// per-username rates stay as shipped; throttling tests set the others.
+	cfg.Auth.Throttle.LoginAddress = ""
+	cfg.Auth.Throttle.RegisterAddress = ""
+	cfg.Auth.Throttle.Refresh = ""
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
