@@ -11,10 +11,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/strictmt/strictmt/app"
 	"github.com/strictmt/strictmt/config"
 	"github.com/strictmt/strictmt/internal/pgtest"
@@ -54,6 +57,33 @@ func Config(t testing.TB) config.Config {
 	cfg.Auth.Throttle.Refresh = ""
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
+	}
+	return cfg
+}
+
+// ShippedConfig returns the configuration of the repository's config.yaml
+// as `go run .` loads it, changed only where a test must: its own
+// database, a JWT secret, no demo tenant and quiet logs.
+func ShippedConfig(t testing.TB) config.Config {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("apptest: cannot find the repository")
+	}
+	path := filepath.Join(filepath.Dir(file), "..", "..", "config.yaml")
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	config.Flags(fs)
+	if err := fs.Parse([]string{"--config", path}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load([]string{
+		"STRICTMT_DATABASE_URL=" + pgtest.NewDatabase(t),
+		"STRICTMT_AUTH_JWT_SECRET=" + Secret,
+		"STRICTMT_DEV_DEMO_TENANT=false",
+		"STRICTMT_LOG_LEVEL=error",
+	}, fs)
+	if err != nil {
+		t.Fatalf("loading %s: %v", path, err)
 	}
 	return cfg
 }
