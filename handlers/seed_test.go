@@ -14,9 +14,9 @@ import (
 const (
 	seedRegister = `{"username": "testuser", "email": "testuser@example.com", "password": "password123"}`
 	seedLogin    = `{"username": "testuser", "password": "password123"}`
-	seedTodo    = `{"title": "Sample Todo", "description": "Description of the todo", "completed": false, "recurrence_interval": 5, "completion_time": "2024-11-15T15:05:00Z"}`
-	seedProject = `{"name": "Sample Project", "description": "Project description", "owner": 1}`
-	seedTask    = `{"project": 1, "todo": 1, "assigned_user": 1, "due_date": "2024-11-20"}`
+	seedTodo     = `{"title": "Sample Todo", "description": "Description of the todo", "completed": false, "recurrence_interval": 5, "completion_time": "2024-11-15T15:05:00Z"}`
+	seedProject  = `{"name": "Sample Project", "description": "Project description", "owner": 1}`
+	seedTask     = `{"project": 1, "todo": 1, "assigned_user": 1, "due_date": "2024-11-20"}`
 )
 
 // TestSeedReadmeReplay replays the seed README's API walk-through, its
