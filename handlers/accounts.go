@@ -164,7 +164,8 @@ func (a *accounts) token(c *gin.Context) {
 		middleware.Error(c, a.log, errBadCredentials)
 		return
 	}
-	if auth.NeedsRehash(user.PasswordHash) {
+	// A Django password longer than bcrypt takes keeps its PBKDF2 hash.
+	if auth.NeedsRehash(user.PasswordHash) && len(*password) <= auth.MaxPasswordBytes {
 		hash, err := auth.HashPassword(*password)
 		if err == nil {
 			_, err = repository.UpdateUserPasswordHash(ctx, user.ID, user.PasswordHash, hash)

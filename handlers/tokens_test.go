@@ -2,6 +2,9 @@ package handlers_test
 
 import (
 	"context"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -536,6 +539,23 @@ func TestRehashOnLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A Django user whose password is longer than bcrypt takes keeps
+	// logging in, with the PBKDF2 hash.
+	t.Run("LongDjangoPasswordKeepsPBKDF2", func(t *testing.T) {
+		long := strings.Repeat("long-password-", 6) // 84 bytes
+		h := djangoHash(long, "saltsaltsalt", 1000)
+		if err := env.App.DB.Exec(`INSERT INTO rh.users (username, email, password_hash) VALUES ('longpw', 'x@example.com', ?)`, h).Error; err != nil {
+			t.Fatal(err)
+		}
+		if r := post(t, env, "rh.localhost", "/api/token/", map[string]string{"username": "longpw", "password": long}); r.Status != 200 {
+			t.Fatalf("%d %s", r.Status, r.Raw)
+		}
+		var stored string
+		env.App.DB.Raw(`SELECT password_hash FROM rh.users WHERE username = 'longpw'`).Scan(&stored)
+		if stored != h {
+			t.Fatalf("hash changed to %q", stored)
+		}
+	})
 	for _, tt := range []struct {
 		name, username, password, hash string
 		rehash                         bool
@@ -577,4 +597,13 @@ func TestRehashOnLogin(t *testing.T) {
 			}
 		})
 	}
+}
+
+// djangoHash is Django's PBKDF2PasswordHasher.encode.
+func djangoHash(password, salt string, iterations int) string {
+	key, err := pbkdf2.Key(sha256.New, password, []byte(salt), iterations, sha256.Size)
+	if err != nil {
+		panic(err)
+	}
+	return fmt.Sprintf("pbkdf2_sha256$%d$%s$%s", iterations, salt, base64.StdEncoding.EncodeToString(key))
 }
