@@ -204,12 +204,13 @@ func (a *App) buildServices(ctx context.Context) error {
 	if a.Passwords, err = auth.NewPasswordPolicy(ac.PasswordValidators, ac.PasswordMinLength); err != nil {
 		return fmt.Errorf("config: auth.password_validators: %w", err)
 	}
-	a.Throttles, err = newThrottles(ac.Throttle)
+	a.Throttles, err = NewThrottles(ac.Throttle, nil)
 	return err
 }
 
-// newThrottles builds the account endpoints' throttles of cfg.
-func newThrottles(cfg config.Throttle) (auth.Throttles, error) {
+// NewThrottles builds the account endpoints' throttles of cfg, reading
+// the time from now (time.Now when nil).
+func NewThrottles(cfg config.Throttle, now func() time.Time) (auth.Throttles, error) {
 	var ts auth.Throttles
 	for _, r := range []struct {
 		key  string
@@ -224,7 +225,7 @@ func newThrottles(cfg config.Throttle) (auth.Throttles, error) {
 	} {
 		rate, err := auth.ParseRate(r.rate)
 		if err == nil {
-			*r.dst, err = auth.NewThrottle(rate, cfg.MaxKeys, nil)
+			*r.dst, err = auth.NewThrottle(rate, cfg.MaxKeys, now)
 		}
 		if err != nil {
 			return auth.Throttles{}, fmt.Errorf("config: auth.throttle.%s: %w", r.key, err)

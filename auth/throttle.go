@@ -7,10 +7,10 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
-	"golang.org/x/time/rate"
 )
 
 // Rate is a throttle rate in Django REST framework's notation: "10/min" is
@@ -34,8 +34,8 @@ func ParseRate(s string) (Rate, error) {
 		return Rate{}, fmt.Errorf("rate %q is not of the form 10/min", s)
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(num))
-	if err != nil || n < 1 {
-		return Rate{}, fmt.Errorf("rate %q: the number of requests must be a positive integer", s)
+	if err != nil || n < 1 || n > MaxRateRequests {
+		return Rate{}, fmt.Errorf("rate %q: the number of requests must be an integer from 1 to %d", s, MaxRateRequests)
 	}
 	periods := map[string]time.Duration{
 		"s": time.Second, "sec": time.Second, "second": time.Second, "seconds": time.Second,
@@ -60,23 +60,36 @@ func (r Rate) String() string {
 }
 
 // Throttle limits the requests made under each key (a tenant and a
-// username, or a tenant and a client address) to a Rate: a token bucket of
-// Rate.Requests that refills over Rate.Period, so a burst of Requests is
-// allowed and then one request every Period/Requests. The buckets live in
-// a least-recently-used cache of at most maxKeys entries, each of fixed
-// size whatever the key's length (keys are stored as SHA-256 digests), so
-// memory is bounded whatever number of usernames or addresses is tried.
-// An evicted bucket starts full again when its key comes back. A Throttle
-// counts the requests of this process only. It is safe for concurrent use;
-// a nil *Throttle allows everything.
+// username, or a tenant and a client address) to a Rate the way Django REST
+// framework's SimpleRateThrottle does: a key may make at most
+// Rate.Requests requests in any Rate.Period, and a refused request waits
+// until the oldest counted one is a Period old. (A token bucket, such as
+// golang.org/x/time/rate, would let a patient client make twice the
+// requests in the first Period.) Each key keeps the times of its last
+// Rate.Requests requests, in a least-recently-used cache of at most
+// maxKeys keys (github.com/hashicorp/golang-lru), stored as SHA-256
+// digests: memory is bounded by maxKeys whatever the number of usernames
+// or addresses tried, and whatever their length. An evicted key starts
+// afresh when it comes back. A Throttle counts the requests of this
+// process only. It is safe for concurrent use; a nil *Throttle allows
+// everything.
 type Throttle struct {
-	limit   rate.Limit
-	burst   int
-	buckets *lru.Cache[[sha256.Size]byte, *rate.Limiter]
-	now     func() time.Time
+	requests int
+	period   time.Duration
+	buckets  *lru.Cache[[sha256.Size]byte, *history]
+	now      func() time.Time
 }
 
-// NewThrottle returns a throttle of r keeping at most maxKeys buckets, or
+// history is the times (Unix nanoseconds) of a key's counted requests, a
+// ring of the newest Rate.Requests.
+type history struct {
+	mu    sync.Mutex
+	times []int64
+	next  int // where the next time is written; the oldest when full
+	n     int // how many times are held
+}
+
+// NewThrottle returns a throttle of r keeping at most maxKeys keys, or
 // nil for the zero Rate. now is the clock (time.Now when nil).
 func NewThrottle(r Rate, maxKeys int, now func() time.Time) (*Throttle, error) {
 	if r.Requests == 0 {
@@ -85,23 +98,25 @@ func NewThrottle(r Rate, maxKeys int, now func() time.Time) (*Throttle, error) {
 	if r.Requests < 0 || r.Period <= 0 {
 		return nil, errors.New("auth: throttle rate must be positive")
 	}
+	if r.Requests > MaxRateRequests {
+		return nil, fmt.Errorf("auth: throttle rate %s counts more than %d requests", r, MaxRateRequests)
+	}
 	if maxKeys < 1 {
 		return nil, fmt.Errorf("auth: throttle needs room for at least one key, got %d", maxKeys)
 	}
-	cache, err := lru.New[[sha256.Size]byte, *rate.Limiter](maxKeys)
+	cache, err := lru.New[[sha256.Size]byte, *history](maxKeys)
 	if err != nil {
 		return nil, err
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Throttle{
-		limit:   rate.Limit(float64(r.Requests) / r.Period.Seconds()),
-		burst:   r.Requests,
-		buckets: cache,
-		now:     now,
-	}, nil
+	return &Throttle{requests: r.Requests, period: r.Period, buckets: cache, now: now}, nil
 }
+
+// MaxRateRequests bounds the requests of a throttle Rate: each key keeps
+// one time per request.
+const MaxRateRequests = 10_000
 
 // Allow counts one request under key and reports whether it may proceed.
 // When it may not, the request is not counted and wait is how long until
@@ -112,27 +127,34 @@ func (t *Throttle) Allow(key string) (ok bool, wait time.Duration) {
 		return true, 0
 	}
 	k := sha256.Sum256([]byte(key))
-	lim, found := t.buckets.Get(k)
+	h, found := t.buckets.Get(k)
 	if !found {
-		fresh := rate.NewLimiter(t.limit, t.burst)
+		fresh := &history{times: make([]int64, t.requests)}
 		// Two first requests under one key may race here; both must
-		// count against the same bucket.
+		// count in the same history.
 		if prev, exists, _ := t.buckets.PeekOrAdd(k, fresh); exists {
-			lim = prev
+			h = prev
 		} else {
-			lim = fresh
+			h = fresh
 		}
 	}
-	now := t.now()
-	r := lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return false, d
+	now := t.now().UnixNano()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.n == t.requests {
+		// Full: the oldest counted request is at next.
+		if age := time.Duration(now - h.times[h.next]); age < t.period {
+			return false, t.period - age
+		}
+		h.n--
 	}
+	h.times[h.next] = now
+	h.next = (h.next + 1) % t.requests
+	h.n++
 	return true, 0
 }
 
-// Len returns the number of buckets held.
+// Len returns the number of keys held.
 func (t *Throttle) Len() int {
 	if t == nil {
 		return 0

@@ -30,7 +30,7 @@ func TestParseRate(t *testing.T) {
 			t.Errorf("ParseRate(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 		}
 	}
-	for _, bad := range []string{"10", "x/min", "0/min", "-1/min", "10/fortnight", "10/", "/min", "1.5/min"} {
+	for _, bad := range []string{"10", "x/min", "0/min", "-1/min", "10/fortnight", "10/", "/min", "1.5/min", "10001/day"} {
 		if r, err := ParseRate(bad); err == nil {
 			t.Errorf("ParseRate(%q) = %v, want an error", bad, r)
 		}
@@ -44,7 +44,8 @@ func (c *fakeClock) Now() time.Time { return c.now }
 
 func TestThrottleAllow(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := &fakeClock{now: start}
 	th, err := NewThrottle(Rate{10, time.Minute}, 100, clock.Now)
 	if err != nil {
 		t.Fatal(err)
@@ -55,16 +56,17 @@ func TestThrottleAllow(t *testing.T) {
 		}
 	}
 	ok, wait := th.Allow("t1\x00alice")
-	if ok || wait <= 0 || wait > 6*time.Second {
-		t.Fatalf("11th request: ok %v wait %v; want refused with a wait of at most 6s", ok, wait)
+	if ok || wait != time.Minute {
+		t.Fatalf("11th request: ok %v wait %v; want refused for a minute", ok, wait)
 	}
 	// Refused requests are not counted: hammering does not push the
 	// wait further out.
 	for range 50 {
 		th.Allow("t1\x00alice")
 	}
-	if _, w := th.Allow("t1\x00alice"); w != wait {
-		t.Fatalf("wait grew from %v to %v while refused", wait, w)
+	clock.now = start.Add(45 * time.Second)
+	if ok, w := th.Allow("t1\x00alice"); ok || w != 15*time.Second {
+		t.Fatalf("after 45s: ok %v wait %v, want refused for 15s more", ok, w)
 	}
 	// Other keys have their own budget.
 	if ok, _ := th.Allow("t1\x00bob"); !ok {
@@ -73,16 +75,49 @@ func TestThrottleAllow(t *testing.T) {
 	if ok, _ := th.Allow("t2\x00alice"); !ok {
 		t.Fatal("the same username in another tenant was throttled")
 	}
-	clock.now = clock.now.Add(wait)
-	if ok, _ := th.Allow("t1\x00alice"); !ok {
-		t.Fatal("refused after the wait it announced")
+	clock.now = start.Add(time.Minute)
+	for i := range 10 {
+		if ok, _ := th.Allow("t1\x00alice"); !ok {
+			t.Fatalf("a minute later, request %d refused", i+1)
+		}
 	}
 	if ok, _ := th.Allow("t1\x00alice"); ok {
-		t.Fatal("a second request right after the wait was allowed: the budget refills at 1 per 6s")
+		t.Fatal("11 requests allowed in the second minute")
 	}
 	var nilThrottle *Throttle
 	if ok, _ := nilThrottle.Allow("x"); !ok {
 		t.Fatal("a nil throttle refused")
+	}
+}
+
+// TestThrottleSpreadOut: ten requests spread over 54 seconds leave no room
+// for an 11th in that minute, as with DRF (a token bucket would have
+// refilled nine).
+func TestThrottleSpreadOut(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := &fakeClock{now: start}
+	th, err := NewThrottle(Rate{10, time.Minute}, 100, clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := 5400 * time.Millisecond
+	for i := range 10 {
+		clock.now = start.Add(time.Duration(i) * step)
+		if ok, _ := th.Allow("k"); !ok {
+			t.Fatalf("request %d refused", i+1)
+		}
+	}
+	clock.now = start.Add(10 * step) // 54s after the first
+	if ok, wait := th.Allow("k"); ok || wait != 6*time.Second {
+		t.Fatalf("11th request within the minute: ok %v wait %v, want refused for 6s", ok, wait)
+	}
+	clock.now = start.Add(time.Minute)
+	if ok, _ := th.Allow("k"); !ok {
+		t.Fatal("refused once the first request is a minute old")
+	}
+	if ok, wait := th.Allow("k"); ok || wait != step {
+		t.Fatalf("next: ok %v wait %v, want refused until the second is a minute old", ok, wait)
 	}
 }
 
@@ -128,8 +163,9 @@ func TestThrottleMemoryBound(t *testing.T) {
 	after := heap()
 	perKey := float64(int64(after)-int64(before)) / maxKeys
 	t.Logf("%d usernames tried, %d buckets kept, %.0f bytes of heap per bucket", usernames, th.Len(), perKey)
-	// Keeping the usernames themselves would cost over 1,000 bytes each.
-	if perKey > 600 {
+	// Keeping the usernames themselves would cost over 1,000 bytes each;
+	// a key holds its SHA-256 and ten times.
+	if perKey > 700 {
 		t.Fatalf("%.0f bytes per bucket: the throttle keeps more than a fixed-size bucket per key", perKey)
 	}
 	runtime.KeepAlive(th)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strictmt/strictmt/cli"
 	"github.com/strictmt/strictmt/internal/apptest"
@@ -215,14 +216,17 @@ func wantThrottled(t *testing.T, r apptest.Response) {
 	}
 }
 
-// TestLoginBruteForce is the probe's attack: wrong passwords as fast as
-// possible, then the right one. With the shipped rate (10/min per tenant
-// and username) the 11th attempt and the right password after it get
-// 429; another username and the same username on another tenant are not
-// affected.
+// TestLoginBruteForce is the probe's attack: wrong passwords, then the
+// right one. With the shipped rate (10/min per tenant and username) the
+// 11th attempt within a minute and the right password after it get 429,
+// however the attempts are spread over that minute; another username and
+// the same username on another tenant are not affected. The throttles
+// read a clock the test moves, so a slow machine cannot stretch the
+// minute.
 func TestLoginBruteForce(t *testing.T) {
 	t.Parallel()
-	env := apptest.New(t)
+	clock := apptest.NewClock()
+	env := apptest.StartWithThrottleClock(t, apptest.Config(t), clock)
 	env.CreateTenant(t, "brute_a", "brute-a.localhost")
 	env.CreateTenant(t, "brute_b", "brute-b.localhost")
 	for _, host := range []string{"brute-a.localhost", "brute-b.localhost"} {
@@ -236,8 +240,13 @@ func TestLoginBruteForce(t *testing.T) {
 		if r := login("brute-a.localhost", "victim", fmt.Sprintf("guess-%d-wrong", i)); r.Status != http.StatusUnauthorized {
 			t.Fatalf("guess %d: %d %s", i+1, r.Status, r.Raw)
 		}
+		clock.Advance(5 * time.Second) // ten guesses over 50 seconds
 	}
-	wantThrottled(t, login("brute-a.localhost", "victim", "guess-11-wrong"))
+	r := login("brute-a.localhost", "victim", "guess-11-wrong")
+	wantThrottled(t, r)
+	if r.Header.Get("Retry-After") != "10" {
+		t.Fatalf("Retry-After %q, want 10: the first guess is a minute old in 10 s", r.Header.Get("Retry-After"))
+	}
 	// The right password does not get through either, nor does another
 	// spelling of the same name.
 	wantThrottled(t, login("brute-a.localhost", "victim", "correct-horse-battery"))
@@ -249,4 +258,10 @@ func TestLoginBruteForce(t *testing.T) {
 	if r := login("brute-b.localhost", "victim", "correct-horse-battery"); r.Status != http.StatusOK {
 		t.Fatalf("the same username on another tenant was throttled: %d %s", r.Status, r.Raw)
 	}
+	// Once the first guess is a minute old, one attempt is allowed again.
+	clock.Advance(10 * time.Second)
+	if r := login("brute-a.localhost", "victim", "correct-horse-battery"); r.Status != http.StatusOK {
+		t.Fatalf("after the wait: %d %s", r.Status, r.Raw)
+	}
+	wantThrottled(t, login("brute-a.localhost", "victim", "correct-horse-battery"))
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,10 +105,20 @@ func (w testWriter) Write(p []byte) (int, error) {
 // t.Cleanup.
 func Start(t testing.TB, cfg config.Config) *Env {
 	t.Helper()
+	return StartWith(t, cfg, nil)
+}
+
+// StartWith is Start, calling prepare (when not nil) on the opened app
+// before its handler is built.
+func StartWith(t testing.TB, cfg config.Config, prepare func(*app.App)) *Env {
+	t.Helper()
 	ctx := context.Background()
 	a, err := app.Open(ctx, cfg, Logger(t), app.MigrateOptions{Shared: true, Tenants: true})
 	if err != nil {
 		t.Fatalf("app.Open: %v", err)
+	}
+	if prepare != nil {
+		prepare(a)
 	}
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(func() {
@@ -221,4 +232,41 @@ func (e *Env) Register(t testing.TB, host, username string) (access, refresh str
 		t.Fatalf("register %s on %s: %d %s", username, host, r.Status, r.Raw)
 	}
 	return r.Body["access"].(string), r.Body["refresh"].(string), int64(r.Body["user"].(map[string]any)["id"].(float64))
+}
+
+// Clock is a clock that moves only when told, safe for concurrent use.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a Clock standing at the current time.
+func NewClock() *Clock { return &Clock{now: time.Now()} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// StartWithThrottleClock starts an app on cfg whose throttles read the
+// time from clock, so that tests of rates do not depend on how fast the
+// machine answers.
+func StartWithThrottleClock(t testing.TB, cfg config.Config, clock *Clock) *Env {
+	t.Helper()
+	return StartWith(t, cfg, func(a *app.App) {
+		ts, err := app.NewThrottles(cfg.Auth.Throttle, clock.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Throttles = ts
+	})
 }
