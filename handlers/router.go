@@ -31,6 +31,15 @@ type Deps struct {
 	RequestTimeout time.Duration
 	// Ready reports whether the database answers.
 	Ready func(ctx context.Context) error
+	// Passwords is the sign-up password policy.
+	Passwords auth.PasswordPolicy
+	// Throttles limit the account endpoints; nil ones throttle nothing.
+	Throttles auth.Throttles
+	// RotateRefreshTokens and BlacklistAfterRotation are simplejwt's
+	// ROTATE_REFRESH_TOKENS and BLACKLIST_AFTER_ROTATION.
+	RotateRefreshTokens, BlacklistAfterRotation bool
+	// Now is the clock of token bookkeeping (time.Now when nil).
+	Now func() time.Time
 	// Tenants serves the admin API; AdminToken enables it (empty: the
 	// admin paths answer 404) on PublicHosts only.
 	Tenants     TenantService
@@ -41,15 +50,6 @@ type Deps struct {
 	EnforcePaidUntil bool
 	// CORSOrigins are the browser origins allowed to call the service.
 	CORSOrigins []string
-	// Passwords is the sign-up password policy.
-	Passwords auth.PasswordPolicy
-	// Throttles limit the account endpoints; nil ones throttle nothing.
-	Throttles auth.Throttles
-	// RotateRefreshTokens and BlacklistAfterRotation are simplejwt's
-	// ROTATE_REFRESH_TOKENS and BLACKLIST_AFTER_ROTATION.
-	RotateRefreshTokens, BlacklistAfterRotation bool
-	// Now is the clock of token bookkeeping (time.Now when nil).
-	Now func() time.Time
 }
 
 // NewRouter returns the HTTP handler of the whole service. Paths work with
