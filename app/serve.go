@@ -34,16 +34,16 @@ func (a *App) Handler() http.Handler {
 		RequestTimeout: a.Config.HTTP.RequestTimeout,
 		Ready:          a.Ready,
 
+		Passwords:              a.Passwords,
+		Throttles:              a.Throttles,
+		RotateRefreshTokens:    a.Config.Auth.RotateRefreshTokens,
+		BlacklistAfterRotation: a.Config.Auth.BlacklistAfterRotation,
+
 		Tenants:          a.Tenants,
 		AdminToken:       a.Config.Admin.Token,
 		PublicHosts:      a.Config.Tenancy.PublicHosts,
 		EnforcePaidUntil: a.Config.Tenancy.EnforcePaidUntil,
 		CORSOrigins:      a.Config.HTTP.CORSOrigins,
-
-		Passwords:              a.Passwords,
-		Throttles:              a.Throttles,
-		RotateRefreshTokens:    a.Config.Auth.RotateRefreshTokens,
-		BlacklistAfterRotation: a.Config.Auth.BlacklistAfterRotation,
 	})
 }
 
