@@ -490,6 +490,26 @@ func testTokens(t *testing.T, env *apptest.Env, a, b, c *tenant) {
 			wantDetail(t, r, http.StatusUnauthorized)
 		}
 	})
+	t.Run("ErrVerifyOrBlacklistOnOtherTenantsHost", func(t *testing.T) {
+		// Another tenant can neither confirm a's tokens nor log a's users
+		// out.
+		for _, pair := range [][2]*tenant{{a, b}, {c, a}} {
+			owner, host := pair[0], pair[1]
+			for _, tok := range []string{owner.users[0].access, owner.users[0].refresh} {
+				r := send(t, env, request{Method: "POST", Host: host.host, Path: "/api/token/verify/", CT: "application/json",
+					Body: jsonOf(t, map[string]string{"token": tok})})
+				wantDetail(t, r, http.StatusUnauthorized)
+			}
+			r := send(t, env, request{Method: "POST", Host: host.host, Path: "/api/token/blacklist/", CT: "application/json",
+				Body: jsonOf(t, map[string]string{"refresh": owner.users[0].refresh})})
+			wantDetail(t, r, http.StatusUnauthorized)
+			r = send(t, env, request{Method: "POST", Host: owner.host, Path: "/api/token/verify/", CT: "application/json",
+				Body: jsonOf(t, map[string]string{"token": owner.users[0].refresh})})
+			if r.Status != http.StatusOK {
+				t.Fatalf("%s's refresh token after the attempt on %s: %d %s", owner.schema, host.schema, r.Status, r.Raw)
+			}
+		}
+	})
 	t.Run("ValidTokenIsAccepted", func(t *testing.T) {
 		// The table above can fail: the same routes answer a valid token,
 		// and a token forged with the secret and the claims the table's
