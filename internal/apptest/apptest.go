@@ -64,7 +64,9 @@ func Config(t testing.TB) config.Config {
 
 // ShippedConfig returns the configuration of the repository's config.yaml
 // as `go run .` loads it, changed only where a test must: its own
-// database, a JWT secret, no demo tenant and quiet logs.
+// database, a JWT secret, no demo tenant, quiet logs, and the request
+// timeout of Config (a busy machine running the race detector is slower
+// than the shipped 10 s allows for a bcrypt login).
 func ShippedConfig(t testing.TB) config.Config {
 	t.Helper()
 	_, file, _, ok := runtime.Caller(0)
@@ -86,6 +88,7 @@ func ShippedConfig(t testing.TB) config.Config {
 	if err != nil {
 		t.Fatalf("loading %s: %v", path, err)
 	}
+	cfg.HTTP.RequestTimeout = time.Minute
 	return cfg
 }
 
