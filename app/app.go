@@ -23,6 +23,8 @@ import (
 	"github.com/strictmt/strictmt/auth"
 	"github.com/strictmt/strictmt/config"
 	"github.com/strictmt/strictmt/internal/embedpg"
+	"github.com/strictmt/strictmt/middleware"
+	"github.com/strictmt/strictmt/tenancy"
 	"github.com/strictmt/strictmt/tenants"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -47,6 +49,9 @@ type App struct {
 	// account endpoints' throttles (per process).
 	Passwords auth.PasswordPolicy
 	Throttles auth.Throttles
+	// TenantLimiter caps each tenant's concurrent scoped requests
+	// (tenancy.max_conns_per_tenant).
+	TenantLimiter *middleware.TenantLimiter
 
 	embedded *embedpg.Server
 }
@@ -186,12 +191,13 @@ func hasConnParam(conn, key string) bool {
 }
 
 func (a *App) buildServices(ctx context.Context) error {
-	a.Resolver = tenants.NewResolver(a.DB, a.Config.Tenancy.CacheTTL)
+	a.Resolver = tenants.NewResolver(a.DB, a.Config.Tenancy.CacheTTL, tenancy.StoreOptions{StatementComments: a.Config.Database.StatementComments})
 	svc, err := tenants.NewService(ctx, a.DB, a.Config.Tenancy.PublicHosts, a.Resolver.Invalidate)
 	if err != nil {
 		return err
 	}
 	a.Tenants = svc
+	a.TenantLimiter = middleware.NewTenantLimiter(a.Config.ConnsPerTenant(), a.Config.Tenancy.MaxConnsWait)
 	secret, err := a.jwtSecret()
 	if err != nil {
 		return err

@@ -50,6 +50,12 @@ type Deps struct {
 	EnforcePaidUntil bool
 	// CORSOrigins are the browser origins allowed to call the service.
 	CORSOrigins []string
+	// BodyTimeout bounds the read of a request body (see
+	// middleware.ReadBody); 0 leaves it to the server's read timeout.
+	BodyTimeout time.Duration
+	// TenantLimiter caps each tenant's concurrent scoped requests; nil
+	// caps nothing.
+	TenantLimiter *middleware.TenantLimiter
 }
 
 // NewRouter returns the HTTP handler of the whole service. Paths work with
@@ -63,7 +69,7 @@ func NewRouter(d Deps) http.Handler {
 	// Gin trusts every proxy's X-Forwarded-For by default; strictmt
 	// trusts only the configured ones, for every forwarded header.
 	_ = r.SetTrustedProxies(prefixStrings(d.TrustedProxies))
-	r.Use(middleware.RequestID(), middleware.ForwardedHost(d.TrustedProxies), middleware.Logger(d.Log), middleware.CORS(d.Log, d.CORSOrigins), middleware.Recovery(d.Log), middleware.BodyLimit(d.Log, d.MaxBodyBytes), middleware.Timeout(d.RequestTimeout))
+	r.Use(middleware.RequestID(), middleware.SecurityHeaders(), middleware.ForwardedHost(d.TrustedProxies), middleware.Logger(d.Log), middleware.RequestLineHost(), middleware.CORS(d.Log, d.CORSOrigins), middleware.Recovery(d.Log), middleware.BodyLimit(d.Log, d.MaxBodyBytes), middleware.ReadBody(d.Log, d.BodyTimeout), middleware.Timeout(d.RequestTimeout))
 
 	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"detail": "Not found."}) })
 	r.NoMethod(func(c *gin.Context) {
@@ -75,7 +81,7 @@ func NewRouter(d Deps) http.Handler {
 	r.GET("/readyz", h.readyz)
 	registerAdmin(r.Group("/admin", middleware.Admin(d.Log, d.AdminToken, d.PublicHosts)), d)
 
-	api := r.Group("/api", middleware.Tenant(d.Log, d.Resolver), middleware.PaidUntil(d.Log, d.EnforcePaidUntil, nil), middleware.Scope(d.Log, d.Strict))
+	api := r.Group("/api", middleware.Tenant(d.Log, d.Resolver), middleware.PaidUntil(d.Log, d.EnforcePaidUntil, nil), middleware.LimitTenant(d.Log, d.TenantLimiter), middleware.Scope(d.Log, d.Strict))
 	api.GET("", index)
 	registerDocs(api, d)
 
@@ -145,13 +151,11 @@ func index(c *gin.Context) {
 	})
 }
 
-// findUser is the Authenticate middleware's view of the users table.
+// findUser is the Authenticate middleware's view of the users table: the
+// check that the token's user exists rides with the request's first
+// statements (repository.CheckUser).
 func findUser(ctx context.Context, id int64) (*tenancy.User, error) {
-	u, err := repository.FindUserByID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return &tenancy.User{ID: u.ID, Username: u.Username}, nil
+	return repository.CheckUser(ctx, id)
 }
 
 func prefixStrings(ps []netip.Prefix) []string {

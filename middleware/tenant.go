@@ -47,26 +47,25 @@ func Tenant(log *slog.Logger, r TenantResolver) gin.HandlerFunc {
 }
 
 // Scope runs the rest of the request in the tenant's scope (see
-// tenancy.Scope). The response of a request that may write is held back
-// until the transaction has committed: a client never sees a success that
-// was then rolled back. Responses with status 400 and above, and panics,
-// roll back. A read (GET, HEAD) writes nothing, so its response goes out
-// first and its transaction is rolled back after.
+// tenancy.Scope). Reads (GET, HEAD) get a read-only scope: a write from a
+// read path fails, in both isolation modes. Every response is held back
+// until the scope has ended, so no connection or transaction is held
+// while a response is written to a slow client, and a client never sees a
+// success that was then rolled back. Checks still pending when the
+// handler returns (the user check of a request that sent no statement)
+// run first, and their error replaces the response. Responses with
+// status 400 and above, and panics, roll back.
 func Scope(log *slog.Logger, strict bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		t := tenancy.TenantFromContext(c.Request.Context())
+		var scope *tenancy.Scope
 		if m := c.Request.Method; m == http.MethodGet || m == http.MethodHead {
-			scope := tenancy.NewReadOnlyScope(t, strict)
-			c.Request = c.Request.WithContext(tenancy.NewContextWithScope(c.Request.Context(), scope))
-			defer scope.Rollback()
-			c.Next()
-			if c.Writer.Written() {
-				c.Writer.Flush()
-			}
-			return
+			scope = tenancy.NewReadOnlyScope(t, strict)
+		} else {
+			scope = tenancy.NewScope(t, strict)
 		}
-		scope := tenancy.NewScope(t, strict)
-		c.Request = c.Request.WithContext(tenancy.NewContextWithScope(c.Request.Context(), scope))
+		ctx := tenancy.NewContextWithScope(c.Request.Context(), scope)
+		c.Request = c.Request.WithContext(ctx)
 		orig := c.Writer
 		buf := &bufferedWriter{ResponseWriter: orig, status: http.StatusOK}
 		c.Writer = buf
@@ -82,6 +81,11 @@ func Scope(log *slog.Logger, strict bool) gin.HandlerFunc {
 		c.Next()
 		finished = true
 		c.Writer = orig
+		if err := scope.Finish(ctx); err != nil {
+			scope.Rollback()
+			Error(c, log, err)
+			return
+		}
 		if buf.status >= 400 {
 			scope.Rollback()
 		} else if err := scope.Commit(); err != nil {

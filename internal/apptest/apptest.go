@@ -56,6 +56,9 @@ func Config(t testing.TB) config.Config {
 	cfg.Auth.Throttle.LoginAddress = ""
 	cfg.Auth.Throttle.RegisterAddress = ""
 	cfg.Auth.Throttle.Refresh = ""
+	// Likewise a burst of one tenant's requests waits for its share of
+	// the pool (tenancy.max_conns_per_tenant) rather than getting 503.
+	cfg.Tenancy.MaxConnsWait = time.Minute
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
