@@ -85,7 +85,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, ready func(addr string
 	// Spares are built in the background by serving processes only, not
 	// by one-shot commands.
 	a.Tenants.KeepSpares(a.Config.Tenancy.SpareSchemas, a.Log)
-	go a.Resolver.Listen(listenCtx, a.DatabaseURL, a.Log)
+	go a.Resolver.Listen(listenCtx, a.DirectURL, a.Log) // LISTEN needs a session
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -58,7 +58,12 @@ type HTTP struct {
 
 // Database configures the PostgreSQL connection.
 type Database struct {
-	URL             string        `mapstructure:"url"`
+	URL string `mapstructure:"url"`
+	// DirectURL is a connection to PostgreSQL itself, not through a
+	// transaction pooler, for what one cannot carry: LISTEN, migrations
+	// (session advisory locks), tenant provisioning and spare upkeep.
+	// Empty: database.url serves for everything.
+	DirectURL       string        `mapstructure:"direct_url"`
 	AutoMigrate     bool          `mapstructure:"auto_migrate"`
 	MaxOpenConns    int           `mapstructure:"max_open_conns"`
 	MaxIdleConns    int           `mapstructure:"max_idle_conns"`
@@ -306,6 +311,14 @@ func (c Config) Validate() error {
 	} else if c.Database.Embedded.DataDir == "" {
 		bad("database.embedded.data_dir", "must be set when database.url is empty")
 	}
+	if c.Database.DirectURL != "" {
+		u, err := url.Parse(c.Database.DirectURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			bad("database.direct_url", "must be a postgres:// URL")
+		} else if c.Database.URL == "" {
+			bad("database.direct_url", "needs database.url (the embedded server is always direct)")
+		}
+	}
 	if c.Database.MaxOpenConns < 1 {
 		bad("database.max_open_conns", "must be at least 1")
 	}
@@ -373,10 +386,12 @@ func (c Config) Redacted() Config {
 	}
 	c.Auth.JWTSecret = mask(c.Auth.JWTSecret)
 	c.Admin.Token = mask(c.Admin.Token)
-	if u, err := url.Parse(c.Database.URL); err == nil && u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "*****")
-			c.Database.URL = u.String()
+	for _, s := range []*string{&c.Database.URL, &c.Database.DirectURL} {
+		if u, err := url.Parse(*s); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				u.User = url.UserPassword(u.User.Username(), "*****")
+				*s = u.String()
+			}
 		}
 	}
 	return c
