@@ -47,9 +47,9 @@ type App struct {
 	DirectURL string
 	DirectSQL *sql.DB
 	DirectDB  *gorm.DB
-	Tenants     *tenants.Service
-	Resolver    *tenants.Resolver
-	Tokens      *auth.Tokens
+	Tenants   *tenants.Service
+	Resolver  *tenants.Resolver
+	Tokens    *auth.Tokens
 
 	embedded *embedpg.Server
 }
