@@ -23,6 +23,7 @@ import (
 	"github.com/strictmt/strictmt/auth"
 	"github.com/strictmt/strictmt/config"
 	"github.com/strictmt/strictmt/internal/embedpg"
+	"github.com/strictmt/strictmt/metrics"
 	"github.com/strictmt/strictmt/tenants"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -50,6 +51,8 @@ type App struct {
 	Tenants   *tenants.Service
 	Resolver  *tenants.Resolver
 	Tokens    *auth.Tokens
+	// Metrics is nil unless metrics.enabled.
+	Metrics *metrics.Metrics
 
 	embedded *embedpg.Server
 }
@@ -72,6 +75,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, migrate Migr
 	if err := a.openPools(ctx); err != nil {
 		return nil, err
 	}
+	a.openMetrics()
 	if migrate.Shared || migrate.Tenants {
 		if err := a.Migrate(ctx, migrate); err != nil {
 			return nil, err
@@ -239,6 +243,19 @@ func (a *App) openPool(ctx context.Context, key, connString string) (*sql.DB, *g
 	return sqlDB, db, nil
 }
 
+// openMetrics creates the metrics when metrics.enabled.
+func (a *App) openMetrics() {
+	m := a.Config.Metrics
+	if !m.Enabled {
+		return
+	}
+	pools := map[string]*sql.DB{"pooled": a.SQL}
+	if a.DirectSQL != a.SQL {
+		pools["direct"] = a.DirectSQL
+	}
+	a.Metrics = metrics.New(metrics.Options{PerTenant: m.PerTenant, TopTenants: m.TopTenants, Pools: pools})
+}
+
 // hasConnParam reports whether the connection string (URL or key=value
 // form) sets key.
 func hasConnParam(conn, key string) bool {
@@ -261,6 +278,11 @@ func (a *App) buildServices(ctx context.Context) error {
 		return err
 	}
 	a.Tenants = svc
+	if a.Metrics != nil {
+		a.Resolver.SetObserver(a.Metrics)
+		svc.SetProvisionObserver(a.Metrics.ObserveProvisioning)
+		a.Metrics.SetCatalog(svc)
+	}
 	secret, err := a.jwtSecret()
 	if err != nil {
 		return err

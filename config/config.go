@@ -41,6 +41,20 @@ type Config struct {
 	Admin    Admin    `mapstructure:"admin"`
 	Dev      Dev      `mapstructure:"dev"`
 	Log      Log      `mapstructure:"log"`
+	Metrics  Metrics  `mapstructure:"metrics"`
+}
+
+// Metrics configures the Prometheus endpoint, GET /metrics.
+type Metrics struct {
+	// Enabled serves /metrics; off by default.
+	Enabled bool `mapstructure:"enabled"`
+	// Addr, when set, serves /metrics on this address of its own (any
+	// Host) instead of on http.addr (public hosts only).
+	Addr string `mapstructure:"addr"`
+	// PerTenant adds per-tenant request series, for the TopTenants
+	// busiest tenants plus one for all others.
+	PerTenant  bool `mapstructure:"per_tenant"`
+	TopTenants int  `mapstructure:"top_tenants"`
 }
 
 // HTTP configures the server.
@@ -149,8 +163,9 @@ func Default() Config {
 			CacheTTL:     30 * time.Second,
 			SpareSchemas: 4,
 		},
-		Dev: Dev{DemoTenant: true},
-		Log: Log{Level: "info", Format: "text"},
+		Dev:     Dev{DemoTenant: true},
+		Log:     Log{Level: "info", Format: "text"},
+		Metrics: Metrics{TopTenants: 20},
 	}
 }
 
@@ -350,6 +365,12 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.Metrics.TopTenants < 1 || c.Metrics.TopTenants > 1000 {
+		bad("metrics.top_tenants", "must be between 1 and 1000")
+	}
+	if c.Metrics.Addr != "" && c.Metrics.Addr == c.HTTP.Addr {
+		bad("metrics.addr", "must differ from http.addr (leave it empty to serve /metrics there)")
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		bad("log.format", "must be text or json, got %q", c.Log.Format)

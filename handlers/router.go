@@ -15,6 +15,7 @@ import (
 	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/repository"
 	"github.com/strictmt/strictmt/tenancy"
+	"github.com/strictmt/strictmt/tenants"
 )
 
 // Deps is what the router needs.
@@ -41,6 +42,10 @@ type Deps struct {
 	EnforcePaidUntil bool
 	// CORSOrigins are the browser origins allowed to call the service.
 	CORSOrigins []string
+	// Metrics, when not nil, counts every request; MetricsHandler, when
+	// not nil, is served at GET /metrics on PublicHosts only.
+	Metrics        gin.HandlerFunc
+	MetricsHandler http.Handler
 }
 
 // NewRouter returns the HTTP handler of the whole service. Paths work with
@@ -54,6 +59,9 @@ func NewRouter(d Deps) http.Handler {
 	// Gin trusts every proxy's X-Forwarded-For by default; strictmt
 	// trusts only the configured ones, for every forwarded header.
 	_ = r.SetTrustedProxies(prefixStrings(d.TrustedProxies))
+	if d.Metrics != nil {
+		r.Use(d.Metrics)
+	}
 	r.Use(middleware.RequestID(), middleware.ForwardedHost(d.TrustedProxies), middleware.Logger(d.Log), middleware.CORS(d.Log, d.CORSOrigins), middleware.Recovery(d.Log), middleware.BodyLimit(d.Log, d.MaxBodyBytes), middleware.Timeout(d.RequestTimeout))
 
 	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"detail": "Not found."}) })
@@ -64,6 +72,9 @@ func NewRouter(d Deps) http.Handler {
 	h := &health{ready: d.Ready}
 	r.GET("/healthz", h.alive)
 	r.GET("/readyz", h.readyz)
+	if d.MetricsHandler != nil {
+		r.GET("/metrics", publicHostOnly(d.PublicHosts), gin.WrapH(d.MetricsHandler))
+	}
 	registerAdmin(r.Group("/admin", middleware.Admin(d.Log, d.AdminToken, d.PublicHosts)), d)
 
 	api := r.Group("/api", middleware.Tenant(d.Log, d.Resolver), middleware.PaidUntil(d.Log, d.EnforcePaidUntil, nil), middleware.Scope(d.Log, d.Strict))
@@ -143,4 +154,20 @@ func prefixStrings(ps []netip.Prefix) []string {
 		out[i] = p.String()
 	}
 	return out
+}
+
+// publicHostOnly answers 404, like an unknown path, on every host but the
+// public ones, so that tenants' hosts do not expose the service's metrics.
+func publicHostOnly(hosts []string) gin.HandlerFunc {
+	public := map[string]bool{}
+	for _, h := range hosts {
+		public[tenants.NormalizeHost(h)] = true
+	}
+	return func(c *gin.Context) {
+		if !public[tenants.NormalizeHost(c.Request.Host)] {
+			c.AbortWithStatusJSON(http.StatusNotFound, gin.H{"detail": "Not found."})
+			return
+		}
+		c.Next()
+	}
 }

@@ -35,6 +35,7 @@ type Service struct {
 	schemaSQL   string // see buildSchemaSQL
 	onChange    func()
 	spares      *spareKeeper // see KeepSpares
+	provisioned func(time.Duration) // see SetProvisionObserver
 
 	// failAt, set only by tests, makes creation fail at the named step.
 	failAt string
@@ -130,6 +131,7 @@ func (s *Service) CreateTenant(ctx context.Context, p CreateParams) (*models.Cli
 		CreatedOn:  models.NewDate(now),
 		CreatedAt:  now,
 	}
+	var took time.Duration // provisioning, for the observer
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		cat := repository.NewCatalog(tx)
 		// The catalog row goes first: its unique schema_name makes a
@@ -148,9 +150,11 @@ func (s *Service) CreateTenant(ctx context.Context, p CreateParams) (*models.Cli
 		if err := s.step("catalog"); err != nil {
 			return err
 		}
+		start := time.Now()
 		if err := s.provision(ctx, tx, client.SchemaName, client.RoleName); err != nil {
 			return err
 		}
+		took = time.Since(start)
 		if err := s.step("provisioned"); err != nil {
 			return err
 		}
@@ -158,6 +162,9 @@ func (s *Service) CreateTenant(ctx context.Context, p CreateParams) (*models.Cli
 	})
 	if err != nil {
 		return nil, err
+	}
+	if s.provisioned != nil {
+		s.provisioned(took)
 	}
 	s.changed()
 	s.refill()
