@@ -40,6 +40,9 @@ func (a *App) Handler() http.Handler {
 		EnforcePaidUntil: a.Config.Tenancy.EnforcePaidUntil,
 		CORSOrigins:      a.Config.HTTP.CORSOrigins,
 	}
+	if a.Config.Tenancy.HeaderIdentification() {
+		d.TenantHeader = a.Config.Tenancy.Header
+	}
 	if a.Metrics != nil {
 		d.Metrics = a.Metrics.Middleware()
 		if a.Config.Metrics.Addr == "" {

@@ -109,6 +109,23 @@ type Tenancy struct {
 	CacheTTL         time.Duration `mapstructure:"cache_ttl"`
 	EnforcePaidUntil bool          `mapstructure:"enforce_paid_until"`
 	SpareSchemas     int           `mapstructure:"spare_schemas"`
+	// IdentifyBy lists how a request names its tenant: "host" (always),
+	// and "header" for Header on the public hosts.
+	IdentifyBy []string `mapstructure:"identify_by"`
+	// Header is the header that names the tenant by one of its domains
+	// when IdentifyBy has "header".
+	Header string `mapstructure:"header"`
+}
+
+// HeaderIdentification reports whether requests to public hosts may name
+// their tenant in the Header.
+func (t Tenancy) HeaderIdentification() bool {
+	for _, w := range t.IdentifyBy {
+		if w == "header" {
+			return true
+		}
+	}
+	return false
 }
 
 // Admin configures the admin HTTP API.
@@ -162,6 +179,8 @@ func Default() Config {
 			PublicHosts:  []string{"localhost", "127.0.0.1"},
 			CacheTTL:     30 * time.Second,
 			SpareSchemas: 4,
+			IdentifyBy:   []string{"host"},
+			Header:       "X-Tenant",
 		},
 		Dev:     Dev{DemoTenant: true},
 		Log:     Log{Level: "info", Format: "text"},
@@ -366,6 +385,22 @@ func (c Config) Validate() error {
 	default:
 		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
 	}
+	hasHost := false
+	for _, w := range c.Tenancy.IdentifyBy {
+		switch w {
+		case "host":
+			hasHost = true
+		case "header":
+		default:
+			bad("tenancy.identify_by", "must list host and optionally header, got %q", w)
+		}
+	}
+	if !hasHost {
+		bad("tenancy.identify_by", "must include host (a tenant's own host always selects it)")
+	}
+	if c.Tenancy.HeaderIdentification() && !validHeaderName(c.Tenancy.Header) {
+		bad("tenancy.header", "must be an HTTP header name such as X-Tenant, got %q", c.Tenancy.Header)
+	}
 	if c.Metrics.TopTenants < 1 || c.Metrics.TopTenants > 1000 {
 		bad("metrics.top_tenants", "must be between 1 and 1000")
 	}
@@ -376,6 +411,20 @@ func (c Config) Validate() error {
 		bad("log.format", "must be text or json, got %q", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+// validHeaderName reports whether s is an HTTP header field name (an RFC
+// 9110 token) other than Host.
+func validHeaderName(s string) bool {
+	if s == "" || strings.EqualFold(s, "Host") {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // TrustedProxyPrefixes parses http.trusted_proxies: IP addresses or CIDR

@@ -46,6 +46,9 @@ type Deps struct {
 	// not nil, is served at GET /metrics on PublicHosts only.
 	Metrics        gin.HandlerFunc
 	MetricsHandler http.Handler
+	// TenantHeader, when not empty, is the header that names the tenant
+	// (by a domain) on PublicHosts (tenancy.identify_by: [host, header]).
+	TenantHeader string
 }
 
 // NewRouter returns the HTTP handler of the whole service. Paths work with
@@ -62,7 +65,7 @@ func NewRouter(d Deps) http.Handler {
 	if d.Metrics != nil {
 		r.Use(d.Metrics)
 	}
-	r.Use(middleware.RequestID(), middleware.ForwardedHost(d.TrustedProxies), middleware.Logger(d.Log), middleware.CORS(d.Log, d.CORSOrigins), middleware.Recovery(d.Log), middleware.BodyLimit(d.Log, d.MaxBodyBytes), middleware.Timeout(d.RequestTimeout))
+	r.Use(middleware.RequestID(), middleware.ForwardedHost(d.TrustedProxies), middleware.Logger(d.Log), middleware.CORS(d.Log, d.CORSOrigins, tenantHeaders(d)...), middleware.Recovery(d.Log), middleware.BodyLimit(d.Log, d.MaxBodyBytes), middleware.Timeout(d.RequestTimeout))
 
 	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"detail": "Not found."}) })
 	r.NoMethod(func(c *gin.Context) {
@@ -77,7 +80,9 @@ func NewRouter(d Deps) http.Handler {
 	}
 	registerAdmin(r.Group("/admin", middleware.Admin(d.Log, d.AdminToken, d.PublicHosts)), d)
 
-	api := r.Group("/api", middleware.Tenant(d.Log, d.Resolver), middleware.PaidUntil(d.Log, d.EnforcePaidUntil, nil), middleware.Scope(d.Log, d.Strict))
+	api := r.Group("/api", middleware.Tenant(d.Log, d.Resolver, middleware.TenantHeader{
+		Name: d.TenantHeader, PublicHosts: d.PublicHosts, NormalizeHost: tenants.NormalizeHost,
+	}), middleware.PaidUntil(d.Log, d.EnforcePaidUntil, nil), middleware.Scope(d.Log, d.Strict))
 	api.GET("", index)
 	registerDocs(api, d)
 
@@ -170,4 +175,12 @@ func publicHostOnly(hosts []string) gin.HandlerFunc {
 		}
 		c.Next()
 	}
+}
+
+// tenantHeaders returns the tenant header, if on, for CORS.
+func tenantHeaders(d Deps) []string {
+	if d.TenantHeader == "" {
+		return nil
+	}
+	return []string{d.TenantHeader}
 }

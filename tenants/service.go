@@ -34,7 +34,7 @@ type Service struct {
 	migrations  []Migration
 	schemaSQL   string // see buildSchemaSQL
 	onChange    func()
-	spares      *spareKeeper // see KeepSpares
+	spares      *spareKeeper        // see KeepSpares
 	provisioned func(time.Duration) // see SetProvisionObserver
 
 	// failAt, set only by tests, makes creation fail at the named step.
