@@ -43,6 +43,8 @@ type PgBouncer struct {
 	port      int
 	adminUser string
 	logPath   string
+	dir       string
+	proc      *pgbouncerProc
 }
 
 // ServerConn is one server connection PgBouncer holds (a row of its admin
@@ -69,9 +71,26 @@ type ServerConn struct {
 func StartPgBouncer(t testing.TB, opts PgBouncerOptions) *PgBouncer {
 	t.Helper()
 	h := harnessFor(t)
-	bin, err := findPgBouncer()
+	b, err := RunPgBouncer(h.adminURL.String(), opts)
 	if err != nil {
 		t.Fatal("pgtest: " + err.Error())
+	}
+	t.Cleanup(b.Stop)
+	return b
+}
+
+// RunPgBouncer starts pgbouncer as StartPgBouncer does, in front of the
+// server of serverURL (whose user connects to pgbouncer's admin console),
+// for callers that are not tests, such as benchmarks. Stop stops it and
+// removes its files.
+func RunPgBouncer(serverURL string, opts PgBouncerOptions) (_ *PgBouncer, err error) {
+	server, err := url.Parse(serverURL)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := findPgBouncer()
+	if err != nil {
+		return nil, err
 	}
 	if opts.PoolSize == 0 {
 		opts.PoolSize = 2
@@ -81,24 +100,28 @@ func StartPgBouncer(t testing.TB, opts PgBouncerOptions) *PgBouncer {
 	}
 	cred, err := pgbouncerCredential()
 	if err != nil {
-		t.Fatal("pgtest: " + err.Error())
+		return nil, err
 	}
 	dir, err := os.MkdirTemp("", tempPrefix+"pgbouncer-")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
 	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if cred != nil {
 		// pgbouncer writes its log here.
 		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
 
-	adminUser := h.adminURL.User.Username()
+	adminUser := server.User.Username()
 	if adminUser == "" {
 		adminUser = "postgres"
 	}
@@ -106,14 +129,14 @@ func StartPgBouncer(t testing.TB, opts PgBouncerOptions) *PgBouncer {
 	for u, p := range opts.Users {
 		users[u] = p
 	}
-	adminPass, _ := h.adminURL.User.Password()
+	adminPass, _ := server.User.Password()
 	users[adminUser] = adminPass
 
 	var auth strings.Builder
 	for u, p := range users {
 		fmt.Fprintf(&auth, "%s %s\n", quoteAuth(u), quoteAuth(p))
 	}
-	backendHost, backendPort := h.adminURL.Hostname(), h.adminURL.Port()
+	backendHost, backendPort := server.Hostname(), server.Port()
 	if backendPort == "" {
 		backendPort = "5432"
 	}
@@ -125,7 +148,7 @@ func StartPgBouncer(t testing.TB, opts PgBouncerOptions) *PgBouncer {
 	for range 3 { // a free port may be taken before pgbouncer binds it
 		port, err := freeTCPPort()
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		logPath := filepath.Join(dir, "pgbouncer.log")
 		ini := strings.Join([]string{
@@ -145,7 +168,7 @@ func StartPgBouncer(t testing.TB, opts PgBouncerOptions) *PgBouncer {
 			"reserve_pool_size = 0",
 			"max_client_conn = 1000",
 			"max_db_connections = 0",
-			// Keep server connections for the whole test, so that the
+			// Keep server connections for the whole run, so that the
 			// ones inspected after a run are the ones that served it.
 			"server_idle_timeout = 3600",
 			"server_lifetime = 3600",
@@ -156,26 +179,30 @@ func StartPgBouncer(t testing.TB, opts PgBouncerOptions) *PgBouncer {
 		}, "\n")
 		iniPath := filepath.Join(dir, "pgbouncer.ini")
 		if err := writeOwned(iniPath, ini, cred); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		if err := writeOwned(filepath.Join(dir, "users.txt"), auth.String(), cred); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		stop, err := runPgBouncer(bin, iniPath, dir, cred)
+		proc, err := runPgBouncer(bin, iniPath, dir, cred)
 		if err != nil {
-			t.Fatalf("pgtest: starting pgbouncer: %v", err)
+			return nil, fmt.Errorf("starting pgbouncer: %w", err)
 		}
-		b := &PgBouncer{port: port, adminUser: adminUser, logPath: logPath}
-		if err := b.waitReady(stop.exited); err != nil {
-			stop.kill()
+		b := &PgBouncer{port: port, adminUser: adminUser, logPath: logPath, dir: dir, proc: proc}
+		if err := b.waitReady(proc.exited); err != nil {
+			proc.kill()
 			lastErr = fmt.Errorf("%w\n--- %s ---\n%s", err, logPath, logTail(logPath, 0))
 			continue
 		}
-		t.Cleanup(stop.kill)
-		return b
+		return b, nil
 	}
-	t.Fatalf("pgtest: pgbouncer did not start: %v", lastErr)
-	return nil
+	return nil, fmt.Errorf("pgbouncer did not start: %w", lastErr)
+}
+
+// Stop stops pgbouncer (an immediate shutdown) and removes its files.
+func (b *PgBouncer) Stop() {
+	b.proc.kill()
+	os.RemoveAll(b.dir)
 }
 
 // URL returns rawURL (a URL of the harness server, as from NewDatabase)
