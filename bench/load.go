@@ -71,6 +71,7 @@ func runLoad(ctx context.Context, args []string) error {
 	rounds := fs.Int("rounds", 1, "times to drive each server (in turn); medians are reported")
 	servers := fs.String("servers", strings.Join(loadServerNames, ","), "servers to drive, in order, of "+strings.Join(append(loadServerNames, analysisServerNames...), ", "))
 	execMode := fs.String("query-exec-mode", "", "pgx default_query_exec_mode of every server (cache_statement, cache_describe, describe_exec, exec, simple_protocol); empty: each server's own default")
+	bouncer := pgbouncerFlag(fs)
 	profileDir := fs.String("cpuprofile", "", "write a CPU profile of each in-process strictmt's last measured run into this directory")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -132,6 +133,11 @@ func runLoad(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	serverURL, stopBouncer, err := viaPgBouncer(*bouncer, serverURL, db.URL)
+	if err != nil {
+		return err
+	}
+	defer stopBouncer()
 	script, err := writeWrkScript(dir, ts, *postPercent)
 	if err != nil {
 		return err
