@@ -1,5 +1,5 @@
 // Package cli is strictmt's command line: serve (the default), migrate,
-// tenants and domains.
+// tenants, domains and import.
 package cli
 
 import (
@@ -54,6 +54,7 @@ func newRoot(ctx context.Context, environ []string, stdout, stderr io.Writer) *c
 		e.migrateCmd(),
 		e.tenantsCmd(),
 		e.domainsCmd(),
+		e.importCmd(),
 	)
 	return root
 }

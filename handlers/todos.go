@@ -26,7 +26,9 @@ var todoOrdering = map[string]string{
 var errNotTodoOwner = apperr.Errorf(apperr.EFORBIDDEN, "You do not have permission to perform this action.")
 
 // todos serves /api/todos. Every user of the tenant may list and read its
-// todos; only a todo's owner may change or delete it.
+// todos; only a todo's owner may change or delete it, and any user an
+// ownerless one (imported from the Django application, whose todos had no
+// owner).
 type todos struct {
 	log *slog.Logger
 }
@@ -53,14 +55,19 @@ type todoResponse struct {
 	DueAt              *string `json:"due_at"`
 	Previous           *int64  `json:"previous"`
 	CreatedAt          string  `json:"created_at"`
-	Owner              int64   `json:"owner"`
-	OwnerName          string  `json:"owner_name"`
+	Owner              *int64  `json:"owner"`
+	OwnerName          *string `json:"owner_name"`
 	ClientName         string  `json:"client_name"`
 }
 
 // toTodoResponse renders t; ownerName is the username of t's owner and
-// clientName the tenant's name.
+// clientName the tenant's name. An ownerless todo has null for both owner
+// and owner_name.
 func toTodoResponse(t *models.Todo, ownerName, clientName string) todoResponse {
+	var name *string
+	if t.OwnerID != nil {
+		name = &ownerName
+	}
 	return todoResponse{
 		ID:                 t.ID,
 		Title:              t.Title,
@@ -72,7 +79,7 @@ func toTodoResponse(t *models.Todo, ownerName, clientName string) todoResponse {
 		Previous:           t.PreviousID,
 		CreatedAt:          formatTime(t.CreatedAt),
 		Owner:              t.OwnerID,
-		OwnerName:          ownerName,
+		OwnerName:          name,
 		ClientName:         clientName,
 	}
 }
@@ -172,12 +179,13 @@ func (h *todos) create(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	user := tenancy.UserFromContext(ctx)
+	owner := user.ID
 	t := &models.Todo{
 		Title:              *u.Title,
 		Description:        *u.Description,
 		Completed:          *u.Completed,
 		RecurrenceInterval: *u.RecurrenceInterval,
-		OwnerID:            user.ID,
+		OwnerID:            &owner,
 	}
 	if u.CompletionTime != nil {
 		t.CompletionTime = *u.CompletionTime
@@ -246,7 +254,7 @@ func (h *todos) delete(c *gin.Context) {
 }
 
 // findOwnTodo returns the todo of the path, ENOTFOUND when the tenant has none
-// and EFORBIDDEN when the caller does not own it.
+// and EFORBIDDEN when it has an owner other than the caller.
 func findOwnTodo(c *gin.Context) (*models.Todo, error) {
 	id, err := pathID(c)
 	if err != nil {
@@ -257,7 +265,7 @@ func findOwnTodo(c *gin.Context) (*models.Todo, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.OwnerID != tenancy.UserFromContext(ctx).ID {
+	if t.OwnerID != nil && *t.OwnerID != tenancy.UserFromContext(ctx).ID {
 		return nil, errNotTodoOwner
 	}
 	return t, nil

@@ -17,7 +17,8 @@ type User struct {
 	DateJoined   time.Time `gorm:"not null"`
 }
 
-// Todo is a to-do item owned by a user.
+// Todo is a to-do item, owned by a user or, when imported from the Django
+// application (whose todos had no owner), by nobody: OwnerID is nil.
 type Todo struct {
 	ID                 int64      `gorm:"primaryKey"`
 	Title              string     `gorm:"size:255;not null"`
@@ -28,7 +29,7 @@ type Todo struct {
 	CompletionTime     *time.Time `gorm:""`
 	DueAt              *time.Time `gorm:""`
 	PreviousID         *int64     `gorm:"column:previous_id"`
-	OwnerID            int64      `gorm:"not null"`
+	OwnerID            *int64     `gorm:""`
 	Owner              *User      `gorm:"foreignKey:OwnerID"`
 }
 

@@ -93,7 +93,7 @@ func FindTodos(ctx context.Context, f TodoFilter) ([]models.Todo, int64, error) 
 	rows, err := db.Raw(`SELECT id, title, description, completed, recurrence_interval, created_at,
 		completion_time, due_at, previous_id, owner_id, owner_name,
 		(SELECT count(*) FROM ? AS todos WHERE `+where+`)
-		FROM (SELECT t.*, u.username AS owner_name FROM ? t JOIN ? u ON u.id = t.owner_id) AS todos
+		FROM (SELECT t.*, u.username AS owner_name FROM ? t LEFT JOIN ? u ON u.id = t.owner_id) AS todos
 		WHERE `+where+`
 		ORDER BY `+orderOr(f.OrderBy, "created_at DESC, id DESC")+`
 		LIMIT NULLIF(?, 0) OFFSET ?`, args...).Rows()
@@ -105,12 +105,12 @@ func FindTodos(ctx context.Context, f TodoFilter) ([]models.Todo, int64, error) 
 	var total int64
 	for rows.Next() {
 		var t models.Todo
-		var owner string
+		var owner *string
 		if err := rows.Scan(&t.ID, &t.Title, &t.Description, &t.Completed, &t.RecurrenceInterval, &t.CreatedAt,
 			&t.CompletionTime, &t.DueAt, &t.PreviousID, &t.OwnerID, &owner, &total); err != nil {
 			return nil, 0, translate(err, "")
 		}
-		t.Owner = &models.User{ID: t.OwnerID, Username: owner}
+		t.Owner = ownerOf(t.OwnerID, owner)
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {
@@ -150,19 +150,32 @@ func todoWhere(f TodoFilter) (string, []any) {
 // number of all matches.
 type todoRow struct {
 	models.Todo
-	OwnerName string
+	OwnerName *string
 	FullCount int64
 }
 
 func (r *todoRow) model() models.Todo {
 	t := r.Todo
-	t.Owner = &models.User{ID: t.OwnerID, Username: r.OwnerName}
+	t.Owner = ownerOf(t.OwnerID, r.OwnerName)
 	return t
 }
 
+// ownerOf is the owner of a todo as read with its username: nil for an
+// ownerless todo.
+func ownerOf(id *int64, name *string) *models.User {
+	if id == nil {
+		return nil
+	}
+	u := &models.User{ID: *id}
+	if name != nil {
+		u.Username = *name
+	}
+	return u
+}
+
 // todosWithOwner is the tenant's todos joined with their owners'
-// usernames, as one derived table named todos, so filters and ORDER BY use
-// plain column names.
+// usernames (NULL for an ownerless todo), as one derived table named
+// todos, so filters and ORDER BY use plain column names.
 func todosWithOwner(db *gorm.DB) (*gorm.DB, error) {
 	t, err := schemaTable(db, &models.Todo{})
 	if err != nil {
@@ -172,7 +185,7 @@ func todosWithOwner(db *gorm.DB) (*gorm.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return db.Table("(SELECT t.*, u.username AS owner_name FROM ? t JOIN ? u ON u.id = t.owner_id) AS todos", t, u), nil
+	return db.Table("(SELECT t.*, u.username AS owner_name FROM ? t LEFT JOIN ? u ON u.id = t.owner_id) AS todos", t, u), nil
 }
 
 // CreateTodo inserts t into the tenant of ctx, following the completion

@@ -110,6 +110,31 @@ func (s *Service) normalizeDomains(domains []string, fields apperr.Fields) []str
 // stays a spare. EINVALID for bad input, ECONFLICT when the schema name, a
 // domain, the schema or the role exists.
 func (s *Service) CreateTenant(ctx context.Context, p CreateParams) (*models.Client, error) {
+	return s.CreateTenantWith(ctx, p, CreateOptions{})
+}
+
+// CreateOptions extends CreateTenantWith beyond a plain creation.
+type CreateOptions struct {
+	// DB, when not nil, is the handle the creation's transaction runs on
+	// instead of the service's own; a handle bound to one connection
+	// (gorm's DB.Connection) lets Populate reach that connection's driver,
+	// for instance to COPY rows into the new schema.
+	DB *gorm.DB
+	// Replace first deletes the tenant that has the schema name, if any,
+	// with its domains, schema, rows and role, in the same transaction: a
+	// failure later leaves it as it was.
+	Replace bool
+	// Populate, when not nil, runs in the transaction once the schema is
+	// provisioned, before the change is announced; an error from it rolls
+	// the whole creation back.
+	Populate func(ctx context.Context, tx *gorm.DB, c *models.Client) error
+}
+
+// CreateTenantWith is CreateTenant with the options o: a tenant created
+// (and, with o.Replace, the one it replaces deleted) together with
+// whatever o.Populate writes, all in one transaction. Errors as
+// CreateTenant, and those of o.Populate.
+func (s *Service) CreateTenantWith(ctx context.Context, p CreateParams, o CreateOptions) (*models.Client, error) {
 	fields := apperr.Fields{}
 	s.validateName(p.Name, fields)
 	fields.Merge(ValidateSchemaName(p.SchemaName))
@@ -131,9 +156,18 @@ func (s *Service) CreateTenant(ctx context.Context, p CreateParams) (*models.Cli
 		CreatedOn:  models.NewDate(now),
 		CreatedAt:  now,
 	}
+	db := s.db
+	if o.DB != nil {
+		db = o.DB
+	}
 	var took time.Duration // provisioning, for the observer
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		cat := repository.NewCatalog(tx)
+		if o.Replace {
+			if err := s.deleteExisting(ctx, tx, client.SchemaName); err != nil {
+				return err
+			}
+		}
 		// The catalog row goes first: its unique schema_name makes a
 		// concurrent creation of the same schema wait here, then fail
 		// with a conflict, before either touches the schema.
@@ -157,6 +191,11 @@ func (s *Service) CreateTenant(ctx context.Context, p CreateParams) (*models.Cli
 		took = time.Since(start)
 		if err := s.step("provisioned"); err != nil {
 			return err
+		}
+		if o.Populate != nil {
+			if err := o.Populate(ctx, tx, client); err != nil {
+				return err
+			}
 		}
 		return notify(ctx, tx, client.SchemaName)
 	})
@@ -398,6 +437,26 @@ func (s *Service) DeleteTenant(ctx context.Context, schema string, dropSchema bo
 	}
 	s.changed()
 	return nil
+}
+
+// deleteExisting deletes, in tx, the tenant with schema if there is one:
+// its catalog rows, schema and role.
+func (s *Service) deleteExisting(ctx context.Context, tx *gorm.DB, schema string) error {
+	cat := repository.NewCatalog(tx)
+	client, err := cat.FindClientBySchema(ctx, schema)
+	if apperr.Code(err) == apperr.ENOTFOUND {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := cat.DeleteClient(ctx, client.ID); err != nil {
+		return err
+	}
+	if err := tx.WithContext(ctx).Exec("DROP SCHEMA IF EXISTS " + QuoteIdent(schema) + " CASCADE").Error; err != nil {
+		return err
+	}
+	return dropRole(ctx, tx, client.RoleName)
 }
 
 func dropRole(ctx context.Context, tx *gorm.DB, role string) error {

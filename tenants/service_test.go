@@ -265,3 +265,68 @@ func TestDomains(t *testing.T) {
 		t.Fatalf("want ENOTFOUND, got %v", err)
 	}
 }
+
+func TestCreateTenantWithPopulateAndReplace(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t)
+	ctx := context.Background()
+	svc, db := env.App.Tenants, env.App.DB
+	p := tenants.CreateParams{Name: "Tenant A", SchemaName: "tenant_a", Domains: []string{"a.localhost"}}
+	insert := func(ctx context.Context, tx *gorm.DB, c *models.Client) error {
+		return tx.Exec(`INSERT INTO "` + c.SchemaName + `".todos (id, title) VALUES (7, 'in the creation')`).Error
+	}
+
+	t.Run("ErrPopulateRollsBackAll", func(t *testing.T) {
+		boom := errors.New("boom")
+		_, err := svc.CreateTenantWith(ctx, p, tenants.CreateOptions{Populate: func(ctx context.Context, tx *gorm.DB, c *models.Client) error {
+			if err := insert(ctx, tx, c); err != nil {
+				return err
+			}
+			return boom
+		}})
+		if !errors.Is(err, boom) {
+			t.Fatalf("want boom, got %v", err)
+		}
+		if n, d, s, r := counts(t, db, "tenant_a"); n+d+s+r != 0 {
+			t.Fatalf("left clients=%d domains=%d schemas=%d roles=%d", n, d, s, r)
+		}
+	})
+
+	if _, err := svc.CreateTenantWith(ctx, p, tenants.CreateOptions{Populate: insert}); err != nil {
+		t.Fatal(err)
+	}
+	var owner *int64
+	var title string
+	if err := db.Raw(`SELECT title, owner_id FROM tenant_a.todos WHERE id = 7`).Row().Scan(&title, &owner); err != nil || title != "in the creation" || owner != nil {
+		t.Fatalf("populated row: %q %v %v", title, owner, err)
+	}
+
+	t.Run("ErrReplaceKeepsOldOnFailure", func(t *testing.T) {
+		_, err := svc.CreateTenantWith(ctx, p, tenants.CreateOptions{Replace: true, Populate: func(context.Context, *gorm.DB, *models.Client) error {
+			return errors.New("boom")
+		}})
+		if err == nil {
+			t.Fatal("no error")
+		}
+		var n int64
+		if err := db.Raw(`SELECT count(*) FROM tenant_a.todos`).Scan(&n).Error; err != nil || n != 1 {
+			t.Fatalf("old rows after a failed replace: %d %v", n, err)
+		}
+	})
+
+	t.Run("ReplaceDropsOldRows", func(t *testing.T) {
+		p2 := p
+		p2.Domains = []string{"a.localhost", "b.localhost"}
+		c, err := svc.CreateTenantWith(ctx, p2, tenants.CreateOptions{Replace: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		if err := db.Raw(`SELECT count(*) FROM tenant_a.todos`).Scan(&n).Error; err != nil || n != 0 || len(c.Domains) != 2 {
+			t.Fatalf("after replace: %d todos, %v, %+v", n, err, c.Domains)
+		}
+		if n, d, s, r := counts(t, db, "tenant_a"); n != 1 || d != 2 || s != 1 || r != 1 {
+			t.Fatalf("after replace: clients=%d domains=%d schemas=%d roles=%d", n, d, s, r)
+		}
+	})
+}

@@ -1,0 +1,189 @@
+package importer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// sourceTenant is a row of the tenant model table.
+type sourceTenant struct {
+	ID        int64
+	Schema    string
+	Name      string
+	PaidUntil *time.Time
+	OnTrial   bool
+}
+
+type sourceDomain struct {
+	ID        int64
+	Domain    string
+	IsPrimary bool
+}
+
+type sourceUser struct {
+	ID         int64
+	Username   string
+	Email      string
+	Password   string
+	IsActive   bool
+	DateJoined time.Time
+}
+
+type sourceTodo struct {
+	ID                 int64
+	Title              string
+	Description        string
+	Completed          bool
+	RecurrenceInterval *int32
+	CreatedAt          time.Time
+	CompletionTime     *time.Time
+}
+
+type sourceProject struct {
+	ID          int64
+	Name        string
+	Description string
+	OwnerID     int64
+}
+
+type sourceTask struct {
+	ID             int64
+	DueDate        time.Time
+	AssignedUserID *int64
+	ProjectID      int64
+	TodoID         int64
+}
+
+// tenantData is everything the import of one tenant reads from the source,
+// in one snapshot.
+type tenantData struct {
+	tenant   sourceTenant
+	domains  []sourceDomain // the primary first, then by id
+	users    []sourceUser
+	todos    []sourceTodo
+	projects []sourceProject
+	tasks    []sourceTask
+}
+
+// readOnly is the transaction every read of the source runs in: one
+// snapshot, and the source cannot be written to by mistake.
+var readOnly = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+
+// listTenants returns the source's tenants (the one of o.Schema only,
+// when set) in id order.
+func listTenants(ctx context.Context, o Options) ([]sourceTenant, error) {
+	conn, err := pgx.Connect(ctx, o.Source)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the source: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var out []sourceTenant
+	err = pgx.BeginTxFunc(ctx, conn, readOnly, func(tx pgx.Tx) error {
+		q := "SELECT id, schema_name, name, paid_until::timestamp, on_trial FROM " + sharedTable(o.Tables.Client)
+		var args []any
+		if o.Schema != "" {
+			q += " WHERE schema_name = $1"
+			args = append(args, o.Schema)
+		}
+		rows, err := tx.Query(ctx, q+" ORDER BY id", args...)
+		if err != nil {
+			return fmt.Errorf("reading the tenants (%s): %w", o.Tables.Client, err)
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (sourceTenant, error) {
+			var t sourceTenant
+			err := r.Scan(&t.ID, &t.Schema, &t.Name, &t.PaidUntil, &t.OnTrial)
+			return t, err
+		})
+		if err != nil {
+			return fmt.Errorf("reading the tenants (%s): %w", o.Tables.Client, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if o.Schema != "" && len(out) == 0 {
+		return nil, fmt.Errorf("--schema: the source has no tenant with schema_name %q", o.Schema)
+	}
+	return out, nil
+}
+
+// readTenant reads one tenant, its domains, users and rows in one
+// read-only, repeatable-read transaction.
+func readTenant(ctx context.Context, src *pgx.Conn, o Options, st sourceTenant) (*tenantData, error) {
+	d := &tenantData{}
+	tb := o.Tables
+	err := pgx.BeginTxFunc(ctx, src, readOnly, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, "SELECT id, schema_name, name, paid_until::timestamp, on_trial FROM "+sharedTable(tb.Client)+" WHERE id = $1", st.ID).
+			Scan(&d.tenant.ID, &d.tenant.Schema, &d.tenant.Name, &d.tenant.PaidUntil, &d.tenant.OnTrial)
+		if err == pgx.ErrNoRows {
+			return fmt.Errorf("the tenant is no longer in the source")
+		}
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", tb.Client, err)
+		}
+		if d.tenant.Schema != st.Schema {
+			return fmt.Errorf("the tenant's schema_name changed in the source to %q", d.tenant.Schema)
+		}
+		s := d.tenant.Schema
+		d.domains, err = collect(ctx, tx, tb.Domain, "SELECT id, domain, is_primary FROM "+sharedTable(tb.Domain)+
+			" WHERE tenant_id = $1 ORDER BY is_primary DESC, id", []any{d.tenant.ID},
+			func(r pgx.CollectableRow) (v sourceDomain, err error) {
+				return v, r.Scan(&v.ID, &v.Domain, &v.IsPrimary)
+			})
+		if err != nil {
+			return err
+		}
+		project, task := tenantTable(s, tb.Project), tenantTable(s, tb.Task)
+		users := "SELECT id, username, email, password, is_active, date_joined FROM " + sharedTable(tb.User)
+		if o.Users == UsersReferenced {
+			users += " WHERE id IN (SELECT owner_id FROM " + project + " UNION SELECT assigned_user_id FROM " + task + ")"
+		}
+		d.users, err = collect(ctx, tx, tb.User, users+" ORDER BY id", nil,
+			func(r pgx.CollectableRow) (v sourceUser, err error) {
+				return v, r.Scan(&v.ID, &v.Username, &v.Email, &v.Password, &v.IsActive, &v.DateJoined)
+			})
+		if err != nil {
+			return err
+		}
+		d.todos, err = collect(ctx, tx, s+"."+tb.Todo, "SELECT id, title, description, completed, recurrence_interval, created_at, completion_time FROM "+
+			tenantTable(s, tb.Todo)+" ORDER BY id", nil,
+			func(r pgx.CollectableRow) (v sourceTodo, err error) {
+				return v, r.Scan(&v.ID, &v.Title, &v.Description, &v.Completed, &v.RecurrenceInterval, &v.CreatedAt, &v.CompletionTime)
+			})
+		if err != nil {
+			return err
+		}
+		d.projects, err = collect(ctx, tx, s+"."+tb.Project, "SELECT id, name, description, owner_id FROM "+project+" ORDER BY id", nil,
+			func(r pgx.CollectableRow) (v sourceProject, err error) {
+				return v, r.Scan(&v.ID, &v.Name, &v.Description, &v.OwnerID)
+			})
+		if err != nil {
+			return err
+		}
+		d.tasks, err = collect(ctx, tx, s+"."+tb.Task, "SELECT id, due_date::timestamp, assigned_user_id, project_id, todo_id FROM "+task+" ORDER BY id", nil,
+			func(r pgx.CollectableRow) (v sourceTask, err error) {
+				return v, r.Scan(&v.ID, &v.DueDate, &v.AssignedUserID, &v.ProjectID, &v.TodoID)
+			})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func collect[T any](ctx context.Context, tx pgx.Tx, table, q string, args []any, scan pgx.RowToFunc[T]) ([]T, error) {
+	rows, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", table, err)
+	}
+	out, err := pgx.CollectRows(rows, scan)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", table, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,127 @@
+package importer
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/strictmt/strictmt/models"
+	"github.com/strictmt/strictmt/tenants"
+	"gorm.io/gorm"
+)
+
+// write creates the tenant and copies its rows in one transaction of
+// strictmt's database: the tenant service provisions it as for any new
+// tenant and calls back, in the same transaction, for the rows, which go
+// in with COPY on the transaction's own connection.
+func (im *run) write(ctx context.Context, d *tenantData, p *plan) error {
+	params := tenants.CreateParams{
+		Name:       d.tenant.Name,
+		SchemaName: d.tenant.Schema,
+		Domains:    p.domains,
+		OnTrial:    d.tenant.OnTrial,
+	}
+	if d.tenant.PaidUntil != nil {
+		pu := models.NewDate(*d.tenant.PaidUntil)
+		params.PaidUntil = &pu
+	}
+	return im.t.DB.WithContext(ctx).Connection(func(conn *gorm.DB) error {
+		sqlConn, ok := conn.Statement.ConnPool.(*sql.Conn)
+		if !ok {
+			return fmt.Errorf("importer: a connection handle holds %T, not *sql.Conn", conn.Statement.ConnPool)
+		}
+		_, err := im.t.Tenants.CreateTenantWith(ctx, params, tenants.CreateOptions{
+			DB:      conn,
+			Replace: im.o.Replace,
+			Populate: func(ctx context.Context, tx *gorm.DB, c *models.Client) error {
+				// The creation's transaction runs on sqlConn; its pgx
+				// connection is in that transaction too.
+				return sqlConn.Raw(func(driverConn any) error {
+					pc, ok := driverConn.(*stdlib.Conn)
+					if !ok {
+						return fmt.Errorf("importer: the database driver is %T, not pgx", driverConn)
+					}
+					return im.copyRows(ctx, pc.Conn(), c.SchemaName, d)
+				})
+			},
+		})
+		return err
+	})
+}
+
+// copyRows copies d's rows into schema and sets each table's id sequence
+// past its highest id.
+func (im *run) copyRows(ctx context.Context, conn *pgx.Conn, schema string, d *tenantData) error {
+	type table struct {
+		name  string
+		cols  []string
+		n     int
+		row   func(i int) []any
+		maxID int64
+	}
+	tables := []table{
+		{"users", []string{"id", "username", "email", "password_hash", "is_active", "date_joined"}, len(d.users),
+			func(i int) []any {
+				u := &d.users[i]
+				return []any{u.ID, u.Username, u.Email, u.Password, u.IsActive, u.DateJoined}
+			}, 0},
+		// Todos had no owner in the Django application.
+		{"todos", []string{"id", "title", "description", "completed", "recurrence_interval", "created_at", "completion_time"}, len(d.todos),
+			func(i int) []any {
+				t := &d.todos[i]
+				return []any{t.ID, t.Title, t.Description, t.Completed, t.RecurrenceInterval, t.CreatedAt, t.CompletionTime}
+			}, 0},
+		// Projects and tasks had no creation time: they get the
+		// import's (the transaction's now(), the column default).
+		{"projects", []string{"id", "name", "description", "owner_id"}, len(d.projects),
+			func(i int) []any {
+				p := &d.projects[i]
+				return []any{p.ID, p.Name, p.Description, p.OwnerID}
+			}, 0},
+		{"tasks", []string{"id", "project_id", "todo_id", "assigned_user_id", "due_date"}, len(d.tasks),
+			func(i int) []any {
+				t := &d.tasks[i]
+				return []any{t.ID, t.ProjectID, t.TodoID, t.AssignedUserID, t.DueDate}
+			}, 0},
+	}
+	for _, u := range d.users {
+		tables[0].maxID = max(tables[0].maxID, u.ID)
+	}
+	for _, t := range d.todos {
+		tables[1].maxID = max(tables[1].maxID, t.ID)
+	}
+	for _, p := range d.projects {
+		tables[2].maxID = max(tables[2].maxID, p.ID)
+	}
+	for _, t := range d.tasks {
+		tables[3].maxID = max(tables[3].maxID, t.ID)
+	}
+	for _, t := range tables {
+		if t.n > 0 {
+			if _, err := conn.CopyFrom(ctx, pgx.Identifier{schema, t.name}, t.cols, pgx.CopyFromSlice(t.n, func(i int) ([]any, error) {
+				return t.row(i), nil
+			})); err != nil {
+				return fmt.Errorf("copying %s: %w", t.name, err)
+			}
+		}
+		if im.o.failAfter == t.name {
+			return fmt.Errorf("importer: injected failure after copying %s", t.name)
+		}
+	}
+	// Identity sequences start at 1; the next id must follow the highest
+	// one kept.
+	batch := &pgx.Batch{}
+	for _, t := range tables {
+		if t.maxID > 0 {
+			batch.Queue("SELECT setval(pg_get_serial_sequence($1, 'id'), $2)", pgx.Identifier{schema, t.name}.Sanitize(), t.maxID)
+		}
+	}
+	if batch.Len() > 0 {
+		if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+			return fmt.Errorf("setting id sequences: %w", err)
+		}
+	}
+	return nil
+}
