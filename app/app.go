@@ -24,6 +24,7 @@ import (
 	"github.com/strictmt/strictmt/config"
 	"github.com/strictmt/strictmt/internal/embedpg"
 	"github.com/strictmt/strictmt/metrics"
+	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/tenants"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -53,6 +54,9 @@ type App struct {
 	Tokens    *auth.Tokens
 	// Metrics is nil unless metrics.enabled.
 	Metrics *metrics.Metrics
+	// TenantLimiter caps each tenant's concurrent scoped requests
+	// (tenancy.max_conns_per_tenant).
+	TenantLimiter *middleware.TenantLimiter
 
 	embedded *embedpg.Server
 }
@@ -283,6 +287,7 @@ func (a *App) buildServices(ctx context.Context) error {
 		svc.SetProvisionObserver(a.Metrics.ObserveProvisioning)
 		a.Metrics.SetCatalog(svc)
 	}
+	a.TenantLimiter = middleware.NewTenantLimiter(a.Config.ConnsPerTenant(), a.Config.Tenancy.MaxConnsWait)
 	secret, err := a.jwtSecret()
 	if err != nil {
 		return err

@@ -39,6 +39,8 @@ func (a *App) Handler() http.Handler {
 		PublicHosts:      a.Config.Tenancy.PublicHosts,
 		EnforcePaidUntil: a.Config.Tenancy.EnforcePaidUntil,
 		CORSOrigins:      a.Config.HTTP.CORSOrigins,
+		BodyTimeout:      a.Config.HTTP.BodyTimeout,
+		TenantLimiter:    a.TenantLimiter,
 	}
 	if a.Config.Tenancy.HeaderIdentification() {
 		d.TenantHeader = a.Config.Tenancy.Header

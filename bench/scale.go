@@ -34,7 +34,7 @@ import (
 )
 
 func init() {
-	register("scale", "tenant creation, migrations and server memory at 1,000 tenants", runScale)
+	register("scale", "tenant creation, migrations, serving and memory at 1,000 to 10,000 tenants", runScale)
 }
 
 // scaleAppName is the application_name of the served strictmt's
@@ -71,7 +71,7 @@ func runScale(ctx context.Context, args []string) error {
 	workers := fs.Int("workers", 0, "tenant migration workers (0: CPU count)")
 	modes := fs.String("modes", "cache_statement,cache_describe,exec",
 		"pgx default_query_exec_mode values compared in the serving runs")
-	phases := fs.String("phases", "create,migrate,serve,memory,column", "phases to run (create is always run)")
+	phases := fs.String("phases", "create,migrate,serve,spread,memory,column", "phases to run (create is always run)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -117,6 +117,11 @@ func runScale(ctx context.Context, args []string) error {
 	}
 	if s.phases["serve"] {
 		if err := s.serve(ctx, strings.Split(*modes, ",")); err != nil {
+			return err
+		}
+	}
+	if s.phases["spread"] {
+		if err := s.spread(ctx); err != nil {
 			return err
 		}
 	}
@@ -264,7 +269,7 @@ func (s *scale) create(ctx context.Context) error {
 // noopMigrate migrates n up-to-date tenants, in-process and through the
 // CLI.
 func (s *scale) noopMigrate(ctx context.Context) error {
-	s.printf("#### No-op migrate over %d tenants\n\n| run | time |\n|---|---:|\n", s.n)
+	s.printf("#### No-op migrate over %d tenants\n\nA schema is up to date without its version table being read when the catalog's copy of its versions (`public.tenant_versions_current`) vouches for it.\n\n| run | time | vouched for by the catalog |\n|---|---:|---:|\n", s.n)
 	for i := range 3 {
 		rep, err := tenants.MigrateTenants(ctx, s.a.SQL, s.quiet, tenants.MigrateOptions{Tenants: true, Workers: s.workers})
 		if err != nil {
@@ -273,7 +278,7 @@ func (s *scale) noopMigrate(ctx context.Context) error {
 		if rep.UpToDate != s.n {
 			return fmt.Errorf("no-op migrate: %d of %d up to date", rep.UpToDate, s.n)
 		}
-		s.printf("| `tenants.MigrateTenants`, run %d | %s |\n", i+1, ms(rep.Elapsed))
+		s.printf("| `tenants.MigrateTenants`, run %d | %s | %d |\n", i+1, ms(rep.Elapsed), rep.Vouched)
 	}
 	if err := s.build(ctx); err != nil {
 		return err
@@ -283,7 +288,7 @@ func (s *scale) noopMigrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("strictmt migrate: %w: %s", err, out)
 	}
-	s.printf("| `strictmt migrate` (process start, connect, shared + tenant schemas) | %s |\n\n", ms(time.Since(start)))
+	s.printf("| `strictmt migrate` (process start, connect, shared + tenant schemas) | %s | |\n\n", ms(time.Since(start)))
 	return nil
 }
 
@@ -390,7 +395,7 @@ func (s *scale) serve(ctx context.Context, modes []string) error {
 	for _, mode := range modes {
 		mode = strings.TrimSpace(mode)
 		progressf("serving %d tenants, query mode %s", s.n, mode)
-		r, err := s.serveChild(ctx, mode)
+		r, err := s.serveChild(ctx, mode, s.schemas, s.tokens, s.rounds*len(s.schemas))
 		if err != nil {
 			return fmt.Errorf("mode %s: %w", mode, err)
 		}
@@ -417,7 +422,10 @@ func (s *scale) serve(ctx context.Context, modes []string) error {
 	return nil
 }
 
-func (s *scale) serveChild(ctx context.Context, mode string) (serveResult, error) {
+// serveChild serves total requests spread evenly over schemas (tokens
+// in the same order) from a fresh child strictmt in query mode mode, and
+// reads its memory and its PostgreSQL backends' afterwards.
+func (s *scale) serveChild(ctx context.Context, mode string, schemas, tokens []string, total int) (serveResult, error) {
 	r := serveResult{mode: mode}
 	dbURL := withParams(s.db.URL, "application_name", scaleAppName, "default_query_exec_mode", mode)
 	addr, err := freeAddr()
@@ -469,7 +477,7 @@ func (s *scale) serveChild(ctx context.Context, mode string) (serveResult, error
 		resp.Body.Close()
 		return resp.StatusCode, nil
 	}
-	if r.load, err = s.load(do); err != nil {
+	if r.load, err = s.load(do, schemas, tokens, total); err != nil {
 		return r, err
 	}
 	for key, dst := range map[string]*int64{"VmRSS": &r.rss, "VmHWM": &r.hwm, "RssAnon": &r.anon} {
@@ -521,7 +529,7 @@ func (s *scale) serveInProcess(ctx context.Context, mode string, r *serveResult)
 		h.ServeHTTP(w, req)
 		return w.Code, nil
 	}
-	if r.inproc, err = s.load(do); err != nil {
+	if r.inproc, err = s.load(do, s.schemas, s.tokens, s.rounds*len(s.schemas)); err != nil {
 		return err
 	}
 	runtime.GC()
@@ -556,10 +564,9 @@ type loadResult struct {
 	p50, p99 time.Duration
 }
 
-// load sends rounds × n requests, tenant after tenant, from clients
-// goroutines at once.
-func (s *scale) load(do func(host, token string) (int, error)) (loadResult, error) {
-	total := s.rounds * len(s.schemas)
+// load sends total requests spread evenly over schemas, tenant after
+// tenant, from clients goroutines at once.
+func (s *scale) load(do func(host, token string) (int, error), schemas, tokens []string, total int) (loadResult, error) {
 	lat := make([]time.Duration, total)
 	var next atomic.Int64
 	var firstErr error
@@ -575,12 +582,12 @@ func (s *scale) load(do func(host, token string) (int, error)) (loadResult, erro
 				if i >= total {
 					return
 				}
-				k := i % len(s.schemas)
+				k := i % len(schemas)
 				t0 := time.Now()
-				code, err := do(s.schemas[k]+".scale.localhost", s.tokens[k])
+				code, err := do(schemas[k]+".scale.localhost", tokens[k])
 				lat[i] = time.Since(t0)
 				if err == nil && code != http.StatusOK {
-					err = fmt.Errorf("GET /api/todos/ on %s: status %d", s.schemas[k], code)
+					err = fmt.Errorf("GET /api/todos/ on %s: status %d", schemas[k], code)
 				}
 				if err != nil {
 					once.Do(func() { firstErr = err })
@@ -759,4 +766,58 @@ func ints(xs []int) string {
 		parts[i] = strconv.Itoa(x)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// spreadCounts are the numbers of tenants the spread phase serves, the
+// created ones permitting.
+var spreadCounts = []int{1, 1000, 10000}
+
+// spread serves the same number of requests, from the same clients, spread
+// evenly over 1, 1,000 and 10,000 of the tenants (those that exist), each
+// from a fresh child strictmt in its default query mode, so that what
+// grows with the number of tenants served shows apart from everything
+// else: req/s, p99, the server's RSS and its PostgreSQL backends' memory.
+func (s *scale) spread(ctx context.Context) error {
+	if err := s.seed(ctx); err != nil {
+		return err
+	}
+	if err := s.build(ctx); err != nil {
+		return err
+	}
+	var counts []int
+	for _, k := range spreadCounts {
+		if k < s.n {
+			counts = append(counts, k)
+		}
+	}
+	counts = append(counts, s.n)
+	counts = slices.Compact(counts)
+	total := s.rounds * s.n
+	mode := app.DefaultQueryExecMode.String()
+	var results []serveResult
+	for _, k := range counts {
+		progressf("serving %d requests spread over %d tenants", total, k)
+		r, err := s.serveChild(ctx, mode, s.schemas[:k], s.tokens[:k], total)
+		if err != nil {
+			return fmt.Errorf("spread over %d tenants: %w", k, err)
+		}
+		results = append(results, r)
+	}
+	s.printf("#### Serving 1 to %d tenants with the same clients\n\n", s.n)
+	s.printf("`GET /api/todos/` (a page of 5 todos), %d requests spread evenly over the first *k* tenants (tenant after tenant, each on its own host with its token), %d concurrent clients, against a fresh `strictmt serve` child process for each *k* (query mode %s, default pool of %d connections, `tenancy.max_conns_per_tenant` %d). Memory is read after the load: the server's `VmRSS`, and the private memory (`RssAnon`) of its PostgreSQL backends.\n\n",
+		total, s.clients, mode, config.Default().Database.MaxOpenConns, config.Default().ConnsPerTenant())
+	ref, refK := 0.0, counts[0]
+	for i, r := range results {
+		if i == 0 || counts[i] == 1000 {
+			ref, refK = float64(r.load.n)/r.load.elapsed.Seconds(), counts[i]
+		}
+	}
+	s.printf("| tenants served | req/s | req/s vs. %d tenants | p50 | p99 | strictmt RSS | PG backends | backend memory, total | backend memory, largest |\n", refK)
+	s.printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for i, r := range results {
+		rps := float64(r.load.n) / r.load.elapsed.Seconds()
+		s.printf("| %d | %.0f | %.2fx | %s | %s | %s | %d | %s | %s |\n", counts[i], rps, rps/ref, ms(r.load.p50), ms(r.load.p99), mb(r.rss), r.backends, mb(r.backendSum), mb(r.backendMax))
+	}
+	s.printf("\n")
+	return nil
 }

@@ -59,9 +59,12 @@ type Metrics struct {
 
 // HTTP configures the server.
 type HTTP struct {
-	Addr            string        `mapstructure:"addr"`
-	MaxBodyBytes    int64         `mapstructure:"max_body_bytes"`
-	ReadTimeout     time.Duration `mapstructure:"read_timeout"`
+	Addr         string        `mapstructure:"addr"`
+	MaxBodyBytes int64         `mapstructure:"max_body_bytes"`
+	ReadTimeout  time.Duration `mapstructure:"read_timeout"`
+	// BodyTimeout bounds the read of a request body, which is read
+	// whole before any database work starts.
+	BodyTimeout     time.Duration `mapstructure:"body_timeout"`
 	WriteTimeout    time.Duration `mapstructure:"write_timeout"`
 	IdleTimeout     time.Duration `mapstructure:"idle_timeout"`
 	RequestTimeout  time.Duration `mapstructure:"request_timeout"`
@@ -115,6 +118,13 @@ type Tenancy struct {
 	// Header is the header that names the tenant by one of its domains
 	// when IdentifyBy has "header".
 	Header string `mapstructure:"header"`
+	// MaxConnsPerTenant bounds a tenant's concurrent scoped requests
+	// (each holds at most one pooled connection); 0 means half of
+	// database.max_open_conns (see ConnsPerTenant).
+	MaxConnsPerTenant int `mapstructure:"max_conns_per_tenant"`
+	// MaxConnsWait is how long a request over its tenant's share waits
+	// for a slot before it gets 503.
+	MaxConnsWait time.Duration `mapstructure:"max_conns_wait"`
 }
 
 // HeaderIdentification reports whether requests to public hosts may name
@@ -126,6 +136,16 @@ func (t Tenancy) HeaderIdentification() bool {
 		}
 	}
 	return false
+}
+
+// ConnsPerTenant returns the effective tenancy.max_conns_per_tenant:
+// the configured value, or half of database.max_open_conns (at
+// least 1) when it is 0.
+func (c Config) ConnsPerTenant() int {
+	if n := c.Tenancy.MaxConnsPerTenant; n > 0 {
+		return n
+	}
+	return max(1, c.Database.MaxOpenConns/2)
 }
 
 // Admin configures the admin HTTP API.
@@ -152,6 +172,7 @@ func Default() Config {
 			Addr:            "127.0.0.1:8080",
 			MaxBodyBytes:    1 << 20,
 			ReadTimeout:     15 * time.Second,
+			BodyTimeout:     10 * time.Second,
 			WriteTimeout:    30 * time.Second,
 			IdleTimeout:     120 * time.Second,
 			RequestTimeout:  10 * time.Second,
@@ -181,6 +202,7 @@ func Default() Config {
 			SpareSchemas: 4,
 			IdentifyBy:   []string{"host"},
 			Header:       "X-Tenant",
+			MaxConnsWait: time.Second,
 		},
 		Dev:     Dev{DemoTenant: true},
 		Log:     Log{Level: "info", Format: "text"},
@@ -331,7 +353,8 @@ func (c Config) Validate() error {
 		"http.read_timeout": c.HTTP.ReadTimeout, "http.write_timeout": c.HTTP.WriteTimeout,
 		"http.request_timeout": c.HTTP.RequestTimeout, "http.shutdown_timeout": c.HTTP.ShutdownTimeout,
 		"auth.access_ttl": c.Auth.AccessTTL, "auth.refresh_ttl": c.Auth.RefreshTTL,
-		"tenancy.cache_ttl": c.Tenancy.CacheTTL,
+		"tenancy.cache_ttl": c.Tenancy.CacheTTL, "http.body_timeout": c.HTTP.BodyTimeout,
+		"tenancy.max_conns_wait": c.Tenancy.MaxConnsWait,
 	} {
 		if d <= 0 {
 			bad(key, "must be a positive duration such as 30s")
@@ -364,6 +387,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.HTTP.TrustedProxyPrefixes(); err != nil {
 		bad("http.trusted_proxies", "%v", err)
+	}
+	if c.Tenancy.MaxConnsPerTenant < 0 {
+		bad("tenancy.max_conns_per_tenant", "must not be negative (0: half of database.max_open_conns)")
 	}
 	if c.Tenancy.SpareSchemas < 0 || c.Tenancy.SpareSchemas > 1000 {
 		bad("tenancy.spare_schemas", "must be between 0 and 1000")

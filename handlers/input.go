@@ -21,16 +21,17 @@ import (
 
 // DRF's messages, which the seed's clients show to people.
 const (
-	msgRequired  = "This field is required."
-	msgBlank     = "This field may not be blank."
-	msgNull      = "This field may not be null."
-	msgString    = "Not a valid string."
-	msgBool      = "Must be a valid boolean."
-	msgInt       = "A valid integer is required."
-	msgDatetime  = "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."
-	msgDate      = "Date has wrong format. Use one of these formats instead: YYYY-MM-DD."
-	msgEmail     = "Enter a valid email address."
-	maxSafeInt64 = 1<<63 - 1
+	msgRequired      = "This field is required."
+	msgBlank         = "This field may not be blank."
+	msgNull          = "This field may not be null."
+	msgString        = "Not a valid string."
+	msgBool          = "Must be a valid boolean."
+	msgInt           = "A valid integer is required."
+	msgDatetimeRange = "Datetime value out of range."
+	msgDatetime      = "Datetime has wrong format. Use one of these formats instead: YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."
+	msgDate          = "Date has wrong format. Use one of these formats instead: YYYY-MM-DD."
+	msgEmail         = "Enter a valid email address."
+	maxSafeInt64     = 1<<63 - 1
 )
 
 // readJSON reads the request body as one JSON object: 415 unless the
@@ -342,6 +343,10 @@ func (in *input) Time(name string, required, nullable bool) (val *time.Time, set
 		return nil, false
 	}
 	t, err := parseDatetime(s)
+	if errors.Is(err, errDatetimeRange) {
+		in.errs.Add(name, msgDatetimeRange)
+		return nil, false
+	}
 	if err != nil {
 		in.errs.Add(name, msgDatetime)
 		return nil, false
@@ -349,13 +354,21 @@ func (in *input) Time(name string, required, nullable bool) (val *time.Time, set
 	return &t, true
 }
 
+// errDatetimeRange is parseDatetime's error for a datetime that is well
+// formed but falls outside years 1 to 9999 once converted to UTC.
+var errDatetimeRange = errors.New("datetime out of range")
+
+// parseDatetime parses s and converts it to UTC. The range is checked
+// after the conversion: "0001-01-01T00:00:00+14:00" is in year 0 in UTC,
+// and "9999-12-31T23:59:59-14:00" in year 10000.
 func parseDatetime(s string) (time.Time, error) {
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04Z07:00", "2006-01-02T15:04:05.999999", "2006-01-02T15:04:05", "2006-01-02T15:04"} {
 		if t, err := time.Parse(layout, s); err == nil {
+			t = t.UTC()
 			if t.Year() < 1 || t.Year() > 9999 {
-				break
+				return time.Time{}, errDatetimeRange
 			}
-			return t.UTC(), nil
+			return t, nil
 		}
 	}
 	return time.Time{}, errors.New("bad datetime")

@@ -49,6 +49,12 @@ type Deps struct {
 	// TenantHeader, when not empty, is the header that names the tenant
 	// (by a domain) on PublicHosts (tenancy.identify_by: [host, header]).
 	TenantHeader string
+	// BodyTimeout bounds the read of a request body (see
+	// middleware.ReadBody); 0 leaves it to the server's read timeout.
+	BodyTimeout time.Duration
+	// TenantLimiter caps each tenant's concurrent scoped requests; nil
+	// caps nothing.
+	TenantLimiter *middleware.TenantLimiter
 }
 
 // NewRouter returns the HTTP handler of the whole service. Paths work with
@@ -65,7 +71,7 @@ func NewRouter(d Deps) http.Handler {
 	if d.Metrics != nil {
 		r.Use(d.Metrics)
 	}
-	r.Use(middleware.RequestID(), middleware.ForwardedHost(d.TrustedProxies), middleware.Logger(d.Log), middleware.CORS(d.Log, d.CORSOrigins, tenantHeaders(d)...), middleware.Recovery(d.Log), middleware.BodyLimit(d.Log, d.MaxBodyBytes), middleware.Timeout(d.RequestTimeout))
+	r.Use(middleware.RequestID(), middleware.SecurityHeaders(), middleware.ForwardedHost(d.TrustedProxies), middleware.Logger(d.Log), middleware.RequestLineHost(), middleware.CORS(d.Log, d.CORSOrigins, tenantHeaders(d)...), middleware.Recovery(d.Log), middleware.BodyLimit(d.Log, d.MaxBodyBytes), middleware.ReadBody(d.Log, d.BodyTimeout), middleware.Timeout(d.RequestTimeout))
 
 	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"detail": "Not found."}) })
 	r.NoMethod(func(c *gin.Context) {
@@ -82,7 +88,7 @@ func NewRouter(d Deps) http.Handler {
 
 	api := r.Group("/api", middleware.Tenant(d.Log, d.Resolver, middleware.TenantHeader{
 		Name: d.TenantHeader, PublicHosts: d.PublicHosts, NormalizeHost: tenants.NormalizeHost,
-	}), middleware.PaidUntil(d.Log, d.EnforcePaidUntil, nil), middleware.Scope(d.Log, d.Strict))
+	}), middleware.PaidUntil(d.Log, d.EnforcePaidUntil, nil), middleware.LimitTenant(d.Log, d.TenantLimiter), middleware.Scope(d.Log, d.Strict))
 	api.GET("", index)
 	registerDocs(api, d)
 

@@ -102,25 +102,22 @@ func resolveTenant(ctx context.Context, r TenantResolver, host string) (*tenancy
 }
 
 // Scope runs the rest of the request in the tenant's scope (see
-// tenancy.Scope). The response of a request that may write is held back
-// until the transaction has committed: a client never sees a success that
-// was then rolled back. Responses with status 400 and above, and panics,
-// roll back. A read (GET, HEAD) writes nothing, so its response goes out
-// first and its transaction is rolled back after.
+// tenancy.Scope). Every response is held back until the scope has ended:
+// a request that may write is answered once its transaction has
+// committed, so a client never sees a success that was then rolled back;
+// a read (GET, HEAD) ends its transaction before its response goes out,
+// so no transaction or pooled connection waits on a slow client.
+// Responses with status 400 and above, reads, and panics roll back.
 func Scope(log *slog.Logger, strict bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		t := tenancy.TenantFromContext(c.Request.Context())
-		if m := c.Request.Method; m == http.MethodGet || m == http.MethodHead {
-			scope := tenancy.NewReadOnlyScope(t, strict)
-			c.Request = c.Request.WithContext(tenancy.NewContextWithScope(c.Request.Context(), scope))
-			defer scope.Rollback()
-			c.Next()
-			if c.Writer.Written() {
-				c.Writer.Flush()
-			}
-			return
+		read := c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead
+		var scope *tenancy.Scope
+		if read {
+			scope = tenancy.NewReadOnlyScope(t, strict)
+		} else {
+			scope = tenancy.NewScope(t, strict)
 		}
-		scope := tenancy.NewScope(t, strict)
 		c.Request = c.Request.WithContext(tenancy.NewContextWithScope(c.Request.Context(), scope))
 		orig := c.Writer
 		buf := &bufferedWriter{ResponseWriter: orig, status: http.StatusOK}
@@ -137,7 +134,7 @@ func Scope(log *slog.Logger, strict bool) gin.HandlerFunc {
 		c.Next()
 		finished = true
 		c.Writer = orig
-		if buf.status >= 400 {
+		if read || buf.status >= 400 {
 			scope.Rollback()
 		} else if err := scope.Commit(); err != nil {
 			Error(c, log, err)

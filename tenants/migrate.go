@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,7 +49,10 @@ type Progress struct {
 // MigrateReport is the outcome of a tenant migration run.
 type MigrateReport struct {
 	Total    int
-	UpToDate int              // schemas that needed nothing
+	UpToDate int // schemas that needed nothing
+	// Vouched counts the up-to-date schemas the catalog's copy of their
+	// versions vouched for, whose version tables were not read.
+	Vouched  int
 	Migrated int              // schemas where at least one migration ran
 	Applied  int              // migrations applied, over all schemas
 	Failed   map[string]error // schema → error; its failed migration was rolled back
@@ -83,6 +87,9 @@ type tenantRow struct {
 	version      int64 // highest applied version; -1 without a version table
 	applied      int   // distinct versions above 0 recorded as applied
 	missingRole  bool
+	// recorded: the catalog's believed copy of the schema's versions
+	// (public.tenant_versions_current) holds every migration.
+	recorded bool
 }
 
 // MigrateTenants applies pending tenant migrations to every tenant schema
@@ -125,16 +132,48 @@ func MigrateTenants(ctx context.Context, db *sql.DB, log *slog.Logger, opts Migr
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
-	if err := readVersions(ctx, db, rows, workers); err != nil {
+	records, err := hasVersionRecords(ctx, db)
+	if err != nil {
 		return nil, err
+	}
+	if records {
+		if err := readRecords(ctx, db, rows, migrations); err != nil {
+			return nil, err
+		}
+	}
+	// The schemas the catalog cannot vouch for are read one by one.
+	var unknown []tenantRow
+	var at []int
+	for i, t := range rows {
+		if !t.recorded {
+			unknown = append(unknown, t)
+			at = append(at, i)
+		}
+	}
+	if err := readVersions(ctx, db, unknown, workers); err != nil {
+		return nil, err
+	}
+	for k, i := range at {
+		rows[i] = unknown[k]
 	}
 
 	var work []tenantRow
+	var record []string // up to date, but not vouched for by the catalog yet
 	for _, t := range rows {
 		if t.upToDate(migrations) && !t.missingRole {
 			rep.UpToDate++
+			if t.recorded {
+				rep.Vouched++
+			} else {
+				record = append(record, t.schema)
+			}
 		} else {
 			work = append(work, t)
+		}
+	}
+	if records && !opts.DryRun && len(record) > 0 {
+		if err := recordVersions(ctx, db, record); err != nil {
+			log.Warn("recording tenant versions in the catalog failed; the next migrate reads these schemas again", "err", err)
 		}
 	}
 	var mu sync.Mutex
@@ -163,6 +202,11 @@ func MigrateTenants(ctx context.Context, db *sql.DB, log *slog.Logger, opts Migr
 					pending, err = pendingIn(ctx, db, t.schema, migrations)
 				} else {
 					applied, err = migrateSchema(ctx, db, t, migrations)
+					if err == nil && records {
+						if rerr := recordVersions(ctx, db, []string{t.schema}); rerr != nil {
+							log.Warn("recording tenant versions in the catalog failed; the next migrate reads this schema again", "schema", t.schema, "err", rerr)
+						}
+					}
 				}
 				mu.Lock()
 				done++
@@ -335,7 +379,65 @@ func readVersions(ctx context.Context, db *sql.DB, rows []tenantRow, workers int
 // upToDate reports whether every one of migrations is recorded in t: the
 // highest version alone would miss a hole left by an older one.
 func (t tenantRow) upToDate(migrations []Migration) bool {
-	return t.version >= migrations[len(migrations)-1].Version && t.applied >= len(migrations)
+	return t.recorded || t.version >= migrations[len(migrations)-1].Version && t.applied >= len(migrations)
+}
+
+// hasVersionRecords reports whether the catalog keeps copies of the
+// tenant schemas' versions (shared migration 00002 has run).
+func hasVersionRecords(ctx context.Context, db *sql.DB) (bool, error) {
+	var ok bool
+	err := db.QueryRowContext(ctx, "SELECT to_regclass('public.tenant_versions_current') IS NOT NULL AND to_regprocedure('public.strictmt_record_versions(text)') IS NOT NULL").Scan(&ok)
+	return ok, err
+}
+
+// readRecords marks the rows whose schema the catalog vouches for as
+// holding every one of migrations, in one query over the catalog alone,
+// whatever the number of tenants. The view believes a record only while
+// the schema's version table is the one recorded and its change trigger
+// is the one recorded, unchanged and always enabled; the trigger deletes
+// the record on any write to the version table. So a record is an exact
+// copy of the version table, and a schema it does not vouch for (a hole
+// made by hand, a table re-created, a trigger disabled or dropped, a
+// record never made) is read from its own version table, as before.
+func readRecords(ctx context.Context, db *sql.DB, rows []tenantRow, migrations []Migration) error {
+	names := make([]string, len(rows))
+	at := make(map[string]int, len(rows))
+	for i, t := range rows {
+		names[i] = t.schema
+		at[t.schema] = i
+	}
+	rs, err := db.QueryContext(ctx, `SELECT schema_name FROM public.tenant_versions_current
+		WHERE schema_name = ANY($1) AND versions @> $2::bigint[]`, names, versions(migrations))
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var s string
+		if err := rs.Scan(&s); err != nil {
+			return err
+		}
+		if i, ok := at[s]; ok {
+			rows[i].recorded = true
+		}
+	}
+	return rs.Err()
+}
+
+// recordVersions has the catalog copy what the schemas' version tables
+// hold now (public.strictmt_record_versions), 100 schemas a statement.
+func recordVersions(ctx context.Context, db *sql.DB, schemas []string) error {
+	for len(schemas) > 0 {
+		n := min(versionChunk, len(schemas))
+		chunk := slices.Clone(schemas[:n])
+		// One lock order for every run: concurrent runs never deadlock.
+		slices.Sort(chunk)
+		if _, err := db.ExecContext(ctx, "SELECT public.strictmt_record_versions(s) FROM unnest($1::text[]) s", chunk); err != nil {
+			return err
+		}
+		schemas = schemas[n:]
+	}
+	return nil
 }
 
 // readChunk sets the version of rows[i] for each i in chunk, in one query.

@@ -288,3 +288,138 @@ func TestMigrateNoticesAHoleInOlderVersions(t *testing.T) {
 		t.Fatalf("hole_a has nothing pending: %+v", rep.Pending)
 	}
 }
+
+// TestMigrateTrustsOnlyAnUntouchedVersionRecord: a new tenant's versions
+// are vouched for by the catalog (a no-op migrate does not read its
+// version table), and every way of changing a schema's version table
+// behind strictmt's back makes migrate read that table again and find
+// what is missing: a plain DELETE, a TRUNCATE, a DELETE with
+// session_replication_role = replica, a DELETE with the change trigger
+// disabled (and enabled again), a dropped trigger, a version table
+// dropped and re-created with a hole, a renamed version table. A real
+// migrate then repairs each schema and the catalog vouches for it again.
+func TestMigrateTrustsOnlyAnUntouchedVersionRecord(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t)
+	ctx := context.Background()
+	db := env.App.DB
+	vt := func(schema string) string { return tenants.QuoteIdent(schema) + ".goose_db_version" }
+	tricks := map[string]func(schema string) []string{
+		"delete":   func(s string) []string { return []string{"DELETE FROM " + vt(s) + " WHERE version_id = 1"} },
+		"truncate": func(s string) []string { return []string{"TRUNCATE " + vt(s)} },
+		"replica": func(s string) []string {
+			return []string{"SET session_replication_role = replica; DELETE FROM " + vt(s) + " WHERE version_id = 1; SET session_replication_role = DEFAULT"}
+		},
+		"disabled": func(s string) []string {
+			return []string{"ALTER TABLE " + vt(s) + " DISABLE TRIGGER strictmt_versions_changed", "DELETE FROM " + vt(s) + " WHERE version_id = 1", "ALTER TABLE " + vt(s) + " ENABLE ALWAYS TRIGGER strictmt_versions_changed"}
+		},
+		"dropped_trigger": func(s string) []string {
+			return []string{"DROP TRIGGER strictmt_versions_changed ON " + vt(s), "DELETE FROM " + vt(s) + " WHERE version_id = 1"}
+		},
+		"recreated": func(s string) []string {
+			return []string{"CREATE TABLE " + tenants.QuoteIdent(s) + ".keep AS SELECT * FROM " + vt(s) + " WHERE version_id <> 1",
+				"DROP TABLE " + vt(s), "ALTER TABLE " + tenants.QuoteIdent(s) + ".keep RENAME TO goose_db_version"}
+		},
+		"renamed": func(s string) []string {
+			return []string{"ALTER TABLE " + vt(s) + " RENAME TO old_versions",
+				"CREATE TABLE " + vt(s) + " AS SELECT * FROM " + tenants.QuoteIdent(s) + ".old_versions WHERE version_id <> 1"}
+		},
+	}
+	var names []string
+	for name := range tricks {
+		names = append(names, name)
+		env.CreateTenant(t, "rec_"+name, "rec-"+strings.ReplaceAll(name, "_", "-")+".localhost")
+	}
+	env.CreateTenant(t, "rec_untouched", "rec-untouched.localhost")
+	slices.Sort(names)
+	total := len(names) + 1
+
+	rep, err := tenants.MigrateTenants(ctx, env.App.SQL, apptest.Logger(t), tenants.MigrateOptions{Tenants: true, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Vouched != total || rep.UpToDate != total {
+		t.Fatalf("new tenants: %d vouched, %d up to date, want %d of each", rep.Vouched, rep.UpToDate, total)
+	}
+	for _, name := range names {
+		for _, q := range tricks[name]("rec_" + name) {
+			if err := db.Exec(q).Error; err != nil {
+				t.Fatalf("%s: %s: %v", name, q, err)
+			}
+		}
+	}
+	rep, err = tenants.MigrateTenants(ctx, env.App.SQL, apptest.Logger(t), tenants.MigrateOptions{Tenants: true, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Vouched != 1 || rep.UpToDate != 1 {
+		t.Fatalf("after the tricks: %d vouched, %d up to date, want only rec_untouched", rep.Vouched, rep.UpToDate)
+	}
+	for _, name := range names {
+		got := rep.Pending["rec_"+name]
+		if !slices.Contains(got, 1) {
+			t.Errorf("%s: pending %v, want version 1 among them", name, got)
+		}
+	}
+	// The schemas' tables are all there: put the missing version rows
+	// back by hand. migrate then reads each of them, finds it complete,
+	// and has the catalog vouch for it again.
+	for _, name := range names {
+		s := "rec_" + name
+		if err := db.Exec("INSERT INTO "+vt(s)+" (version_id, is_applied) SELECT v, true FROM unnest(?::bigint[]) v WHERE v NOT IN (SELECT version_id FROM "+vt(s)+")",
+			"{"+strings.Trim(strings.Join(strings.Fields(fmt.Sprint(rep.Pending[s])), ","), "[]")+"}").Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err = tenants.MigrateTenants(ctx, env.App.SQL, apptest.Logger(t), tenants.MigrateOptions{Tenants: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.UpToDate != total || rep.Vouched != 1 || rep.Applied != 0 {
+		t.Fatalf("after the repair: %+v, want every schema up to date, only rec_untouched vouched for", rep)
+	}
+	rep, err = tenants.MigrateTenants(ctx, env.App.SQL, apptest.Logger(t), tenants.MigrateOptions{Tenants: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Vouched != total {
+		t.Fatalf("after repair: %d vouched, want %d (%+v)", rep.Vouched, total, rep)
+	}
+}
+
+// TestClaimedSpareKeepsItsVersionRecord: a tenant made from a spare schema
+// is vouched for under its own name, and a deleted tenant leaves no
+// record behind.
+func TestClaimedSpareKeepsItsVersionRecord(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t)
+	ctx := context.Background()
+	if n, err := env.App.Tenants.FillSpares(ctx, 1); err != nil || n != 1 {
+		t.Fatalf("FillSpares: %d, %v", n, err)
+	}
+	env.CreateTenant(t, "rec_spare", "rec-spare.localhost")
+	env.CreateTenant(t, "rec_gone", "rec-gone.localhost")
+	if err := env.App.Tenants.DeleteTenant(ctx, "rec_gone", true); err != nil {
+		t.Fatal(err)
+	}
+	var spares, records []string
+	if err := env.App.DB.Raw("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'strictmt-spare-%'").Scan(&spares).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(spares) != 0 {
+		t.Fatalf("the spare was not claimed: %v", spares)
+	}
+	if err := env.App.DB.Raw("SELECT schema_name FROM public.tenant_versions_current ORDER BY 1").Scan(&records).Error; err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(records, []string{"rec_spare"}) {
+		t.Fatalf("believed records %v, want only rec_spare's", records)
+	}
+	rep, err := tenants.MigrateTenants(ctx, env.App.SQL, apptest.Logger(t), tenants.MigrateOptions{Tenants: true, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Vouched != 1 || rep.UpToDate != 1 {
+		t.Fatalf("%+v, want rec_spare vouched for", rep)
+	}
+}

@@ -268,6 +268,10 @@ func (s *Service) provisionScript(schema, role string) string {
 	b.WriteString("SET LOCAL search_path TO " + sch + ";\n")
 	b.WriteString(s.schemaSQL)
 	b.WriteString("REVOKE ALL ON " + sch + "." + VersionTable + " FROM " + QuoteIdent(role) + ";\n")
+	// The catalog's copy of the versions just recorded (see
+	// tenants/migrations/shared/00002_tenant_versions.sql), so that
+	// migrate need not open this schema to know it is up to date.
+	b.WriteString("SELECT public.strictmt_record_versions(current_schema());\n")
 	return b.String()
 }
 
@@ -424,6 +428,9 @@ func (s *Service) DeleteTenant(ctx context.Context, schema string, dropSchema bo
 		}
 		if dropSchema {
 			if err := tx.Exec("DROP SCHEMA IF EXISTS " + QuoteIdent(schema) + " CASCADE").Error; err != nil {
+				return err
+			}
+			if err := tx.Exec("DELETE FROM public.tenant_versions WHERE schema_name = ?", schema).Error; err != nil {
 				return err
 			}
 		}

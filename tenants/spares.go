@@ -131,7 +131,7 @@ func (s *Service) fillOne(ctx context.Context, target int) (built bool, err erro
 			}
 			if free {
 				q := QuoteIdent(n)
-				if err := tx.Exec("DROP SCHEMA " + q + " CASCADE; DROP ROLE IF EXISTS " + q).Error; err != nil {
+				if err := tx.Exec("DROP SCHEMA " + q + " CASCADE; DROP ROLE IF EXISTS " + q + "; DELETE FROM public.tenant_versions WHERE schema_name = " + quoteLiteral(n)).Error; err != nil {
 					return err
 				}
 			}
@@ -217,7 +217,10 @@ func (s *Service) provisionSpare(ctx context.Context, tx *gorm.DB, spare, schema
 	exec := gormExecer{tx.WithContext(ctx)}
 	_, err = exec.ExecContext(ctx, "SAVEPOINT strictmt_claim;\n"+
 		"ALTER SCHEMA "+QuoteIdent(spare)+" RENAME TO "+QuoteIdent(schema)+";\n"+
-		"ALTER ROLE "+QuoteIdent(spare)+" RENAME TO "+QuoteIdent(role))
+		"ALTER ROLE "+QuoteIdent(spare)+" RENAME TO "+QuoteIdent(role)+";\n"+
+		// The spare's recorded versions follow it (the fingerprint
+		// holds oids, which a rename keeps).
+		"UPDATE public.tenant_versions SET schema_name = "+quoteLiteral(schema)+" WHERE schema_name = "+quoteLiteral(spare))
 	switch repository.PgCode(err) {
 	case "3F000", "42704": // invalid_schema_name, undefined_object: the spare or its role is gone
 		if _, rerr := exec.ExecContext(ctx, "ROLLBACK TO SAVEPOINT strictmt_claim"); rerr != nil {

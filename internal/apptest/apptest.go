@@ -46,6 +46,9 @@ func Config(t testing.TB) config.Config {
 	// Parallel tests under -race on a small machine are slow; the
 	// production default would turn slowness into 503s.
 	cfg.HTTP.RequestTimeout = time.Minute
+	// Likewise a burst of one tenant's requests waits for its share of
+	// the pool (tenancy.max_conns_per_tenant) rather than getting 503.
+	cfg.Tenancy.MaxConnsWait = time.Minute
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
