@@ -25,6 +25,7 @@ import (
 	"github.com/strictmt/strictmt/internal/embedpg"
 	"github.com/strictmt/strictmt/metrics"
 	"github.com/strictmt/strictmt/middleware"
+	"github.com/strictmt/strictmt/tenancy"
 	"github.com/strictmt/strictmt/tenants"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -275,7 +276,7 @@ func hasConnParam(conn, key string) bool {
 }
 
 func (a *App) buildServices(ctx context.Context) error {
-	a.Resolver = tenants.NewResolver(a.DB, a.Config.Tenancy.CacheTTL)
+	a.Resolver = tenants.NewResolver(a.DB, a.Config.Tenancy.CacheTTL, tenancy.StoreOptions{StatementComments: a.Config.Database.StatementComments})
 	// Provisioning DDL and spare upkeep go to PostgreSQL directly.
 	svc, err := tenants.NewService(ctx, a.DirectDB, a.Config.Tenancy.PublicHosts, a.Resolver.Invalidate)
 	if err != nil {

@@ -67,11 +67,12 @@ func runLoad(ctx context.Context, args []string) error {
 	warmup := fs.Duration("warmup", 3*time.Second, "length of the warm-up run before each measured run")
 	pool := fs.Int("pool", 16, "database connections of every server")
 	threads := fs.Int("threads", runtime.NumCPU(), "wrk threads")
-	postPercent := fs.Int("post", 20, "percentage of requests that create a todo; the others list 20")
+	postList := fs.String("post", "20", "percentage of requests that create a todo, the others list 20; a comma-separated list runs each workload in turn on the same seeded database")
 	rounds := fs.Int("rounds", 1, "times to drive each server (in turn); medians are reported")
 	servers := fs.String("servers", strings.Join(loadServerNames, ","), "servers to drive, in order, of "+strings.Join(append(loadServerNames, analysisServerNames...), ", "))
 	execMode := fs.String("query-exec-mode", "", "pgx default_query_exec_mode of every server (cache_statement, cache_describe, describe_exec, exec, simple_protocol); empty: each server's own default")
 	bouncer := pgbouncerFlag(fs)
+	countN := fs.Int("count", 50, "after the runs, send this many lists and creates one by one to each server through a counting proxy, for round trips and statements per request (0: skip)")
 	profileDir := fs.String("cpuprofile", "", "write a CPU profile of each in-process strictmt's last measured run into this directory")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -90,8 +91,14 @@ func runLoad(ctx context.Context, args []string) error {
 		return fmt.Errorf("-tenants, -todos, -pool and -rounds must be at least 1")
 	case *threads < 1 || *concurrency < *threads:
 		return fmt.Errorf("-concurrency must be at least -threads (%d)", *threads)
-	case *postPercent < 0 || *postPercent > 100:
-		return fmt.Errorf("-post must be between 0 and 100")
+	}
+	var posts []int
+	for _, p := range strings.Split(*postList, ",") {
+		var v int
+		if _, err := fmt.Sscanf(strings.TrimSpace(p), "%d", &v); err != nil || v < 0 || v > 100 {
+			return fmt.Errorf("-post: want percentages between 0 and 100, got %q", p)
+		}
+		posts = append(posts, v)
 	}
 	if err := checkWrk(); err != nil {
 		return err
@@ -138,10 +145,6 @@ func runLoad(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stopBouncer()
-	script, err := writeWrkScript(dir, ts, *postPercent)
-	if err != nil {
-		return err
-	}
 	pgCPU, err := postgresCPU(ctx, db.URL)
 	if err != nil {
 		return err
@@ -161,39 +164,95 @@ func runLoad(ctx context.Context, args []string) error {
 			return startBaseline(ctx, baselineBin, serverURL, *pool, "")
 		}
 	}
-	var runs []loadRun
 	var reference *responses
-	for round := 1; round <= *rounds; round++ {
-		for _, name := range names {
-			srv, err := start(name)
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			run, err := driveServer(ctx, name, srv, ts[0], &reference, script, *threads, *concurrency, *warmup, *duration, pgCPU,
-				profilePath(*profileDir, name, srv.inProcess && round == *rounds))
-			if stopErr := srv.stop(); err == nil && stopErr != nil {
-				err = fmt.Errorf("stopping: %w", stopErr)
-			}
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			fmt.Fprintf(os.Stderr, "  round %d %-18s %8.0f req/s  p50 %s  p99 %s  errors %d\n", round, name,
-				run.wrk.RPS(), us(run.wrk.P50US), us(run.wrk.P99US), run.wrk.Errors())
-			runs = append(runs, run)
+	for i, postPercent := range posts {
+		script, err := writeWrkScript(dir, ts, postPercent)
+		if err != nil {
+			return err
 		}
-	}
+		if i > 0 {
+			fmt.Println()
+		}
+		var runs []loadRun
+		for round := 1; round <= *rounds; round++ {
+			for _, name := range names {
+				srv, err := start(name)
+				if err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+				run, err := driveServer(ctx, name, srv, ts[0], &reference, script, *threads, *concurrency, *warmup, *duration, pgCPU,
+					profilePath(*profileDir, name, srv.inProcess && round == *rounds))
+				if stopErr := srv.stop(); err == nil && stopErr != nil {
+					err = fmt.Errorf("stopping: %w", stopErr)
+				}
+				if err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+				fmt.Fprintf(os.Stderr, "  round %d %-18s %8.0f req/s  p50 %s  p99 %s  errors %d\n", round, name,
+					run.wrk.RPS(), us(run.wrk.P50US), us(run.wrk.P99US), run.wrk.Errors())
+				runs = append(runs, run)
+			}
+		}
 
-	fmt.Printf("Load: %d tenants × %d todos; %d%% GET /api/todos/?limit=20, %d%% POST /api/todos/, random tenant per request\n",
-		*nTenants, *nTodos, 100-*postPercent, *postPercent)
-	fmt.Printf("wrk: %d connections on %d threads, %s warm-up + %s measured per server, %d round(s)\n",
-		*concurrency, *threads, *warmup, *duration, *rounds)
-	mode := "each server's default"
-	if *execMode != "" {
-		mode = *execMode
+		fmt.Printf("Load: %d tenants × %d todos; %d%% GET /api/todos/?limit=20, %d%% POST /api/todos/, random tenant per request\n",
+			*nTenants, *nTodos, 100-postPercent, postPercent)
+		fmt.Printf("wrk: %d connections on %d threads, %s warm-up + %s measured per server, %d round(s)\n",
+			*concurrency, *threads, *warmup, *duration, *rounds)
+		mode := "each server's default"
+		if *execMode != "" {
+			mode = *execMode
+		}
+		fmt.Printf("every server: a pool of %d PostgreSQL connections, query exec mode: %s; strictmt in-process, baseline as a child process\n", *pool, mode)
+		fmt.Printf("machine: %s; wrk, the servers and PostgreSQL share its CPUs\n\n", machine())
+		printLoadTable(os.Stdout, names, runs)
 	}
-	fmt.Printf("every server: a pool of %d PostgreSQL connections, query exec mode: %s; strictmt in-process, baseline as a child process\n", *pool, mode)
-	fmt.Printf("machine: %s; wrk, the servers and PostgreSQL share its CPUs\n\n", machine())
-	printLoadTable(os.Stdout, names, runs)
+	if *countN > 0 {
+		return printWireCounts(ctx, os.Stdout, names, serverURL, *countN, ts[0], func(name, url string) (*runningServer, error) {
+			switch name {
+			case "strict":
+				return startStrictmt(ctx, url, config.IsolationStrict, *pool)
+			case "prefix":
+				return startStrictmt(ctx, url, config.IsolationPrefix, *pool)
+			case "baseline-strict-rt":
+				return startBaseline(ctx, baselineBin, url, *pool, "strict")
+			case "baseline-prefix-rt":
+				return startBaseline(ctx, baselineBin, url, *pool, "prefix")
+			default:
+				return startBaseline(ctx, baselineBin, url, *pool, "")
+			}
+		})
+	}
+	return nil
+}
+
+// printWireCounts starts each server on a counting proxy in front of the
+// database and prints the round trips and statements of its list and
+// create requests.
+func printWireCounts(ctx context.Context, w io.Writer, names []string, dbURL string, n int, t loadTenant,
+	start func(name, url string) (*runningServer, error)) error {
+	p, proxied, err := startCountingProxy(dbURL)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	fmt.Fprintf(w, "\nWhat reaches PostgreSQL per request (%d lists and %d creates sent one by one, counted on the wire by a proxy):\n\n", n, n)
+	fmt.Fprintln(w, "| server | list: round trips | list: statements | create: round trips | create: statements |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+	for _, name := range names {
+		srv, err := start(name, proxied)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		list, create, err := countRequests(ctx, p, srv.addr, t, n)
+		if stopErr := srv.stop(); err == nil {
+			err = stopErr
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		per := func(v int64) string { return fmt.Sprintf("%.2f", float64(v)/float64(n)) }
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", loadServerTitles[name], per(list.trips), per(list.stmts), per(create.trips), per(create.stmts))
+	}
 	return nil
 }
 

@@ -86,7 +86,10 @@ type Database struct {
 	MaxIdleConns    int           `mapstructure:"max_idle_conns"`
 	ConnMaxLifetime time.Duration `mapstructure:"conn_max_lifetime"`
 	ConnMaxIdleTime time.Duration `mapstructure:"conn_max_idle_time"`
-	Embedded        Embedded      `mapstructure:"embedded"`
+	// StatementComments starts every statement of a tenant request with
+	// /* tenant=<schema> */, for pg_stat_activity and the server's logs.
+	StatementComments bool     `mapstructure:"statement_comments"`
+	Embedded          Embedded `mapstructure:"embedded"`
 }
 
 // Embedded configures the PostgreSQL the program runs itself when

@@ -11,6 +11,7 @@ import (
 	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/repository"
+	"github.com/strictmt/strictmt/service"
 	"github.com/strictmt/strictmt/tenancy"
 )
 
@@ -180,14 +181,12 @@ func (h *projects) create(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	p := &models.Project{Name: *name, OwnerID: tenancy.UserFromContext(ctx).ID}
+	np := service.NewProject{Name: *name, OwnerID: owner}
 	if description != nil {
-		p.Description = *description
+		np.Description = *description
 	}
-	if owner != nil {
-		p.OwnerID = *owner
-	}
-	if err := repository.CreateProject(ctx, p); err != nil {
+	p, err := service.CreateProject(ctx, np)
+	if err != nil {
 		middleware.Error(c, h.log, err)
 		return
 	}

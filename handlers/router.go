@@ -150,13 +150,11 @@ func index(c *gin.Context) {
 	})
 }
 
-// findUser is the Authenticate middleware's view of the users table.
+// findUser is the Authenticate middleware's view of the users table: the
+// check that the token's user exists rides with the request's first
+// statements (repository.CheckUser).
 func findUser(ctx context.Context, id int64) (*tenancy.User, error) {
-	u, err := repository.FindUserByID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return &tenancy.User{ID: u.ID, Username: u.Username}, nil
+	return repository.CheckUser(ctx, id)
 }
 
 func prefixStrings(ps []netip.Prefix) []string {

@@ -10,6 +10,7 @@ import (
 	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/repository"
+	"github.com/strictmt/strictmt/service"
 	"github.com/strictmt/strictmt/tenancy"
 )
 
@@ -23,12 +24,10 @@ var todoOrdering = map[string]string{
 	"id":              "id",
 }
 
-var errNotTodoOwner = apperr.Errorf(apperr.EFORBIDDEN, "You do not have permission to perform this action.")
-
 // todos serves /api/todos. Every user of the tenant may list and read its
 // todos; only a todo's owner may change or delete it, and any user an
 // ownerless one (imported from the Django application, whose todos had no
-// owner).
+// owner). The rules are service's.
 type todos struct {
 	log *slog.Logger
 }
@@ -177,24 +176,22 @@ func (h *todos) create(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	ctx := c.Request.Context()
-	user := tenancy.UserFromContext(ctx)
-	owner := user.ID
-	t := &models.Todo{
+	in := service.NewTodo{
 		Title:              *u.Title,
 		Description:        *u.Description,
 		Completed:          *u.Completed,
 		RecurrenceInterval: *u.RecurrenceInterval,
-		OwnerID:            &owner,
 	}
 	if u.CompletionTime != nil {
-		t.CompletionTime = *u.CompletionTime
+		in.CompletionTime = *u.CompletionTime
 	}
-	if err := repository.CreateTodo(ctx, t); err != nil {
+	ctx := c.Request.Context()
+	t, err := service.CreateTodo(ctx, in)
+	if err != nil {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	c.JSON(http.StatusCreated, toTodoResponse(t, user.Username, tenancy.TenantFromContext(ctx).Name))
+	c.JSON(http.StatusCreated, toTodoResponse(t, ownerName(t), tenancy.TenantFromContext(ctx).Name))
 }
 
 // get returns one todo of the tenant.
@@ -220,7 +217,7 @@ func (h *todos) put(c *gin.Context) { h.update(c, false) }
 func (h *todos) patch(c *gin.Context) { h.update(c, true) }
 
 func (h *todos) update(c *gin.Context, partial bool) {
-	current, err := findOwnTodo(c)
+	id, err := pathID(c)
 	if err != nil {
 		middleware.Error(c, h.log, err)
 		return
@@ -231,42 +228,24 @@ func (h *todos) update(c *gin.Context, partial bool) {
 		return
 	}
 	ctx := c.Request.Context()
-	t, err := repository.UpdateTodo(ctx, current.ID, u)
+	t, err := service.UpdateTodo(ctx, id, u)
 	if err != nil {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, toTodoResponse(t, ownerName(current), tenancy.TenantFromContext(ctx).Name))
+	c.JSON(http.StatusOK, toTodoResponse(t, ownerName(t), tenancy.TenantFromContext(ctx).Name))
 }
 
 // delete removes a todo, its tasks with it.
 func (h *todos) delete(c *gin.Context) {
-	current, err := findOwnTodo(c)
+	id, err := pathID(c)
 	if err != nil {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	if err := repository.DeleteTodo(c.Request.Context(), current.ID); err != nil {
+	if err := service.DeleteTodo(c.Request.Context(), id); err != nil {
 		middleware.Error(c, h.log, err)
 		return
 	}
 	c.Status(http.StatusNoContent)
-}
-
-// findOwnTodo returns the todo of the path, ENOTFOUND when the tenant has none
-// and EFORBIDDEN when it has an owner other than the caller.
-func findOwnTodo(c *gin.Context) (*models.Todo, error) {
-	id, err := pathID(c)
-	if err != nil {
-		return nil, err
-	}
-	ctx := c.Request.Context()
-	t, err := repository.FindTodoByID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if t.OwnerID != nil && *t.OwnerID != tenancy.UserFromContext(ctx).ID {
-		return nil, errNotTodoOwner
-	}
-	return t, nil
 }

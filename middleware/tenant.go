@@ -102,23 +102,25 @@ func resolveTenant(ctx context.Context, r TenantResolver, host string) (*tenancy
 }
 
 // Scope runs the rest of the request in the tenant's scope (see
-// tenancy.Scope). Every response is held back until the scope has ended:
-// a request that may write is answered once its transaction has
-// committed, so a client never sees a success that was then rolled back;
-// a read (GET, HEAD) ends its transaction before its response goes out,
-// so no transaction or pooled connection waits on a slow client.
-// Responses with status 400 and above, reads, and panics roll back.
+// tenancy.Scope). Reads (GET, HEAD) get a read-only scope: a write from a
+// read path fails, in both isolation modes. Every response is held back
+// until the scope has ended, so no connection or transaction is held
+// while a response is written to a slow client, and a client never sees a
+// success that was then rolled back. Checks still pending when the
+// handler returns (the user check of a request that sent no statement)
+// run first, and their error replaces the response. Responses with
+// status 400 and above, and panics, roll back.
 func Scope(log *slog.Logger, strict bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		t := tenancy.TenantFromContext(c.Request.Context())
-		read := c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead
 		var scope *tenancy.Scope
-		if read {
+		if m := c.Request.Method; m == http.MethodGet || m == http.MethodHead {
 			scope = tenancy.NewReadOnlyScope(t, strict)
 		} else {
 			scope = tenancy.NewScope(t, strict)
 		}
-		c.Request = c.Request.WithContext(tenancy.NewContextWithScope(c.Request.Context(), scope))
+		ctx := tenancy.NewContextWithScope(c.Request.Context(), scope)
+		c.Request = c.Request.WithContext(ctx)
 		orig := c.Writer
 		buf := &bufferedWriter{ResponseWriter: orig, status: http.StatusOK}
 		c.Writer = buf
@@ -134,7 +136,12 @@ func Scope(log *slog.Logger, strict bool) gin.HandlerFunc {
 		c.Next()
 		finished = true
 		c.Writer = orig
-		if read || buf.status >= 400 {
+		if err := scope.Finish(ctx); err != nil {
+			scope.Rollback()
+			Error(c, log, err)
+			return
+		}
+		if buf.status >= 400 {
 			scope.Rollback()
 		} else if err := scope.Commit(); err != nil {
 			Error(c, log, err)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/tenancy"
@@ -27,8 +28,6 @@ const (
 	sqlstateQueryCanceled       = "57014"
 	sqlstateAdminShutdown       = "57P01"
 	sqlstateCannotConnectNow    = "57P03"
-	sqlstateUndefinedTable      = "42P01"
-	sqlstateInvalidSchemaName   = "3F000"
 )
 
 // PgCode returns the SQLSTATE of err, or "".
@@ -59,7 +58,7 @@ func translate(err error, notFound string) error {
 	switch {
 	case errors.As(err, &appErr):
 		return err
-	case errors.Is(err, gorm.ErrRecordNotFound):
+	case errors.Is(err, gorm.ErrRecordNotFound), errors.Is(err, pgx.ErrNoRows):
 		return &apperr.Error{Code: apperr.ENOTFOUND, Message: notFound, Err: err}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The request took too long.")
@@ -72,9 +71,9 @@ func translate(err error, notFound string) error {
 		return apperr.Wrap(apperr.EINVALID, err, "invalid value")
 	case sqlstateQueryCanceled, sqlstateAdminShutdown, sqlstateCannotConnectNow:
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
-	case sqlstateUndefinedTable, sqlstateInvalidSchemaName:
-		// The tenant's schema vanished under a request: it was deleted.
-		return tenancy.TenantGone(err)
+	}
+	if errors.Is(err, tenancy.ErrTenantGone) {
+		return err
 	}
 	if isConnectionError(err) {
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
@@ -87,4 +86,25 @@ func isConnectionError(err error) bool {
 	var connErr *pgconn.ConnectError
 	return errors.As(err, &netErr) || errors.As(err, &connErr) || pgconn.SafeToRetry(err) ||
 		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, sql.ErrConnDone)
+}
+
+// findRows runs the statement q builds in the scope of ctx (one round
+// trip; see tenancy.Run) and scans each row into a T by column name (pgx
+// matches owner_name to OwnerName). Every column must have a field of T.
+// Errors are the database's, for translate.
+func findRows[T any](ctx context.Context, q func(db *gorm.DB) *gorm.DB) ([]T, error) {
+	st, err := tenancy.Build(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	st.Rows = func(rows pgx.Rows) error {
+		var err error
+		out, err = pgx.CollectRows(rows, pgx.RowToStructByNameLax[T])
+		return err
+	}
+	if err := tenancy.Run(ctx, st); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -78,12 +78,7 @@ func (r *projectRow) model() models.Project {
 // GORM quotes ("tenant_a"."projects") wherever it is passed as a
 // parameter of a SQL fragment.
 func schemaTable(db *gorm.DB, model any) (clause.Table, error) {
-	stmt := &gorm.Statement{DB: db}
-	if err := stmt.Parse(model); err != nil {
-		return clause.Table{}, apperr.Wrap(apperr.EINTERNAL, err, "")
-	}
-	// Schema.Table keeps the schema prefix; Statement.Table drops it.
-	return clause.Table{Name: stmt.Schema.Table}, nil
+	return tenancy.Table(db, model)
 }
 
 // projects returns db reading from the tenant's projects joined with
@@ -134,50 +129,55 @@ func CreateProject(ctx context.Context, p *models.Project) error {
 // FindProjectByID returns the project with id of the tenant of ctx, with
 // its owner's id and username. ENOTFOUND when there is none.
 func FindProjectByID(ctx context.Context, id int64) (*models.Project, error) {
-	db, err := tenancy.DB(ctx)
+	rows, err := findRows[projectRow](ctx, func(db *gorm.DB) *gorm.DB {
+		src, err := projects(db)
+		if err != nil {
+			return withError(db, err)
+		}
+		return src.Where("id = ?", id).Take(&projectRow{})
+	})
 	if err != nil {
-		return nil, err
-	}
-	src, err := projects(db)
-	if err != nil {
-		return nil, err
-	}
-	var row projectRow
-	if err := src.Where("id = ?", id).Take(&row).Error; err != nil {
 		return nil, translate(err, detailNotFound)
 	}
-	p := row.model()
+	if len(rows) == 0 {
+		return nil, apperr.Errorf(apperr.ENOTFOUND, detailNotFound)
+	}
+	p := rows[0].model()
 	return &p, nil
 }
 
 // FindProjects returns a page of the projects of the tenant of ctx that
 // match f, with their owners' usernames, and the number of all matches.
 func FindProjects(ctx context.Context, f ProjectFilter) ([]models.Project, int64, error) {
-	db, err := tenancy.DB(ctx)
-	if err != nil {
-		return nil, 0, err
+	filtered := func(db *gorm.DB) (*gorm.DB, error) {
+		src, err := projects(db)
+		if err != nil {
+			return nil, err
+		}
+		q := src
+		if f.OwnerID != nil {
+			q = q.Where("owner_id = ?", *f.OwnerID)
+		}
+		if s := strings.TrimSpace(f.Search); s != "" {
+			like := "%" + escapeLike(strings.ToLower(s)) + "%"
+			q = q.Where("(lower(name) LIKE ? OR lower(description) LIKE ?)", like, like)
+		}
+		// A new session, so the page query and the count query do not
+		// add their clauses to each other.
+		return q.Session(&gorm.Session{}), nil
 	}
-	src, err := projects(db)
-	if err != nil {
-		return nil, 0, err
-	}
-	q := src
-	if f.OwnerID != nil {
-		q = q.Where("owner_id = ?", *f.OwnerID)
-	}
-	if s := strings.TrimSpace(f.Search); s != "" {
-		like := "%" + escapeLike(strings.ToLower(s)) + "%"
-		q = q.Where("(lower(name) LIKE ? OR lower(description) LIKE ?)", like, like)
-	}
-	// A new session, so the page query below and the count query do
-	// not add their clauses to each other.
-	q = q.Session(&gorm.Session{})
-	var rows []projectRow
-	// The total rides along as a scalar subquery: one round trip, and the
+	// The total rides along as a scalar subquery: one statement, and the
 	// page is still read through the ordering index (a count(*) OVER ()
 	// window would make PostgreSQL join and sort every match).
-	page := q.Select("*, (?) AS full_count", q.Select("count(*)")).Order(orderOr(f.Order, "created_at DESC, id DESC"))
-	if err := pageWindow(page, f.Limit, f.Offset).Find(&rows).Error; err != nil {
+	rows, err := findRows[projectRow](ctx, func(db *gorm.DB) *gorm.DB {
+		q, err := filtered(db)
+		if err != nil {
+			return withError(db, err)
+		}
+		page := q.Select("*, (?) AS full_count", q.Select("count(*)")).Order(orderOr(f.Order, "created_at DESC, id DESC"))
+		return pageWindow(page, f.Limit, f.Offset).Find(&[]projectRow{})
+	})
+	if err != nil {
 		return nil, 0, translate(err, "")
 	}
 	if len(rows) == 0 {
@@ -185,11 +185,20 @@ func FindProjects(ctx context.Context, f ProjectFilter) ([]models.Project, int64
 			return nil, 0, nil
 		}
 		// A page past the end carries no count; count on its own.
-		var total int64
-		if err := q.Count(&total).Error; err != nil {
+		counts, err := findRows[struct{ Count int64 }](ctx, func(db *gorm.DB) *gorm.DB {
+			q, err := filtered(db)
+			if err != nil {
+				return withError(db, err)
+			}
+			return q.Select("count(*) AS count").Find(&[]struct{ Count int64 }{})
+		})
+		if err != nil {
 			return nil, 0, translate(err, "")
 		}
-		return nil, total, nil
+		if len(counts) == 0 {
+			return nil, 0, nil
+		}
+		return nil, counts[0].Count, nil
 	}
 	out := make([]models.Project, len(rows))
 	for i := range rows {
@@ -249,16 +258,7 @@ func DeleteProject(ctx context.Context, id int64) error {
 // tenant of ctx in one query (see ProjectAnalytics). A task counts as
 // completed when its todo is. ENOTFOUND when there is no such project.
 func FindProjectAnalytics(ctx context.Context, id int64) (*ProjectAnalytics, error) {
-	db, err := tenancy.DB(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var tables [3]clause.Table
-	for i, m := range []any{&models.Project{}, &models.Task{}, &models.Todo{}} {
-		if tables[i], err = schemaTable(db, m); err != nil {
-			return nil, err
-		}
-	}
+
 	// Starting from the project makes an unknown id yield no row (404)
 	// and a project without tasks one row of zeros. The epoch of a
 	// difference of timestamptz values is exact (days and microseconds,
@@ -274,8 +274,18 @@ LEFT JOIN ? t ON t.project_id = p.id
 LEFT JOIN ? td ON td.id = t.todo_id
 WHERE p.id = ?
 GROUP BY p.id`
-	var rows []ProjectAnalytics
-	if err := db.Raw(q, tables[0], tables[1], tables[2], id).Scan(&rows).Error; err != nil {
+	rows, err := findRows[ProjectAnalytics](ctx, func(db *gorm.DB) *gorm.DB {
+		var tables [3]clause.Table
+		for i, m := range []any{&models.Project{}, &models.Task{}, &models.Todo{}} {
+			t, err := schemaTable(db, m)
+			if err != nil {
+				return withError(db, err)
+			}
+			tables[i] = t
+		}
+		return db.Raw(q, tables[0], tables[1], tables[2], id)
+	})
+	if err != nil {
 		return nil, translate(err, detailNotFound)
 	}
 	if len(rows) == 0 {

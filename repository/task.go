@@ -137,19 +137,20 @@ func CreateTask(ctx context.Context, t *models.Task) error {
 // project's name and its todo's title and completion. ENOTFOUND when
 // there is none.
 func FindTaskByID(ctx context.Context, id int64) (*models.Task, error) {
-	db, err := tenancy.DB(ctx)
+	rows, err := findRows[taskRow](ctx, func(db *gorm.DB) *gorm.DB {
+		src, err := tasks(db)
+		if err != nil {
+			return withError(db, err)
+		}
+		return src.Where("id = ?", id).Take(&taskRow{})
+	})
 	if err != nil {
-		return nil, err
-	}
-	src, err := tasks(db)
-	if err != nil {
-		return nil, err
-	}
-	var row taskRow
-	if err := src.Where("id = ?", id).Take(&row).Error; err != nil {
 		return nil, translate(err, detailNotFound)
 	}
-	t := row.model()
+	if len(rows) == 0 {
+		return nil, apperr.Errorf(apperr.ENOTFOUND, detailNotFound)
+	}
+	t := rows[0].model()
 	return &t, nil
 }
 
@@ -157,42 +158,46 @@ func FindTaskByID(ctx context.Context, id int64) (*models.Task, error) {
 // f, with their projects' names and their todos' titles and completion,
 // and the number of all matches.
 func FindTasks(ctx context.Context, f TaskFilter) ([]models.Task, int64, error) {
-	db, err := tenancy.DB(ctx)
-	if err != nil {
-		return nil, 0, err
+	filtered := func(db *gorm.DB) (*gorm.DB, error) {
+		src, err := tasks(db)
+		if err != nil {
+			return nil, err
+		}
+		q := src
+		if f.ProjectID != nil {
+			q = q.Where("project_id = ?", *f.ProjectID)
+		}
+		if f.TodoID != nil {
+			q = q.Where("todo_id = ?", *f.TodoID)
+		}
+		if f.AssignedUserID != nil {
+			q = q.Where("assigned_user_id = ?", *f.AssignedUserID)
+		}
+		if f.DueBefore != nil {
+			q = q.Where("due_date < ?", *f.DueBefore)
+		}
+		if f.DueAfter != nil {
+			q = q.Where("due_date > ?", *f.DueAfter)
+		}
+		if f.Completed != nil {
+			q = q.Where("completed = ?", *f.Completed)
+		}
+		// A new session, so the page query and the count query do not
+		// add their clauses to each other.
+		return q.Session(&gorm.Session{}), nil
 	}
-	src, err := tasks(db)
-	if err != nil {
-		return nil, 0, err
-	}
-	q := src
-	if f.ProjectID != nil {
-		q = q.Where("project_id = ?", *f.ProjectID)
-	}
-	if f.TodoID != nil {
-		q = q.Where("todo_id = ?", *f.TodoID)
-	}
-	if f.AssignedUserID != nil {
-		q = q.Where("assigned_user_id = ?", *f.AssignedUserID)
-	}
-	if f.DueBefore != nil {
-		q = q.Where("due_date < ?", *f.DueBefore)
-	}
-	if f.DueAfter != nil {
-		q = q.Where("due_date > ?", *f.DueAfter)
-	}
-	if f.Completed != nil {
-		q = q.Where("completed = ?", *f.Completed)
-	}
-	// A new session, so the page query below and the count query do
-	// not add their clauses to each other.
-	q = q.Session(&gorm.Session{})
-	var rows []taskRow
-	// The total rides along as a scalar subquery: one round trip, and the
+	// The total rides along as a scalar subquery: one statement, and the
 	// page is still read through the ordering index (a count(*) OVER ()
 	// window would make PostgreSQL join and sort every match).
-	page := q.Select("*, (?) AS full_count", q.Select("count(*)")).Order(orderOr(f.Order, "created_at DESC, id DESC"))
-	if err := pageWindow(page, f.Limit, f.Offset).Find(&rows).Error; err != nil {
+	rows, err := findRows[taskRow](ctx, func(db *gorm.DB) *gorm.DB {
+		q, err := filtered(db)
+		if err != nil {
+			return withError(db, err)
+		}
+		page := q.Select("*, (?) AS full_count", q.Select("count(*)")).Order(orderOr(f.Order, "created_at DESC, id DESC"))
+		return pageWindow(page, f.Limit, f.Offset).Find(&[]taskRow{})
+	})
+	if err != nil {
 		return nil, 0, translate(err, "")
 	}
 	if len(rows) == 0 {
@@ -200,11 +205,20 @@ func FindTasks(ctx context.Context, f TaskFilter) ([]models.Task, int64, error) 
 			return nil, 0, nil
 		}
 		// A page past the end carries no count; count on its own.
-		var total int64
-		if err := q.Count(&total).Error; err != nil {
+		counts, err := findRows[struct{ Count int64 }](ctx, func(db *gorm.DB) *gorm.DB {
+			q, err := filtered(db)
+			if err != nil {
+				return withError(db, err)
+			}
+			return q.Select("count(*) AS count").Find(&[]struct{ Count int64 }{})
+		})
+		if err != nil {
 			return nil, 0, translate(err, "")
 		}
-		return nil, total, nil
+		if len(counts) == 0 {
+			return nil, 0, nil
+		}
+		return nil, counts[0].Count, nil
 	}
 	out := make([]models.Task, len(rows))
 	for i := range rows {

@@ -2,9 +2,12 @@ package repository
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/tenancy"
@@ -14,10 +17,6 @@ import (
 
 // msgTodoNotFound is DRF's message for a missing object.
 const msgTodoNotFound = "Not found."
-
-// maxDueYear is the last year a time can be written in (RFC 3339 has four
-// digits for it).
-const maxDueYear = 9999
 
 // TodoFilter selects and orders the todos FindTodos returns.
 type TodoFilter struct {
@@ -45,80 +44,159 @@ type TodoUpdate struct {
 	CompletionTime     **time.Time
 }
 
+// todoColumns are the columns a todo is read with, in the order scanTodo
+// reads them, over the derived table todosWithOwner names todos.
+const todoColumns = "id, title, description, completed, recurrence_interval, created_at, completion_time, due_at, previous_id, owner_id, owner_name"
+
+// scanTodo reads a row of todoColumns, and after them extra, into t.
+func scanTodo(r pgx.Row, t *models.Todo, extra ...any) error {
+	var ownerName *string
+	dest := append([]any{&t.ID, &t.Title, &t.Description, &t.Completed, &t.RecurrenceInterval, &t.CreatedAt,
+		&t.CompletionTime, &t.DueAt, &t.PreviousID, &t.OwnerID, &ownerName}, extra...)
+	if err := r.Scan(dest...); err != nil {
+		return err
+	}
+	t.Owner = ownerOf(t.OwnerID, ownerName)
+	return nil
+}
+
+// ownerOf is the owner of a todo as read with its username: nil for an
+// ownerless todo.
+func ownerOf(id *int64, name *string) *models.User {
+	if id == nil {
+		return nil
+	}
+	u := &models.User{ID: *id}
+	if name != nil {
+		u.Username = *name
+	}
+	return u
+}
+
+// todosWithOwner is the tenant's todos left-joined with their owners'
+// usernames (NULL for an ownerless todo), as one derived table named todos, so that filters and ORDER
+// BY lists use plain column names.
+func todosWithOwner(db *gorm.DB) (*gorm.DB, error) {
+	users, err := tenancy.Table(db, &models.User{})
+	if err != nil {
+		return nil, err
+	}
+	inner := db.Model(&models.Todo{}).Select("todos.*, u.username AS owner_name").
+		Joins("LEFT JOIN ? u ON u.id = todos.owner_id", users)
+	return db.Table("(?) AS todos", inner), nil
+}
+
 // FindTodoByID returns the todo with id in the tenant of ctx, with its
-// owner's id and username loaded. ENOTFOUND when there is none.
+// owner's id and username loaded. One statement, in one round trip with
+// the scope's BEGIN and checks. ENOTFOUND when there is none.
 func FindTodoByID(ctx context.Context, id int64) (*models.Todo, error) {
-	db, err := tenancy.DB(ctx)
+	st, err := tenancy.BuildShape(ctx, "todo by id", []any{id, 1}, func(db *gorm.DB) *gorm.DB {
+		src, err := todosWithOwner(db)
+		if err != nil {
+			return withError(db, err)
+		}
+		return src.Select(todoColumns).Where("id = ?", id).Take(&todoRow{})
+	})
 	if err != nil {
 		return nil, err
 	}
-	src, err := todosWithOwner(db)
-	if err != nil {
-		return nil, err
-	}
-	var row todoRow
-	if err := src.Where("id = ?", id).Take(&row).Error; err != nil {
+	var t models.Todo
+	st.Row = func(r pgx.Row) error { return scanTodo(r, &t) }
+	if err := tenancy.Run(ctx, st); err != nil {
 		return nil, translate(err, msgTodoNotFound)
 	}
-	t := row.model()
+	return &t, nil
+}
+
+// FindTodoForUpdate returns the todo with id in the tenant of ctx, as
+// FindTodoByID, and locks it for the rest of the request's transaction,
+// so concurrent changes of one todo apply one after the other.
+func FindTodoForUpdate(ctx context.Context, id int64) (*models.Todo, error) {
+	st, err := tenancy.BuildShape(ctx, "todo for update", []any{id, 1}, func(db *gorm.DB) *gorm.DB {
+		users, err := tenancy.Table(db, &models.User{})
+		if err != nil {
+			return withError(db, err)
+		}
+		return db.Model(&models.Todo{}).
+			Select("todos.id, todos.title, todos.description, todos.completed, todos.recurrence_interval, todos.created_at, todos.completion_time, todos.due_at, todos.previous_id, todos.owner_id, u.username").
+			Joins("LEFT JOIN ? u ON u.id = todos.owner_id", users).
+			Where("todos.id = ?", id).
+			Clauses(clause.Locking{Strength: "UPDATE", Table: clause.Table{Name: "todos"}}).
+			Take(&models.Todo{})
+	})
+	if err != nil {
+		return nil, err
+	}
+	var t models.Todo
+	st.Row = func(r pgx.Row) error { return scanTodo(r, &t) }
+	if err := tenancy.Run(ctx, st); err != nil {
+		return nil, translate(err, msgTodoNotFound)
+	}
 	return &t, nil
 }
 
 // FindTodos returns one page of the todos of the tenant of ctx that match
 // f, each with its owner's id and username loaded, and how many match in
-// all.
+// all: one statement (the total rides along as a scalar subquery over the
+// todos alone, and the page is read through the ordering index), in one
+// round trip with the scope's BEGIN, checks and, for a read, COMMIT.
 func FindTodos(ctx context.Context, f TodoFilter) ([]models.Todo, int64, error) {
-	db, err := tenancy.DB(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	todos, err := schemaTable(db, &models.Todo{})
-	if err != nil {
-		return nil, 0, err
-	}
-	users, err := schemaTable(db, &models.User{})
-	if err != nil {
-		return nil, 0, err
-	}
-	// The hottest query of the API is written by hand and scanned
-	// without reflection. The total rides along as a scalar subquery
-	// over the todos alone: one round trip, and the page itself is read
-	// through the ordering index (a count(*) OVER () window would make
-	// PostgreSQL join and sort every match).
 	where, whereArgs := todoWhere(f)
-	args := append([]any{todos}, whereArgs...)
-	args = append(args, todos, users)
-	args = append(args, whereArgs...)
-	args = append(args, max(f.Limit, 0), max(f.Offset, 0))
-	rows, err := db.Raw(`SELECT id, title, description, completed, recurrence_interval, created_at,
-		completion_time, due_at, previous_id, owner_id, owner_name,
-		(SELECT count(*) FROM ? AS todos WHERE `+where+`)
-		FROM (SELECT t.*, u.username AS owner_name FROM ? t LEFT JOIN ? u ON u.id = t.owner_id) AS todos
-		WHERE `+where+`
-		ORDER BY `+orderOr(f.OrderBy, "created_at DESC, id DESC")+`
-		LIMIT NULLIF(?, 0) OFFSET ?`, args...).Rows()
-	if err != nil {
-		return nil, 0, translate(err, "")
+	// The statement's text depends on which filters are set, the order
+	// and whether there is a limit and an offset; its arguments are the
+	// filters' (for the count, then the page), the limit and the offset.
+	shape := fmt.Sprintf("todos %s|%s|%t|%t", where, f.OrderBy, f.Limit > 0, f.Offset > 0)
+	args := append(append([]any{}, whereArgs...), whereArgs...)
+	if f.Limit > 0 {
+		args = append(args, f.Limit)
 	}
-	defer rows.Close()
+	if f.Offset > 0 {
+		args = append(args, f.Offset)
+	}
+	st, err := tenancy.BuildShape(ctx, shape, args, func(db *gorm.DB) *gorm.DB {
+		src, err := todosWithOwner(db)
+		if err != nil {
+			return withError(db, err)
+		}
+		count := db.Model(&models.Todo{}).Select("count(*)").Where(where, whereArgs...)
+		q := src.Select(todoColumns+", (?)", count).Where(where, whereArgs...).
+			Order(orderOr(f.OrderBy, "created_at DESC, id DESC"))
+		if f.Limit > 0 {
+			q = q.Limit(f.Limit)
+		}
+		if f.Offset > 0 {
+			q = q.Offset(f.Offset)
+		}
+		return q.Find(&[]todoRow{})
+	})
+	if err != nil {
+		return nil, 0, err
+	}
 	var out []models.Todo
 	var total int64
-	for rows.Next() {
-		var t models.Todo
-		var owner *string
-		if err := rows.Scan(&t.ID, &t.Title, &t.Description, &t.Completed, &t.RecurrenceInterval, &t.CreatedAt,
-			&t.CompletionTime, &t.DueAt, &t.PreviousID, &t.OwnerID, &owner, &total); err != nil {
-			return nil, 0, translate(err, "")
+	st.Rows = func(rows pgx.Rows) error {
+		for rows.Next() {
+			var t models.Todo
+			if err := scanTodo(rows, &t, &total); err != nil {
+				return err
+			}
+			out = append(out, t)
 		}
-		t.Owner = ownerOf(t.OwnerID, owner)
-		out = append(out, t)
+		return rows.Err()
 	}
-	if err := rows.Err(); err != nil {
+	if err := tenancy.Run(ctx, st); err != nil {
 		return nil, 0, translate(err, "")
 	}
 	if len(out) == 0 && f.Offset > 0 {
 		// A page past the end carries no count; count on its own.
-		if err := db.Raw(`SELECT count(*) FROM ? AS todos WHERE `+where, append([]any{todos}, whereArgs...)...).Scan(&total).Error; err != nil {
+		st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+			return db.Model(&models.Todo{}).Where(where, whereArgs...).Count(new(int64))
+		})
+		if err != nil {
+			return nil, 0, err
+		}
+		st.Row = func(r pgx.Row) error { return r.Scan(&total) }
+		if err := tenancy.Run(ctx, st); err != nil {
 			return nil, 0, translate(err, "")
 		}
 	}
@@ -146,196 +224,127 @@ func todoWhere(f TodoFilter) (string, []any) {
 	return strings.Join(conds, " AND "), args
 }
 
-// todoRow is a todo as read with its owner's username and, in lists, the
-// number of all matches.
+// todoRow is a todo as read with its owner's username; it only names the
+// destination of statements built for Run.
 type todoRow struct {
 	models.Todo
 	OwnerName *string
-	FullCount int64
 }
 
-func (r *todoRow) model() models.Todo {
-	t := r.Todo
-	t.Owner = ownerOf(t.OwnerID, r.OwnerName)
-	return t
+// withError returns db carrying err, so that Build reports it.
+func withError(db *gorm.DB, err error) *gorm.DB {
+	_ = db.AddError(err)
+	return db
 }
 
-// ownerOf is the owner of a todo as read with its username: nil for an
-// ownerless todo.
-func ownerOf(id *int64, name *string) *models.User {
-	if id == nil {
-		return nil
-	}
-	u := &models.User{ID: *id}
-	if name != nil {
-		u.Username = *name
-	}
-	return u
-}
-
-// todosWithOwner is the tenant's todos joined with their owners'
-// usernames (NULL for an ownerless todo), as one derived table named
-// todos, so filters and ORDER BY use plain column names.
-func todosWithOwner(db *gorm.DB) (*gorm.DB, error) {
-	t, err := schemaTable(db, &models.Todo{})
+// todoInsert builds the INSERT of t (id and associations omitted),
+// reading the new id into t.ID. With skipDuplicate a todo whose
+// previous_id already has a next occurrence is not inserted.
+func todoInsert(ctx context.Context, t *models.Todo, skipDuplicate bool) (tenancy.Stmt, error) {
+	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+		q := db.Omit(clause.Associations, "id")
+		if skipDuplicate {
+			q = q.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "previous_id"}}, DoNothing: true})
+		}
+		c := *t
+		return q.Create(&c)
+	})
 	if err != nil {
-		return nil, err
+		return st, err
 	}
-	u, err := schemaTable(db, &models.User{})
-	if err != nil {
-		return nil, err
+	st.Rows = func(rows pgx.Rows) error {
+		for rows.Next() {
+			if err := rows.Scan(&t.ID); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
 	}
-	return db.Table("(SELECT t.*, u.username AS owner_name FROM ? t LEFT JOIN ? u ON u.id = t.owner_id) AS todos", t, u), nil
+	return st, nil
 }
 
-// CreateTodo inserts t into the tenant of ctx, following the completion
-// rules of applyCompletion: t.CompletionTime is cleared unless t is
-// completed, and set to now when it is completed without one. A todo
-// created completed with a recurrence interval gets its next occurrence at
-// once. t.ID, t.CreatedAt and t.CompletionTime are filled in. EINVALID
-// when the owner does not exist or the next occurrence would fall after
-// year 9999.
-func CreateTodo(ctx context.Context, t *models.Todo) error {
-	db, err := tenancy.DB(ctx)
+// CreateTodo inserts t into the tenant of ctx and fills in t.ID; next,
+// when not nil, is t's next occurrence, inserted after it with
+// PreviousID set to t's new id. The request's transaction commits with
+// the last statement: two round trips in all, the first with the scope's
+// BEGIN and checks. EINVALID when the owner does not exist.
+func CreateTodo(ctx context.Context, t *models.Todo, next *models.Todo) error {
+	st, err := todoInsert(ctx, t, false)
 	if err != nil {
 		return err
 	}
-	now := dbNow()
-	t.ID = 0
-	t.CreatedAt = now
-	applyCompletion(t, t.CompletionTime, now)
-	if err := db.Omit(clause.Associations).Create(t).Error; err != nil {
+	if err := tenancy.Run(ctx, st); err != nil {
 		return translate(err, "")
 	}
-	if t.Completed {
-		return spawnNextTodo(db, t, now)
-	}
-	return nil
-}
-
-// UpdateTodo applies u to the todo with id in the tenant of ctx and
-// returns it as stored (without its owner loaded). The row is locked for
-// the rest of the transaction, so concurrent updates apply one after the
-// other. Completion follows applyCompletion; when the todo becomes
-// completed and recurs, its next occurrence is created unless one exists
-// already. ENOTFOUND when there is no such todo; EINVALID as in
-// CreateTodo.
-func UpdateTodo(ctx context.Context, id int64, u TodoUpdate) (*models.Todo, error) {
-	db, err := tenancy.DB(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var t models.Todo
-	if err := db.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", id).Take(&t).Error; err != nil {
-		return nil, translate(err, msgTodoNotFound)
-	}
-	wasCompleted := t.Completed
-	if u.Title != nil {
-		t.Title = *u.Title
-	}
-	if u.Description != nil {
-		t.Description = *u.Description
-	}
-	if u.Completed != nil {
-		t.Completed = *u.Completed
-	}
-	if u.RecurrenceInterval != nil {
-		t.RecurrenceInterval = *u.RecurrenceInterval
-	}
-	given := t.CompletionTime
-	if u.CompletionTime != nil {
-		given = *u.CompletionTime
-	}
-	now := dbNow()
-	applyCompletion(&t, given, now)
-	err = db.Model(&models.Todo{}).Where("id = ?", id).Updates(map[string]any{
-		"title":               t.Title,
-		"description":         t.Description,
-		"completed":           t.Completed,
-		"recurrence_interval": t.RecurrenceInterval,
-		"completion_time":     t.CompletionTime,
-	}).Error
-	if err != nil {
-		return nil, translate(err, msgTodoNotFound)
-	}
-	if t.Completed && !wasCompleted {
-		if err := spawnNextTodo(db, &t, now); err != nil {
-			return nil, err
+	var last []tenancy.Stmt
+	if next != nil {
+		next.PreviousID = &t.ID
+		st, err := todoInsert(ctx, next, true)
+		if err != nil {
+			return err
 		}
+		last = append(last, st)
 	}
-	return &t, nil
+	return translate(tenancy.Commit(ctx, last...), "")
 }
 
-// applyCompletion keeps completion_time consistent with completed, as the
-// seed's Todo.save() did: an open todo has none (a given one is ignored);
-// a completed todo keeps the given time, or gets now when none is given.
-// given is the time the todo would have without the rule: the one sent by
-// the client, or else the stored one.
-func applyCompletion(t *models.Todo, given *time.Time, now time.Time) {
-	switch {
-	case !t.Completed:
-		t.CompletionTime = nil
-	case given != nil:
-		t.CompletionTime = truncateTime(given)
-	default:
-		t.CompletionTime = &now
-	}
-}
-
-// spawnNextTodo creates the next occurrence of the completed todo t, due
-// its recurrence interval in days after its completion. A todo has at
-// most one next occurrence (previous_id is unique): completing it again
-// creates nothing.
-func spawnNextTodo(db *gorm.DB, t *models.Todo, now time.Time) error {
-	if t.RecurrenceInterval == nil || t.CompletionTime == nil {
-		return nil
-	}
-	due := t.CompletionTime.AddDate(0, 0, *t.RecurrenceInterval)
-	if due.Year() > maxDueYear {
-		return apperr.FieldError("recurrence_interval", "The next occurrence would be due after the year 9999.")
-	}
-	previous := t.ID
-	next := &models.Todo{
-		Title:              t.Title,
-		Description:        t.Description,
-		RecurrenceInterval: t.RecurrenceInterval,
-		CreatedAt:          now,
-		DueAt:              &due,
-		PreviousID:         &previous,
-		OwnerID:            t.OwnerID,
-	}
-	err := db.Omit(clause.Associations).
-		Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "previous_id"}}, DoNothing: true}).
-		Create(next).Error
-	return translate(err, "")
-}
-
-// DeleteTodo deletes the todo with id from the tenant of ctx, with its
-// tasks; its next occurrence, if any, no longer has a previous one.
-// ENOTFOUND when there is no such todo.
-func DeleteTodo(ctx context.Context, id int64) error {
-	db, err := tenancy.DB(ctx)
+// SaveTodo writes the writable fields of t (title, description,
+// completed, recurrence_interval, completion_time) over the stored todo
+// t.ID and, when next is not nil, inserts t's next occurrence unless it
+// has one already (previous_id is unique). The request's transaction
+// commits with these statements, in one round trip. ENOTFOUND when there
+// is no such todo.
+func SaveTodo(ctx context.Context, t *models.Todo, next *models.Todo) error {
+	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+		return db.Model(&models.Todo{}).Where("id = ?", t.ID).Updates(map[string]any{
+			"title":               t.Title,
+			"description":         t.Description,
+			"completed":           t.Completed,
+			"recurrence_interval": t.RecurrenceInterval,
+			"completion_time":     t.CompletionTime,
+		})
+	})
 	if err != nil {
 		return err
 	}
-	res := db.Where("id = ?", id).Delete(&models.Todo{})
-	if res.Error != nil {
-		return translate(res.Error, msgTodoNotFound)
+	updated := int64(0)
+	st.Exec = func(tag pgconn.CommandTag) error { updated = tag.RowsAffected(); return nil }
+	stmts := []tenancy.Stmt{st}
+	if next != nil {
+		next.PreviousID = &t.ID
+		st, err := todoInsert(ctx, next, true)
+		if err != nil {
+			return err
+		}
+		stmts = append(stmts, st)
 	}
-	if res.RowsAffected == 0 {
+	if err := tenancy.Commit(ctx, stmts...); err != nil {
+		return translate(err, msgTodoNotFound)
+	}
+	if updated == 0 {
 		return &apperr.Error{Code: apperr.ENOTFOUND, Message: msgTodoNotFound}
 	}
 	return nil
 }
 
-// dbNow is the current time at the database's precision (microseconds),
-// so what a response shows is what is stored.
-func dbNow() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
-
-func truncateTime(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
+// DeleteTodo deletes the todo with id from the tenant of ctx, with its
+// tasks; its next occurrence, if any, no longer has a previous one. The
+// request's transaction commits with the DELETE. ENOTFOUND when there is
+// no such todo.
+func DeleteTodo(ctx context.Context, id int64) error {
+	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+		return db.Where("id = ?", id).Delete(&models.Todo{})
+	})
+	if err != nil {
+		return err
 	}
-	v := t.UTC().Truncate(time.Microsecond)
-	return &v
+	deleted := int64(0)
+	st.Exec = func(tag pgconn.CommandTag) error { deleted = tag.RowsAffected(); return nil }
+	if err := tenancy.Commit(ctx, st); err != nil {
+		return translate(err, msgTodoNotFound)
+	}
+	if deleted == 0 {
+		return &apperr.Error{Code: apperr.ENOTFOUND, Message: msgTodoNotFound}
+	}
+	return nil
 }

@@ -18,32 +18,41 @@ import (
 	"gorm.io/gorm"
 )
 
-// Scope is one request's view of its tenant's data: a transaction on a
-// connection of the tenant's pool, begun on first use. In strict isolation
-// every statement of it runs as the tenant's PostgreSQL role (SET LOCAL
-// semantics, so the role ends with the transaction and never outlives it
-// on a pooled connection). BEGIN, the role switch and the request's first
-// query (see QueryRow) travel in one round trip.
+// Scope is one request's view of its tenant's data, and the only way to
+// it. Its statements run in a transaction, as the tenant's PostgreSQL
+// role in strict isolation (SET LOCAL semantics: the role ends with the
+// transaction and never outlives it on a pooled connection).
 //
-// A read-only scope in prefix isolation needs no transaction: nothing is
-// written and nothing is switched, so its statements go straight to the
-// pool.
+// Statements travel in pipelines (see Run): BEGIN, the role switch, the
+// checks deferred so far (DeferCheck: the token's user still exists) and
+// the request's statements go to PostgreSQL together, in one round trip.
+//
+// A read-only scope (GET, HEAD) runs READ ONLY in both isolation modes, so
+// a write from a read path fails loudly. Each Run of a read-only scope is
+// a whole transaction — BEGIN READ ONLY … COMMIT in the same round trip —
+// so a read never holds a connection between its statements, nor while
+// its response is written. At read committed every statement reads its
+// own snapshot anyway. A writing scope keeps its transaction (and its
+// connection) open from its first statement until Commit or Rollback; the
+// Commit function sends its last statements with the COMMIT.
 type Scope struct {
 	tenant   *Tenant
 	strict   bool
 	readOnly bool
 
-	mu   sync.Mutex
-	conn *sql.Conn // holds the open transaction; nil before begin
-	db   *gorm.DB  // the handle requests use; nil before begin
-	done bool
+	mu      sync.Mutex
+	conn    *sql.Conn // holds the open transaction; nil when none
+	db      *gorm.DB  // the GORM handle on conn; nil before DB
+	pending []Check   // sent with the next pipeline
+	done    bool
 }
 
-// NewScope returns a scope on t; strict selects role switching.
+// NewScope returns a scope on t that may write; strict selects role
+// switching.
 func NewScope(t *Tenant, strict bool) *Scope { return &Scope{tenant: t, strict: strict} }
 
 // NewReadOnlyScope returns a scope for a request that writes nothing (GET,
-// HEAD): in prefix isolation it opens no transaction.
+// HEAD): its transactions are READ ONLY in both isolation modes.
 func NewReadOnlyScope(t *Tenant, strict bool) *Scope {
 	return &Scope{tenant: t, strict: strict, readOnly: true}
 }
@@ -55,16 +64,106 @@ func NewContextWithScope(ctx context.Context, s *Scope) context.Context {
 
 func scopeFrom(ctx context.Context) (*Scope, error) {
 	s, _ := ctx.Value(scopeKey).(*Scope)
-	if s == nil {
+	if s == nil || s.tenant == nil || s.tenant.store == nil {
 		return nil, apperr.Errorf(apperr.EINTERNAL, "tenancy: no tenant scope in context")
 	}
 	return s, nil
 }
 
-// DB returns the tenant handle of ctx's scope, beginning its transaction
-// on first use. It is the only way repositories reach tenant data, so a
-// query cannot run outside a tenant's scope. EINTERNAL without a scope,
-// EUNAVAILABLE when the database cannot be reached.
+// Stmt is one statement of a pipeline.
+type Stmt struct {
+	SQL  string
+	Args []any
+	// Rows reads the statement's rows, when set.
+	Rows func(pgx.Rows) error
+	// Row reads its single row, when set (and Rows is not); a missing
+	// row is pgx.ErrNoRows, which Row may return: Run then returns it
+	// after the whole pipeline ran.
+	Row func(pgx.Row) error
+	// Exec reads the command tag of a statement returning no rows
+	// (UPDATE, DELETE without RETURNING), when set.
+	Exec func(pgconn.CommandTag) error
+}
+
+// Check is a statement deferred to the scope's next pipeline (see
+// DeferCheck). Verify runs after the pipeline; its error is the
+// pipeline's, and in a writing scope it rolls back everything sent with
+// it.
+type Check struct {
+	Stmt
+	Verify func() error
+}
+
+// DeferCheck queues c to travel with the first statements of ctx's scope,
+// or on its own when the request sends none (see Finish). Authentication
+// uses it for the check that the token's user still exists: it costs no
+// round trip of its own.
+func DeferCheck(ctx context.Context, c Check) error {
+	s, err := scopeFrom(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return errEnded(s)
+	}
+	if s.conn != nil {
+		// The transaction is open: nothing can ride with its BEGIN
+		// any more, so the check goes now.
+		return s.sendLocked(ctx, nil, []Check{c}, false)
+	}
+	s.pending = append(s.pending, c)
+	return nil
+}
+
+// Run sends stmts in ctx's scope as one pipeline: one round trip, with
+// BEGIN, the role switch and the deferred checks when the scope has no
+// open transaction, and COMMIT too when the scope is read-only.
+// EINTERNAL without a scope, EUNAVAILABLE when the database cannot be
+// reached; other errors are the database's, for the repository to
+// translate (ErrTenantGone in their chain when the tenant was deleted).
+func Run(ctx context.Context, stmts ...Stmt) error {
+	s, err := scopeFrom(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sendLocked(ctx, stmts, nil, false)
+}
+
+// Commit sends stmts and commits the scope's transaction: a writing
+// request's last statements travel with its COMMIT. When the scope has no
+// open transaction yet and checks are pending, the checks and stmts go
+// first and the COMMIT after them, so a failed check commits nothing; a
+// scope without pending checks sends everything in one round trip. The
+// scope has ended afterwards. In a read-only scope Commit is Run.
+func Commit(ctx context.Context, stmts ...Stmt) error {
+	s, err := scopeFrom(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.readOnly {
+		return s.sendLocked(ctx, stmts, nil, false)
+	}
+	if s.conn == nil && len(s.pending) > 0 {
+		if err := s.sendLocked(ctx, stmts, nil, false); err != nil {
+			return err
+		}
+		stmts = nil
+	}
+	return s.sendLocked(ctx, stmts, nil, true)
+}
+
+// DB returns a GORM handle on a transaction of ctx's scope, begun (with
+// the role switch and the deferred checks, in one round trip) on first
+// use and held until the scope ends; its table names carry the tenant's
+// schema as prefix. Run is the faster path: DB costs a round trip per
+// statement. EINTERNAL without a scope, EUNAVAILABLE when the database
+// cannot be reached.
 func DB(ctx context.Context) (*gorm.DB, error) {
 	s, err := scopeFrom(ctx)
 	if err != nil {
@@ -72,8 +171,18 @@ func DB(ctx context.Context) (*gorm.DB, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.beginLocked(ctx, nil); err != nil {
-		return nil, err
+	if s.done {
+		return nil, errEnded(s)
+	}
+	if s.conn == nil {
+		if err := s.beginLocked(ctx, nil, nil, false, true); err != nil {
+			return nil, err
+		}
+	}
+	if s.db == nil {
+		db := s.tenant.store.orm.Session(&gorm.Session{Context: ctx, NewDB: true})
+		db.Statement.ConnPool = txConn{c: s.conn, s: s}
+		s.db = db
 	}
 	return s.db.WithContext(ctx), nil
 }
@@ -83,142 +192,241 @@ type Row interface {
 	Scan(dest ...any) error
 }
 
-// First is a single-row query that a scope sends together with its BEGIN.
+// First is a single-row query.
 type First struct {
 	SQL  string
 	Args []any
-	// Scan reads the row; its error (sql.ErrNoRows or pgx.ErrNoRows
-	// for none) is QueryRow's.
+	// Scan reads the row; its error (pgx.ErrNoRows for none) is
+	// QueryRow's.
 	Scan func(Row) error
 }
 
-// QueryRow runs a single-row query in ctx's scope. When it is the scope's
-// first statement it shares the round trip of BEGIN and the role switch.
-// q.SQL must name tables schema-qualified; it runs as the tenant's role in
+// QueryRow runs a single-row query in ctx's scope, as Run does. q.SQL
+// must name tables schema-qualified; it runs as the tenant's role in
 // strict isolation like every other statement of the scope.
 func QueryRow(ctx context.Context, q First) error {
-	s, err := scopeFrom(ctx)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.db != nil || s.done {
-		if s.done {
-			return apperr.Errorf(apperr.EINTERNAL, "tenancy: scope of tenant %q already ended", s.tenant.Schema)
-		}
-		return q.Scan(s.queryRow(ctx, q))
-	}
-	var scanErr error
-	q2 := q
-	q2.Scan = func(r Row) error { scanErr = q.Scan(r); return nil }
-	if err := s.beginLocked(ctx, &q2); err != nil {
-		return err
-	}
-	return scanErr
+	return Run(ctx, Stmt{SQL: q.SQL, Args: q.Args, Row: func(r pgx.Row) error { return q.Scan(r) }})
 }
 
-func (s *Scope) queryRow(ctx context.Context, q First) Row {
-	if s.conn != nil {
-		return s.conn.QueryRowContext(ctx, q.SQL, q.Args...)
-	}
-	sqlDB, _ := s.tenant.DB.DB()
-	return sqlDB.QueryRowContext(ctx, q.SQL, q.Args...)
+func errEnded(s *Scope) error {
+	return apperr.Errorf(apperr.EINTERNAL, "tenancy: scope of tenant %q already ended", s.tenant.Schema)
 }
 
-// beginLocked begins the scope unless it has begun, running first (if not
-// nil) in the same round trip.
-func (s *Scope) beginLocked(ctx context.Context, first *First) error {
+// sendLocked sends one pipeline: on the open transaction, or beginning
+// one; commit ends it with COMMIT. A read-only scope always sends a whole
+// transaction and keeps no connection.
+func (s *Scope) sendLocked(ctx context.Context, stmts []Stmt, checks []Check, commit bool) error {
 	if s.done {
-		return apperr.Errorf(apperr.EINTERNAL, "tenancy: scope of tenant %q already ended", s.tenant.Schema)
+		return errEnded(s)
 	}
-	if s.db != nil {
-		return nil
+	if s.conn == nil {
+		keep := !s.readOnly && !commit
+		return s.beginLocked(ctx, stmts, checks, commit || s.readOnly, keep)
 	}
-	if s.readOnly && !s.strict {
-		s.db = s.tenant.DB
-		if first != nil {
-			return first.Scan(s.queryRow(ctx, *first))
-		}
-		return nil
+	if s.db != nil && s.readOnly {
+		// A read-only transaction held for DB: add to it.
+		commit = false
 	}
-	conn, err := s.begin(ctx, first)
-	if err != nil && DeadConnection(ctx, err) {
-		// Nothing ran yet, so beginning again is safe. The pool hands
-		// out a connection the server has since closed (a restart, an
-		// administrator's kill) until it is used: the driver checks an
-		// idle connection only after a second. The failed one is
-		// discarded and each retry spends one more, so the dead
-		// connections are at most those open now.
-		for retries := s.openConnections(); err != nil && retries > 0 && DeadConnection(ctx, err); retries-- {
-			conn, err = s.begin(ctx, first)
-		}
+	noRows, err := s.pipeline(ctx, s.conn, false, stmts, checks, commit)
+	if err == nil {
+		err = noRows
 	}
-	if errors.Is(err, ErrTenantGone) {
-		return err
+	if commit {
+		s.done = true
+		release(s.conn, false, s.comment()) // the COMMIT ran, or failed: nothing is left to keep
+		s.conn, s.db = nil, nil
 	}
-	if err != nil {
-		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
-	}
-	db := s.tenant.DB.Session(&gorm.Session{Context: ctx, NewDB: true})
-	db.Statement.ConnPool = txConn{conn}
-	s.conn, s.db = conn, db
-	return nil
+	return err
 }
 
-// begin takes a connection and sends BEGIN, the role switch (strict) and
-// first as one pipelined batch: one round trip.
-func (s *Scope) begin(ctx context.Context, first *First) (*sql.Conn, error) {
-	sqlDB, err := s.tenant.DB.DB()
-	if err != nil {
-		return nil, err
+// beginLocked takes a connection and sends BEGIN, the role switch, the
+// pending checks and stmts, ending the transaction with end (COMMIT). With
+// keep the connection stays the scope's, in its transaction.
+func (s *Scope) beginLocked(ctx context.Context, stmts []Stmt, checks []Check, end, keep bool) error {
+	checks = append(s.pending, checks...)
+	// A pipeline that commits writes may be sent again only when none
+	// of it reached PostgreSQL; one that does not commit rolls back with
+	// its connection.
+	retry := func(err error) bool {
+		if end && !s.readOnly {
+			return ctx.Err() == nil && pgconn.SafeToRetry(err)
+		}
+		return DeadConnection(ctx, err)
 	}
-	conn, err := sqlDB.Conn(ctx)
-	if err != nil {
-		return nil, err
+	conn, noRows, err := s.begin(ctx, stmts, checks, end, keep)
+	if err != nil && retry(err) {
+		// Nothing reached PostgreSQL, so beginning again is safe. The
+		// pool hands out a connection the server has since closed (a
+		// restart, an administrator's kill) until it is used: the
+		// driver checks an idle connection only after a second. The
+		// failed one is discarded and each retry spends one more, so
+		// the dead connections are at most those open now.
+		for retries := s.openConnections(); err != nil && retries > 0 && retry(err); retries-- {
+			conn, noRows, err = s.begin(ctx, stmts, checks, end, keep)
+		}
 	}
+	s.pending = nil
+	if err != nil {
+		return unavailable(err)
+	}
+	if keep {
+		s.conn = conn
+	} else if end && !s.readOnly {
+		s.done = true
+	}
+	return noRows
+}
+
+// begin runs one beginning pipeline on a fresh connection; see
+// beginLocked.
+func (s *Scope) begin(ctx context.Context, stmts []Stmt, checks []Check, end, keep bool) (_ *sql.Conn, noRows, err error) {
+	conn, err := s.tenant.store.sql.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	noRows, err = s.pipeline(ctx, conn, true, stmts, checks, end)
+	if err != nil || !keep {
+		release(conn, false, s.comment())
+		if err != nil {
+			return nil, noRows, err
+		}
+		return nil, noRows, nil
+	}
+	return conn, noRows, nil
+}
+
+// pipeline sends one pgx batch on conn: BEGIN and the role switch when
+// begin, then the checks, stmts and COMMIT when end; one round trip. The
+// checks' Verify run after it; a failed check is the pipeline's error.
+func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts []Stmt, checks []Check, end bool) (noRows, err error) {
+	comment := s.comment()
+	var failed bool
+	ran := make([]bool, len(checks))
 	err = conn.Raw(func(driverConn any) error {
 		pc := driverConn.(*stdlib.Conn).Conn()
 		b := &pgx.Batch{}
-		b.Queue("BEGIN")
-		if s.strict {
-			b.Queue("SELECT set_config('role', $1, true)", s.tenant.Role)
+		if begin {
+			if s.readOnly {
+				b.Queue(comment + "BEGIN READ ONLY")
+			} else {
+				b.Queue(comment + "BEGIN")
+			}
+			if s.strict {
+				b.Queue(comment+"SELECT set_config('role', $1, true)", s.tenant.Role)
+			}
 		}
-		if first != nil {
-			b.Queue(first.SQL, first.Args...).QueryRow(func(r pgx.Row) error { return first.Scan(r) })
+		queue := func(st Stmt) {
+			qq := b.Queue(comment+st.SQL, st.Args...)
+			switch {
+			case st.Rows != nil:
+				qq.Query(st.Rows)
+			case st.Row != nil:
+				qq.QueryRow(func(r pgx.Row) error {
+					err := st.Row(r)
+					if errors.Is(err, pgx.ErrNoRows) {
+						// The pipeline goes on; Run reports it.
+						if noRows == nil {
+							noRows = err
+						}
+						return nil
+					}
+					return err
+				})
+			case st.Exec != nil:
+				qq.Exec(st.Exec)
+			}
 		}
-		if err := pc.SendBatch(ctx, b).Close(); err != nil {
-			return err
+		for i, c := range checks {
+			st := c.Stmt
+			i := i
+			if st.Row != nil {
+				row := st.Row
+				st.Row = func(r pgx.Row) error {
+					err := row(r)
+					if err == nil || errors.Is(err, pgx.ErrNoRows) {
+						ran[i] = true
+					}
+					return err
+				}
+			}
+			queue(st)
 		}
-		if pc.PgConn().TxStatus() != 'T' {
-			return errors.New("tenancy: BEGIN left no open transaction")
+		for _, st := range stmts {
+			queue(st)
 		}
-		return nil
+		if end {
+			b.Queue(comment + "COMMIT")
+		}
+		err := pc.SendBatch(ctx, b).Close()
+		if err == nil && begin && !end && pc.PgConn().TxStatus() != 'T' {
+			err = errors.New("tenancy: BEGIN left no open transaction")
+		}
+		if err == nil && end && pc.PgConn().TxStatus() != 'I' {
+			err = errors.New("tenancy: transaction still open after COMMIT")
+		}
+		failed = err != nil
+		return err
 	})
-	if err != nil {
-		release(conn, false)
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == sqlstateInvalidParameterValue {
-			// The role came from the catalog a moment ago: only the
-			// tenant's deletion since then removes it.
-			return nil, TenantGone(err)
+	if failed || err != nil {
+		// A check that ran and failed explains what came after it (an
+		// INSERT owned by a user who is gone fails its foreign key).
+		for i, c := range checks {
+			if ran[i] && c.Verify != nil {
+				if verr := c.Verify(); verr != nil {
+					return nil, verr
+				}
+			}
 		}
-		return nil, err
+		if isConnError(err) {
+			if begin {
+				return nil, err // for beginLocked's retry
+			}
+			return nil, unavailable(err)
+		}
+		return nil, s.classify(ctx, err)
 	}
-	return conn, nil
+	for _, c := range checks {
+		if c.Verify != nil {
+			if err := c.Verify(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return noRows, nil
+}
+
+// isConnError reports whether err is neither the database's answer nor
+// the application's: the connection or the context failed.
+func isConnError(err error) bool {
+	var pgErr *pgconn.PgError
+	var appErr *apperr.Error
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return true
+	}
+	return err != nil && !errors.As(err, &pgErr) && !errors.As(err, &appErr)
+}
+
+// unavailable wraps a connection failure as EUNAVAILABLE and leaves the
+// database's and the application's errors as they are.
+func unavailable(err error) error {
+	if !isConnError(err) {
+		return err
+	}
+	return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
 }
 
 // release ends conn's transaction (committing when commit is true) and
 // hands the connection back to the pool, or has the pool discard it when
 // the transaction could not be ended cleanly: a connection never goes
 // back to the pool inside a transaction or as a tenant's role.
-func release(conn *sql.Conn, commit bool) error {
+func release(conn *sql.Conn, commit bool, comment string) error {
 	// A cancelled request must still end its transaction.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	stmt := "ROLLBACK"
+	stmt := comment + "ROLLBACK"
 	if commit {
-		stmt = "COMMIT"
+		stmt = comment + "COMMIT"
 	}
 	var endErr error
 	_ = conn.Raw(func(driverConn any) error {
@@ -249,22 +457,29 @@ func release(conn *sql.Conn, commit bool) error {
 // txConn is the scope's connection as GORM sees it: a transaction
 // (Commit and Rollback make GORM nest with savepoints), not a pool that
 // could begin another one. The scope alone ends the transaction.
-type txConn struct{ c *sql.Conn }
+type txConn struct {
+	c *sql.Conn
+	s *Scope
+}
+
+func (t txConn) tenantSchema() string { return t.s.tenant.Schema }
 
 func (t txConn) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
-	return t.c.PrepareContext(ctx, query)
+	return t.c.PrepareContext(ctx, t.s.comment()+query)
 }
 
 func (t txConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return t.c.ExecContext(ctx, query, args...)
+	res, err := t.c.ExecContext(ctx, t.s.comment()+query, args...)
+	return res, t.s.classify(ctx, err)
 }
 
 func (t txConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return t.c.QueryContext(ctx, query, args...)
+	rows, err := t.c.QueryContext(ctx, t.s.comment()+query, args...)
+	return rows, t.s.classify(ctx, err)
 }
 
 func (t txConn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return t.c.QueryRowContext(ctx, query, args...)
+	return t.c.QueryRowContext(ctx, t.s.comment()+query, args...)
 }
 
 var errScopeOwnsTx = errors.New("tenancy: the request scope ends its own transaction")
@@ -281,8 +496,9 @@ const sqlstateInvalidParameterValue = "22023"
 
 // ErrTenantGone is in the chain of the error a request gets when its
 // tenant was deleted while the request ran (its role or schema no longer
-// exists). Code that turns a missing row into something else (a missing
-// user into 401) must leave such errors alone.
+// exists, and the catalog no longer has it). Code that turns a missing
+// row into something else (a missing user into 401) must leave such
+// errors alone.
 var ErrTenantGone = errors.New("tenancy: the tenant was deleted")
 
 // TenantGone returns the ENOTFOUND error, answered like an unknown host,
@@ -297,11 +513,7 @@ func TenantGone(cause error) error {
 // count of those open right now would race with concurrent requests
 // discarding theirs). At least 1 and at most 100.
 func (s *Scope) openConnections() int {
-	sqlDB, err := s.tenant.DB.DB()
-	if err != nil {
-		return 1
-	}
-	st := sqlDB.Stats()
+	st := s.tenant.store.sql.Stats()
 	n := st.MaxOpenConnections
 	if n <= 0 {
 		n = st.OpenConnections
@@ -336,14 +548,29 @@ func DeadConnection(ctx context.Context, err error) bool {
 		errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err)
 }
 
-// Began reports whether the scope's transaction was started.
+// Began reports whether the scope holds an open transaction.
 func (s *Scope) Began() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.conn != nil
 }
 
-// Commit commits the transaction, if one was begun, and ends the scope.
+// Finish sends the checks still pending (a request that sent no
+// statement) in a read-only transaction of their own, and returns their
+// error. The scope stays usable.
+func (s *Scope) Finish(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pending) == 0 || s.done {
+		return nil
+	}
+	ro := s.readOnly
+	s.readOnly = true
+	defer func() { s.readOnly = ro }()
+	return s.beginLocked(ctx, nil, nil, true, false)
+}
+
+// Commit commits the transaction, if one is open, and ends the scope.
 func (s *Scope) Commit() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -354,21 +581,22 @@ func (s *Scope) Commit() error {
 	}
 	conn := s.conn
 	s.conn = nil
-	if err := release(conn, true); err != nil {
+	if err := release(conn, true, s.comment()); err != nil {
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
 	}
 	return nil
 }
 
-// Rollback rolls the transaction back, if one was begun, and ends the
+// Rollback rolls the transaction back, if one is open, and ends the
 // scope.
 func (s *Scope) Rollback() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.done = true
 	s.db = nil
+	s.pending = nil
 	if s.conn != nil {
-		_ = release(s.conn, false)
+		_ = release(s.conn, false, s.comment())
 		s.conn = nil
 	}
 }

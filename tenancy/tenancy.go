@@ -1,15 +1,20 @@
 // Package tenancy carries the request's tenant, its database scope and the
-// authenticated user in a context.Context, under unexported keys.
+// authenticated user in a context.Context, under unexported keys, and is
+// the only path to a tenant's data: a tenant's rows are reachable only
+// through the scope of a request (see Scope), never through a handle a
+// caller could keep.
 package tenancy
 
 import (
 	"context"
 
 	"github.com/strictmt/strictmt/models"
-	"gorm.io/gorm"
 )
 
-// Tenant is a resolved tenant as requests see it.
+// Tenant is a resolved tenant as requests see it. It holds no database
+// handle: its data is reached only through a Scope. A Tenant costs the
+// bytes of its fields; the parsed models and the pool are its Store's,
+// shared by every tenant.
 type Tenant struct {
 	ID        int64
 	Name      string
@@ -17,12 +22,13 @@ type Tenant struct {
 	Role      string
 	PaidUntil *models.Date
 	OnTrial   bool
-	// DB is the tenant's handle: its table names carry the schema as
-	// prefix ("tenant_a"."todos"). Requests use Scope, not DB directly.
-	DB *gorm.DB
+
+	store *Store
 }
 
-// User is the authenticated user of a request.
+// User is the authenticated user of a request. ID comes from the request's
+// token; Username is filled in by the check that the user still exists
+// (see DeferCheck), which rides with the request's first statement.
 type User struct {
 	ID       int64
 	Username string

@@ -1,7 +1,6 @@
 package tenants
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"log/slog"
@@ -14,15 +13,8 @@ import (
 	"github.com/strictmt/strictmt/repository"
 	"github.com/strictmt/strictmt/tenancy"
 	"golang.org/x/sync/singleflight"
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
-	"gorm.io/gorm/schema"
 )
-
-// maxHandles bounds the tenant handles kept: each holds its parsed models
-// (about 50 KB), so a server that has seen many tenants keeps only the
-// recently used ones.
-const maxHandles = 2048
 
 // maxNegativeEntries bounds the cache of unknown hosts, so forged Host
 // headers cannot grow memory without limit.
@@ -35,7 +27,7 @@ const maxNegativeEntries = 10000
 // staleness should a notification be missed.
 type Resolver struct {
 	catalog *repository.Catalog
-	base    *gorm.DB
+	store   *tenancy.Store
 	ttl     time.Duration
 	now     func() time.Time
 	group   singleflight.Group
@@ -46,7 +38,6 @@ type Resolver struct {
 	gen       uint64
 	hosts     map[string]cacheEntry
 	negatives int
-	handles   *handleCache
 }
 
 type cacheEntry struct {
@@ -66,18 +57,30 @@ type CacheObserver interface {
 // invalidations to o. Call it before the resolver is used.
 func (r *Resolver) SetObserver(o CacheObserver) { r.observer = o }
 
-// NewResolver returns a resolver reading the catalog through db; tenant
-// handles share db's connection pool.
-func NewResolver(db *gorm.DB, ttl time.Duration) *Resolver {
+// NewResolver returns a resolver reading the catalog through db. The
+// tenants it resolves share one tenancy.Store on db's connection pool
+// (opts, when given, configure it): a resolved tenant costs the bytes of
+// its catalog fields, whatever the number of tenants.
+func NewResolver(db *gorm.DB, ttl time.Duration, opts ...tenancy.StoreOptions) *Resolver {
+	sqlDB, err := db.DB()
+	if err != nil {
+		panic(err) // db is always opened on a *sql.DB
+	}
+	var o tenancy.StoreOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	return &Resolver{
 		catalog: repository.NewCatalog(db),
-		base:    db,
+		store:   tenancy.NewStore(sqlDB, o),
 		ttl:     ttl,
 		now:     time.Now,
 		hosts:   map[string]cacheEntry{},
-		handles: newHandleCache(maxHandles),
 	}
 }
+
+// Store returns the tenant data path the resolved tenants share.
+func (r *Resolver) Store() *tenancy.Store { return r.store }
 
 // Resolve returns the tenant serving host (a Host header: port, trailing
 // dot, case and a leading "www." are ignored). ENOTFOUND when no tenant
@@ -149,18 +152,13 @@ func (r *Resolver) dropNegativesLocked() {
 }
 
 func (r *Resolver) tenantOf(c *models.Client) *tenancy.Tenant {
-	r.mu.Lock()
-	db := r.handles.get(c.SchemaName, func() *gorm.DB { return TenantDB(r.base, c.SchemaName) })
-	r.mu.Unlock()
-	return &tenancy.Tenant{
+	return r.store.NewTenant(tenancy.Tenant{
 		ID: c.ID, Name: c.Name, Schema: c.SchemaName, Role: c.RoleName,
-		PaidUntil: c.PaidUntil, OnTrial: c.OnTrial, DB: db,
-	}
+		PaidUntil: c.PaidUntil, OnTrial: c.OnTrial,
+	})
 }
 
-// Invalidate drops every cached resolution. Tenant handles stay: a handle
-// depends on nothing but its schema name, and rebuilding all of them on
-// every sign-up anywhere would cost CPU and garbage for nothing.
+// Invalidate drops every cached resolution.
 func (r *Resolver) Invalidate() {
 	r.mu.Lock()
 	r.gen++
@@ -170,60 +168,6 @@ func (r *Resolver) Invalidate() {
 	if r.observer != nil {
 		r.observer.CacheInvalidated()
 	}
-}
-
-// handleCache keeps the most recently used tenant handles, up to max.
-type handleCache struct {
-	max   int
-	order *list.List // of *handleEntry, most recent first
-	items map[string]*list.Element
-}
-
-type handleEntry struct {
-	schema string
-	db     *gorm.DB
-}
-
-func newHandleCache(max int) *handleCache {
-	return &handleCache{max: max, order: list.New(), items: map[string]*list.Element{}}
-}
-
-// get returns the handle of schema, building it with build on a miss and
-// evicting the least recently used one past max.
-func (h *handleCache) get(schema string, build func() *gorm.DB) *gorm.DB {
-	if e, ok := h.items[schema]; ok {
-		h.order.MoveToFront(e)
-		return e.Value.(*handleEntry).db
-	}
-	db := build()
-	h.items[schema] = h.order.PushFront(&handleEntry{schema: schema, db: db})
-	if h.order.Len() > h.max {
-		last := h.order.Back()
-		h.order.Remove(last)
-		delete(h.items, last.Value.(*handleEntry).schema)
-	}
-	return db
-}
-
-// TenantDB returns a handle on base's connection pool whose table names
-// carry schema as prefix: models.Todo maps to "schema"."todos". schema
-// must be a validated schema name.
-func TenantDB(base *gorm.DB, schemaName string) *gorm.DB {
-	sqlDB, err := base.DB()
-	if err != nil {
-		panic(err) // base is always opened on a *sql.DB
-	}
-	db, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), &gorm.Config{
-		NamingStrategy:         schema.NamingStrategy{TablePrefix: schemaName + "."},
-		SkipDefaultTransaction: true,
-		TranslateError:         true,
-		Logger:                 base.Logger,
-		NowFunc:                func() time.Time { return time.Now().UTC() },
-	})
-	if err != nil {
-		panic(err) // opening on an existing pool does no I/O and cannot fail
-	}
-	return db
 }
 
 // Listen keeps a connection LISTENing on CatalogChannel and invalidates the

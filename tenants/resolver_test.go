@@ -140,23 +140,3 @@ func TestResolverEntriesExpire(t *testing.T) {
 		t.Fatalf("stale entry outlived its ttl: %v", err)
 	}
 }
-
-func TestHandleCacheEvictsLeastRecentlyUsed(t *testing.T) {
-	h := tenants.NewHandleCacheForTest(2)
-	builds := 0
-	get := func(schema string) {
-		h.Get(schema, func() { builds++ })
-	}
-	get("a")
-	get("b")
-	get("a") // a is now the most recent
-	get("c") // evicts b
-	get("a")
-	if builds != 3 {
-		t.Fatalf("builds = %d after a, b, a, c, a; want 3", builds)
-	}
-	get("b")
-	if builds != 4 {
-		t.Fatalf("b was not evicted: builds = %d", builds)
-	}
-}

@@ -1,0 +1,47 @@
+package repository
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/models"
+	"github.com/strictmt/strictmt/tenancy"
+	"gorm.io/gorm"
+)
+
+// CheckUser returns the user with id as the request's authenticated user
+// and defers the check that it still exists and is active to the
+// request's first statements (tenancy.DeferCheck): it costs no round trip
+// of its own. Username is filled in when the check has run; a failed
+// check is the EUNAUTHORIZED error ("User not found") of the statement
+// it travelled with, and of the request.
+func CheckUser(ctx context.Context, id int64) (*tenancy.User, error) {
+	st, err := tenancy.BuildShape(ctx, "user check", []any{id, 1}, func(db *gorm.DB) *gorm.DB {
+		return db.Model(&models.User{}).Select("username").Where("id = ? AND is_active", id).Take(&models.User{})
+	})
+	if err != nil {
+		return nil, err
+	}
+	u := &tenancy.User{ID: id}
+	found := false
+	st.Row = func(r pgx.Row) error {
+		err := r.Scan(&u.Username)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		found = err == nil
+		return err
+	}
+	err = tenancy.DeferCheck(ctx, tenancy.Check{Stmt: st, Verify: func() error {
+		if !found {
+			return apperr.Errorf(apperr.EUNAUTHORIZED, "User not found")
+		}
+		return nil
+	}})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}

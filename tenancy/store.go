@@ -1,0 +1,259 @@
+package tenancy
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/strictmt/strictmt/apperr"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/logger"
+)
+
+// Store is the tenant data path every tenant shares: the connection pool
+// and one GORM handle whose models are parsed once for all tenants. A
+// statement built on it gets its tenant's schema as table-name prefix
+// ("tenant_a"."todos") from the scope it is built in, so a tenant costs
+// the bytes of its Tenant, not a handle of its own.
+type Store struct {
+	sql      *sql.DB
+	orm      *gorm.DB
+	comments bool
+
+	mu     sync.RWMutex
+	shapes map[string]string // BuildShape's statements, by shape
+}
+
+// maxShapes bounds the statements BuildShape keeps. Shapes do not depend
+// on tenants, so a few dozen are in use; the bound is a safety net.
+const maxShapes = 4096
+
+// shapeSchema stands for the tenant's schema in a statement kept by
+// BuildShape; no statement GORM builds contains it otherwise (schema
+// names are [a-z0-9_], values travel as arguments).
+const shapeSchema = "#tenant#"
+
+// StoreOptions configures a Store.
+type StoreOptions struct {
+	// StatementComments starts every statement a tenant request sends
+	// with /* tenant=<schema> */, so pg_stat_activity and the server's
+	// logs show whose statement it is.
+	StatementComments bool
+}
+
+// NewStore returns the tenant data path on pool.
+func NewStore(pool *sql.DB, opts StoreOptions) *Store {
+	orm, err := gorm.Open(postgres.New(postgres.Config{Conn: pool}), &gorm.Config{
+		SkipDefaultTransaction: true,
+		TranslateError:         true,
+		DisableAutomaticPing:   true,
+		// Failed statements come back as errors, logged once where
+		// they are handled.
+		Logger:  logger.Discard,
+		NowFunc: func() time.Time { return time.Now().UTC() },
+	})
+	if err != nil {
+		panic(err) // opening on an existing pool does no I/O and cannot fail
+	}
+	cb := orm.Callback()
+	_ = cb.Query().Before("gorm:query").Register("strictmt:tenant_table", tenantTable)
+	_ = cb.Row().Before("gorm:row").Register("strictmt:tenant_table", tenantTable)
+	_ = cb.Create().Before("gorm:create").Register("strictmt:tenant_table", tenantTable)
+	_ = cb.Update().Before("gorm:update").Register("strictmt:tenant_table", tenantTable)
+	_ = cb.Delete().Before("gorm:delete").Register("strictmt:tenant_table", tenantTable)
+	return &Store{sql: pool, orm: orm, comments: opts.StatementComments, shapes: map[string]string{}}
+}
+
+// NewTenant returns t served by s: its requests reach its schema through
+// s's pool and models. t.Schema and t.Role must come from the catalog.
+func (s *Store) NewTenant(t Tenant) *Tenant {
+	t.store = s
+	return &t
+}
+
+// tenantConn is implemented by the connections a scope hands GORM: they
+// know whose statements they carry.
+type tenantConn interface{ tenantSchema() string }
+
+var errNoTenant = errors.New("tenancy: a tenant statement built outside a tenant scope")
+
+// tenantTable gives a statement on a tenant model its tenant's schema as
+// table-name prefix. The schema comes from the scope's connection; a
+// statement built anywhere else fails instead of reaching an unqualified
+// table through search_path.
+func tenantTable(db *gorm.DB) {
+	st := db.Statement
+	if st.Schema == nil {
+		return
+	}
+	if st.TableExpr != nil {
+		// db.Table("name") without a schema is the model's own table
+		// named by hand: qualify it like the model's.
+		if len(st.TableExpr.Vars) != 0 || st.TableExpr.SQL != st.Quote(st.Table) || strings.Contains(st.Table, ".") {
+			return
+		}
+	}
+	tc, ok := st.ConnPool.(tenantConn)
+	if !ok {
+		_ = db.AddError(errNoTenant)
+		return
+	}
+	table := st.Table
+	if table == "" {
+		table = st.Schema.Table
+	}
+	st.Table = table
+	st.TableExpr = &clause.Expr{SQL: pgx.Identifier{tc.tenantSchema(), table}.Sanitize()}
+}
+
+// Table returns the table of model in db's tenant schema, as a value GORM
+// quotes ("tenant_a"."users") wherever it is passed as an argument of a
+// SQL fragment: joins and subqueries name other tables with it. db must
+// be a handle of a scope (DB, or the one Build passes).
+func Table(db *gorm.DB, model any) (clause.Table, error) {
+	tc, ok := db.Statement.ConnPool.(tenantConn)
+	if !ok {
+		return clause.Table{}, apperr.Wrap(apperr.EINTERNAL, errNoTenant, "")
+	}
+	stmt := &gorm.Statement{DB: db}
+	if err := stmt.Parse(model); err != nil {
+		return clause.Table{}, apperr.Wrap(apperr.EINTERNAL, err, "")
+	}
+	return clause.Table{Name: tc.tenantSchema() + "." + stmt.Schema.Table}, nil
+}
+
+// Build returns the statement that q builds on the tenant handle of ctx's
+// scope, without running it: GORM writes the SQL (tables carry the
+// tenant's schema as prefix) and its arguments ($1, $2, …), and Run sends
+// it through the scope's pipeline. q must end with a finisher (Find, Take,
+// Create, Updates, Delete, Count…); its destination is not written to.
+// EINTERNAL without a scope or when GORM reports an error.
+func Build(ctx context.Context, q func(db *gorm.DB) *gorm.DB) (Stmt, error) {
+	s, err := scopeFrom(ctx)
+	if err != nil {
+		return Stmt{}, err
+	}
+	return build(ctx, s.tenant.store, s.tenant.Schema, q)
+}
+
+// BuildShape is Build for a statement whose text depends only on shape
+// (and the tenant's schema) and whose arguments are args: GORM builds it
+// once per shape for all tenants, and later calls only put the tenant's
+// schema in. The first build checks that GORM's arguments are args, in
+// order; a shape whose arguments differ is never kept, so a wrong args
+// costs speed, not correctness.
+func BuildShape(ctx context.Context, shape string, args []any, q func(db *gorm.DB) *gorm.DB) (Stmt, error) {
+	s, err := scopeFrom(ctx)
+	if err != nil {
+		return Stmt{}, err
+	}
+	st := s.tenant.store
+	st.mu.RLock()
+	text, ok := st.shapes[shape]
+	st.mu.RUnlock()
+	quoted := pgx.Identifier{s.tenant.Schema}.Sanitize()
+	if ok {
+		return Stmt{SQL: strings.ReplaceAll(text, `"`+shapeSchema+`"`, quoted), Args: args}, nil
+	}
+	built, err := build(ctx, st, shapeSchema, q)
+	if err != nil {
+		return Stmt{}, err
+	}
+	if reflect.DeepEqual(built.Args, args) || (len(built.Args) == 0 && len(args) == 0) {
+		st.mu.Lock()
+		if len(st.shapes) < maxShapes {
+			st.shapes[shape] = built.SQL
+		}
+		st.mu.Unlock()
+	}
+	built.SQL = strings.ReplaceAll(built.SQL, `"`+shapeSchema+`"`, quoted)
+	return built, nil
+}
+
+func build(ctx context.Context, st *Store, schema string, q func(db *gorm.DB) *gorm.DB) (Stmt, error) {
+	db := st.orm.Session(&gorm.Session{DryRun: true, NewDB: true, Context: ctx})
+	db.Statement.ConnPool = dryConn{schema: schema}
+	res := q(db)
+	if res.Error != nil {
+		return Stmt{}, apperr.Wrap(apperr.EINTERNAL, res.Error, "")
+	}
+	return Stmt{SQL: res.Statement.SQL.String(), Args: res.Statement.Vars}, nil
+}
+
+// dryConn is the connection Build hands GORM: it names the tenant and
+// refuses to run anything.
+type dryConn struct{ schema string }
+
+func (d dryConn) tenantSchema() string { return d.schema }
+
+var errDryRun = errors.New("tenancy: Build only builds statements")
+
+func (dryConn) PrepareContext(context.Context, string) (*sql.Stmt, error) { return nil, errDryRun }
+func (dryConn) ExecContext(context.Context, string, ...any) (sql.Result, error) {
+	return nil, errDryRun
+}
+func (dryConn) QueryContext(context.Context, string, ...any) (*sql.Rows, error) {
+	return nil, errDryRun
+}
+func (dryConn) QueryRowContext(context.Context, string, ...any) *sql.Row { return nil }
+
+// SQLSTATEs of a statement naming a table or schema that does not exist.
+const (
+	sqlstateUndefinedTable    = "42P01"
+	sqlstateInvalidSchemaName = "3F000"
+)
+
+// classify turns the error of a tenant statement into ErrTenantGone when
+// it says a relation, schema or role is missing and the catalog confirms
+// that the tenant was deleted. A missing table of a live tenant (a typo in
+// a new query, a hand-dropped table) stays the database error it is, an
+// internal error for the caller.
+func (s *Scope) classify(ctx context.Context, err error) error {
+	var pgErr *pgconn.PgError
+	if err == nil || !errors.As(err, &pgErr) {
+		return err
+	}
+	switch pgErr.Code {
+	case sqlstateUndefinedTable, sqlstateInvalidSchemaName, sqlstateInvalidParameterValue:
+	default:
+		return err
+	}
+	if pgErr.Code == sqlstateInvalidParameterValue && !strings.Contains(pgErr.Message, "role") {
+		return err
+	}
+	if s.tenant.store.tenantExists(context.WithoutCancel(ctx), s.tenant.Schema) {
+		return err
+	}
+	return TenantGone(err)
+}
+
+// tenantExists reports whether the catalog still has the tenant of
+// schema. When the catalog cannot be read it answers true: the error is
+// then reported as the internal error it may be, not as a deletion.
+func (s *Store) tenantExists(ctx context.Context, schema string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var exists bool
+	err := s.sql.QueryRowContext(ctx,
+		"SELECT EXISTS (SELECT 1 FROM public.clients WHERE schema_name = $1)",
+		schema).Scan(&exists)
+	return err != nil || exists
+}
+
+// comment returns the statement comment of the tenant, or "".
+func (s *Scope) comment() string {
+	if !s.tenant.store.comments {
+		return ""
+	}
+	// Schema names are validated ([a-z_][a-z0-9_]*): nothing in one
+	// can end the comment.
+	return "/* tenant=" + s.tenant.Schema + " */ "
+}
