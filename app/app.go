@@ -23,6 +23,7 @@ import (
 	"github.com/strictmt/strictmt/auth"
 	"github.com/strictmt/strictmt/config"
 	"github.com/strictmt/strictmt/internal/embedpg"
+	"github.com/strictmt/strictmt/metrics"
 	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/tenancy"
 	"github.com/strictmt/strictmt/tenants"
@@ -42,9 +43,18 @@ type App struct {
 	DatabaseURL string
 	SQL         *sql.DB
 	DB          *gorm.DB
-	Tenants     *tenants.Service
-	Resolver    *tenants.Resolver
-	Tokens      *auth.Tokens
+	// DirectURL, DirectSQL and DirectDB reach PostgreSQL without a
+	// transaction pooler (database.direct_url); they are DatabaseURL, SQL
+	// and DB when no direct URL is configured. LISTEN, migrations, tenant
+	// provisioning and spare upkeep use them.
+	DirectURL string
+	DirectSQL *sql.DB
+	DirectDB  *gorm.DB
+	Tenants   *tenants.Service
+	Resolver  *tenants.Resolver
+	Tokens    *auth.Tokens
+	// Metrics is nil unless metrics.enabled.
+	Metrics *metrics.Metrics
 	// Passwords and Throttles are the sign-up password policy and the
 	// account endpoints' throttles (per process).
 	Passwords auth.PasswordPolicy
@@ -71,9 +81,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, migrate Migr
 			return nil, err
 		}
 	}
-	if err := a.openPool(ctx); err != nil {
+	if err := a.openPools(ctx); err != nil {
 		return nil, err
 	}
+	a.openMetrics()
 	if migrate.Shared || migrate.Tenants {
 		if err := a.Migrate(ctx, migrate); err != nil {
 			return nil, err
@@ -139,12 +150,77 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 // Scale section of docs/BENCHMARKS.md for the measurements.
 const DefaultQueryExecMode = pgx.QueryExecModeExec
 
-func (a *App) openPool(ctx context.Context) error {
-	pgCfg, err := pgx.ParseConfig(a.DatabaseURL)
+func (a *App) openPools(ctx context.Context) error {
+	var err error
+	if a.SQL, a.DB, err = a.openPool(ctx, "database.url", a.DatabaseURL); err != nil {
+		return err
+	}
+	a.DirectURL, a.DirectSQL, a.DirectDB = a.DatabaseURL, a.SQL, a.DB
+	if d := a.Config.Database.DirectURL; d != "" {
+		if a.DirectSQL, a.DirectDB, err = a.openPool(ctx, "database.direct_url", d); err != nil {
+			return err
+		}
+		a.DirectURL = d
+	}
+	pooled, err := DetectPooler(ctx, a.SQL)
 	if err != nil {
 		return fmt.Errorf("database.url: %w", err)
 	}
-	if !hasConnParam(a.DatabaseURL, "default_query_exec_mode") {
+	if pooled && a.Config.Database.DirectURL == "" {
+		return errors.New("database.url goes through a connection pooler (PgBouncer or the like: the backend " +
+			"process id the connection was given is not the server's), and database.direct_url is not set. " +
+			"A transaction pooler cannot carry LISTEN (the host cache would miss every change made by other " +
+			"processes until cache_ttl), migrations' session advisory locks or provisioning. Set " +
+			"database.direct_url (STRICTMT_DATABASE_DIRECT_URL) to the PostgreSQL server itself; " +
+			"behind a session-mode pooler it may equal database.url")
+	}
+	if a.DirectSQL != a.SQL {
+		if pooled, err := DetectPooler(ctx, a.DirectSQL); err != nil {
+			return fmt.Errorf("database.direct_url: %w", err)
+		} else if pooled {
+			a.Log.Warn("database.direct_url goes through a connection pooler: LISTEN and migrations need " +
+				"session pooling or a direct connection to PostgreSQL")
+		}
+	}
+	return nil
+}
+
+// DetectPooler reports whether db's connections go through a connection
+// pooler such as PgBouncer: PostgreSQL tells each client the process id
+// of its backend at connection start, and a pooler, which hands a client
+// whichever server connection is free, makes one up instead; so the id
+// the connection was given differs from pg_backend_pid(). Directly
+// connected, the two are always equal.
+func DetectPooler(ctx context.Context, db *sql.DB) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	var told uint32
+	if err := conn.Raw(func(driverConn any) error {
+		told = driverConn.(*stdlib.Conn).Conn().PgConn().PID()
+		return nil
+	}); err != nil {
+		return false, err
+	}
+	var real int64
+	if err := conn.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&real); err != nil {
+		return false, err
+	}
+	return int64(told) != real, nil
+}
+
+// openPool opens a pool on connString (the config key named key) and
+// checks that it answers.
+func (a *App) openPool(ctx context.Context, key, connString string) (*sql.DB, *gorm.DB, error) {
+	pgCfg, err := pgx.ParseConfig(connString)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", key, err)
+	}
+	if !hasConnParam(connString, "default_query_exec_mode") {
 		pgCfg.DefaultQueryExecMode = DefaultQueryExecMode
 	}
 	sqlDB := stdlib.OpenDB(*pgCfg)
@@ -155,11 +231,11 @@ func (a *App) openPool(ctx context.Context) error {
 	sqlDB.SetMaxIdleConns(d.MaxIdleConns)
 	sqlDB.SetConnMaxLifetime(d.ConnMaxLifetime)
 	sqlDB.SetConnMaxIdleTime(d.ConnMaxIdleTime)
-	a.SQL = sqlDB
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := sqlDB.PingContext(pingCtx); err != nil {
-		return fmt.Errorf("connecting to the database: %w", err)
+		sqlDB.Close()
+		return nil, nil, fmt.Errorf("connecting to the database (%s): %w", key, err)
 	}
 	db, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), &gorm.Config{
 		SkipDefaultTransaction: true,
@@ -170,10 +246,23 @@ func (a *App) openPool(ctx context.Context) error {
 		Logger: logger.Discard,
 	})
 	if err != nil {
-		return err
+		sqlDB.Close()
+		return nil, nil, err
 	}
-	a.DB = db
-	return nil
+	return sqlDB, db, nil
+}
+
+// openMetrics creates the metrics when metrics.enabled.
+func (a *App) openMetrics() {
+	m := a.Config.Metrics
+	if !m.Enabled {
+		return
+	}
+	pools := map[string]*sql.DB{"pooled": a.SQL}
+	if a.DirectSQL != a.SQL {
+		pools["direct"] = a.DirectSQL
+	}
+	a.Metrics = metrics.New(metrics.Options{PerTenant: m.PerTenant, TopTenants: m.TopTenants, Pools: pools})
 }
 
 // hasConnParam reports whether the connection string (URL or key=value
@@ -192,11 +281,17 @@ func hasConnParam(conn, key string) bool {
 
 func (a *App) buildServices(ctx context.Context) error {
 	a.Resolver = tenants.NewResolver(a.DB, a.Config.Tenancy.CacheTTL, tenancy.StoreOptions{StatementComments: a.Config.Database.StatementComments})
-	svc, err := tenants.NewService(ctx, a.DB, a.Config.Tenancy.PublicHosts, a.Resolver.Invalidate)
+	// Provisioning DDL and spare upkeep go to PostgreSQL directly.
+	svc, err := tenants.NewService(ctx, a.DirectDB, a.Config.Tenancy.PublicHosts, a.Resolver.Invalidate)
 	if err != nil {
 		return err
 	}
 	a.Tenants = svc
+	if a.Metrics != nil {
+		a.Resolver.SetObserver(a.Metrics)
+		svc.SetProvisionObserver(a.Metrics.ObserveProvisioning)
+		a.Metrics.SetCatalog(svc)
+	}
 	a.TenantLimiter = middleware.NewTenantLimiter(a.Config.ConnsPerTenant(), a.Config.Tenancy.MaxConnsWait)
 	secret, err := a.jwtSecret()
 	if err != nil {
@@ -280,6 +375,9 @@ func (a *App) Close(ctx context.Context) error {
 	}
 	if a.SQL != nil {
 		errs = append(errs, a.SQL.Close())
+	}
+	if a.DirectSQL != nil && a.DirectSQL != a.SQL {
+		errs = append(errs, a.DirectSQL.Close())
 	}
 	if a.embedded != nil {
 		stopCtx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -67,6 +67,7 @@ func startDatabase(ctx context.Context, maxConns int) (*database, error) {
 func benchConfig(url, isolation string, maxConns int) config.Config {
 	cfg := config.Default()
 	cfg.Database.URL = url
+	cfg.Database.DirectURL = directURL
 	cfg.Database.MaxOpenConns = maxConns
 	cfg.Database.MaxIdleConns = maxConns
 	cfg.Auth.JWTSecret = benchSecret

@@ -42,6 +42,20 @@ type Config struct {
 	Admin    Admin    `mapstructure:"admin"`
 	Dev      Dev      `mapstructure:"dev"`
 	Log      Log      `mapstructure:"log"`
+	Metrics  Metrics  `mapstructure:"metrics"`
+}
+
+// Metrics configures the Prometheus endpoint, GET /metrics.
+type Metrics struct {
+	// Enabled serves /metrics; off by default.
+	Enabled bool `mapstructure:"enabled"`
+	// Addr, when set, serves /metrics on this address of its own (any
+	// Host) instead of on http.addr (public hosts only).
+	Addr string `mapstructure:"addr"`
+	// PerTenant adds per-tenant request series, for the TopTenants
+	// busiest tenants plus one for all others.
+	PerTenant  bool `mapstructure:"per_tenant"`
+	TopTenants int  `mapstructure:"top_tenants"`
 }
 
 // HTTP configures the server.
@@ -62,7 +76,12 @@ type HTTP struct {
 
 // Database configures the PostgreSQL connection.
 type Database struct {
-	URL             string        `mapstructure:"url"`
+	URL string `mapstructure:"url"`
+	// DirectURL is a connection to PostgreSQL itself, not through a
+	// transaction pooler, for what one cannot carry: LISTEN, migrations
+	// (session advisory locks), tenant provisioning and spare upkeep.
+	// Empty: database.url serves for everything.
+	DirectURL       string        `mapstructure:"direct_url"`
 	AutoMigrate     bool          `mapstructure:"auto_migrate"`
 	MaxOpenConns    int           `mapstructure:"max_open_conns"`
 	MaxIdleConns    int           `mapstructure:"max_idle_conns"`
@@ -120,6 +139,12 @@ type Tenancy struct {
 	CacheTTL         time.Duration `mapstructure:"cache_ttl"`
 	EnforcePaidUntil bool          `mapstructure:"enforce_paid_until"`
 	SpareSchemas     int           `mapstructure:"spare_schemas"`
+	// IdentifyBy lists how a request names its tenant: "host" (always),
+	// and "header" for Header on the public hosts.
+	IdentifyBy []string `mapstructure:"identify_by"`
+	// Header is the header that names the tenant by one of its domains
+	// when IdentifyBy has "header".
+	Header string `mapstructure:"header"`
 	// MaxConnsPerTenant bounds a tenant's concurrent scoped requests
 	// (each holds at most one pooled connection); 0 means half of
 	// database.max_open_conns (see ConnsPerTenant).
@@ -127,6 +152,17 @@ type Tenancy struct {
 	// MaxConnsWait is how long a request over its tenant's share waits
 	// for a slot before it gets 503.
 	MaxConnsWait time.Duration `mapstructure:"max_conns_wait"`
+}
+
+// HeaderIdentification reports whether requests to public hosts may name
+// their tenant in the Header.
+func (t Tenancy) HeaderIdentification() bool {
+	for _, w := range t.IdentifyBy {
+		if w == "header" {
+			return true
+		}
+	}
+	return false
 }
 
 // ConnsPerTenant returns the effective tenancy.max_conns_per_tenant:
@@ -203,10 +239,13 @@ func Default() Config {
 			PublicHosts:  []string{"localhost", "127.0.0.1"},
 			CacheTTL:     30 * time.Second,
 			SpareSchemas: 4,
+			IdentifyBy:   []string{"host"},
+			Header:       "X-Tenant",
 			MaxConnsWait: time.Second,
 		},
-		Dev: Dev{DemoTenant: true},
-		Log: Log{Level: "info", Format: "text"},
+		Dev:     Dev{DemoTenant: true},
+		Log:     Log{Level: "info", Format: "text"},
+		Metrics: Metrics{TopTenants: 20},
 	}
 }
 
@@ -368,6 +407,14 @@ func (c Config) Validate() error {
 	} else if c.Database.Embedded.DataDir == "" {
 		bad("database.embedded.data_dir", "must be set when database.url is empty")
 	}
+	if c.Database.DirectURL != "" {
+		u, err := url.Parse(c.Database.DirectURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			bad("database.direct_url", "must be a postgres:// URL")
+		} else if c.Database.URL == "" {
+			bad("database.direct_url", "needs database.url (the embedded server is always direct)")
+		}
+	}
 	if c.Database.MaxOpenConns < 1 {
 		bad("database.max_open_conns", "must be at least 1")
 	}
@@ -421,10 +468,46 @@ func (c Config) Validate() error {
 	default:
 		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
 	}
+	hasHost := false
+	for _, w := range c.Tenancy.IdentifyBy {
+		switch w {
+		case "host":
+			hasHost = true
+		case "header":
+		default:
+			bad("tenancy.identify_by", "must list host and optionally header, got %q", w)
+		}
+	}
+	if !hasHost {
+		bad("tenancy.identify_by", "must include host (a tenant's own host always selects it)")
+	}
+	if c.Tenancy.HeaderIdentification() && !validHeaderName(c.Tenancy.Header) {
+		bad("tenancy.header", "must be an HTTP header name such as X-Tenant, got %q", c.Tenancy.Header)
+	}
+	if c.Metrics.TopTenants < 1 || c.Metrics.TopTenants > 1000 {
+		bad("metrics.top_tenants", "must be between 1 and 1000")
+	}
+	if c.Metrics.Addr != "" && c.Metrics.Addr == c.HTTP.Addr {
+		bad("metrics.addr", "must differ from http.addr (leave it empty to serve /metrics there)")
+	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		bad("log.format", "must be text or json, got %q", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+// validHeaderName reports whether s is an HTTP header field name (an RFC
+// 9110 token) other than Host.
+func validHeaderName(s string) bool {
+	if s == "" || strings.EqualFold(s, "Host") {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // TrustedProxyPrefixes parses http.trusted_proxies: IP addresses or CIDR
@@ -456,10 +539,12 @@ func (c Config) Redacted() Config {
 	}
 	c.Auth.JWTSecret = mask(c.Auth.JWTSecret)
 	c.Admin.Token = mask(c.Admin.Token)
-	if u, err := url.Parse(c.Database.URL); err == nil && u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "*****")
-			c.Database.URL = u.String()
+	for _, s := range []*string{&c.Database.URL, &c.Database.DirectURL} {
+		if u, err := url.Parse(*s); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				u.User = url.UserPassword(u.User.Username(), "*****")
+				*s = u.String()
+			}
 		}
 	}
 	return c

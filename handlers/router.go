@@ -15,6 +15,7 @@ import (
 	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/repository"
 	"github.com/strictmt/strictmt/tenancy"
+	"github.com/strictmt/strictmt/tenants"
 )
 
 // Deps is what the router needs.
@@ -50,6 +51,13 @@ type Deps struct {
 	EnforcePaidUntil bool
 	// CORSOrigins are the browser origins allowed to call the service.
 	CORSOrigins []string
+	// Metrics, when not nil, counts every request; MetricsHandler, when
+	// not nil, is served at GET /metrics on PublicHosts only.
+	Metrics        gin.HandlerFunc
+	MetricsHandler http.Handler
+	// TenantHeader, when not empty, is the header that names the tenant
+	// (by a domain) on PublicHosts (tenancy.identify_by: [host, header]).
+	TenantHeader string
 	// BodyTimeout bounds the read of a request body (see
 	// middleware.ReadBody); 0 leaves it to the server's read timeout.
 	BodyTimeout time.Duration
@@ -69,7 +77,10 @@ func NewRouter(d Deps) http.Handler {
 	// Gin trusts every proxy's X-Forwarded-For by default; strictmt
 	// trusts only the configured ones, for every forwarded header.
 	_ = r.SetTrustedProxies(prefixStrings(d.TrustedProxies))
-	r.Use(middleware.RequestID(), middleware.SecurityHeaders(), middleware.ForwardedHost(d.TrustedProxies), middleware.Logger(d.Log), middleware.RequestLineHost(), middleware.CORS(d.Log, d.CORSOrigins), middleware.Recovery(d.Log), middleware.BodyLimit(d.Log, d.MaxBodyBytes), middleware.ReadBody(d.Log, d.BodyTimeout), middleware.Timeout(d.RequestTimeout))
+	if d.Metrics != nil {
+		r.Use(d.Metrics)
+	}
+	r.Use(middleware.RequestID(), middleware.SecurityHeaders(), middleware.ForwardedHost(d.TrustedProxies), middleware.Logger(d.Log), middleware.RequestLineHost(), middleware.CORS(d.Log, d.CORSOrigins, tenantHeaders(d)...), middleware.Recovery(d.Log), middleware.BodyLimit(d.Log, d.MaxBodyBytes), middleware.ReadBody(d.Log, d.BodyTimeout), middleware.Timeout(d.RequestTimeout))
 
 	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"detail": "Not found."}) })
 	r.NoMethod(func(c *gin.Context) {
@@ -79,9 +90,14 @@ func NewRouter(d Deps) http.Handler {
 	h := &health{ready: d.Ready}
 	r.GET("/healthz", h.alive)
 	r.GET("/readyz", h.readyz)
+	if d.MetricsHandler != nil {
+		r.GET("/metrics", publicHostOnly(d.PublicHosts), gin.WrapH(d.MetricsHandler))
+	}
 	registerAdmin(r.Group("/admin", middleware.Admin(d.Log, d.AdminToken, d.PublicHosts)), d)
 
-	api := r.Group("/api", middleware.Tenant(d.Log, d.Resolver), middleware.PaidUntil(d.Log, d.EnforcePaidUntil, nil), middleware.LimitTenant(d.Log, d.TenantLimiter), middleware.Scope(d.Log, d.Strict))
+	api := r.Group("/api", middleware.Tenant(d.Log, d.Resolver, middleware.TenantHeader{
+		Name: d.TenantHeader, PublicHosts: d.PublicHosts, NormalizeHost: tenants.NormalizeHost,
+	}), middleware.PaidUntil(d.Log, d.EnforcePaidUntil, nil), middleware.LimitTenant(d.Log, d.TenantLimiter), middleware.Scope(d.Log, d.Strict))
 	api.GET("", index)
 	registerDocs(api, d)
 
@@ -164,4 +180,28 @@ func prefixStrings(ps []netip.Prefix) []string {
 		out[i] = p.String()
 	}
 	return out
+}
+
+// publicHostOnly answers 404, like an unknown path, on every host but the
+// public ones, so that tenants' hosts do not expose the service's metrics.
+func publicHostOnly(hosts []string) gin.HandlerFunc {
+	public := map[string]bool{}
+	for _, h := range hosts {
+		public[tenants.NormalizeHost(h)] = true
+	}
+	return func(c *gin.Context) {
+		if !public[tenants.NormalizeHost(c.Request.Host)] {
+			c.AbortWithStatusJSON(http.StatusNotFound, gin.H{"detail": "Not found."})
+			return
+		}
+		c.Next()
+	}
+}
+
+// tenantHeaders returns the tenant header, if on, for CORS.
+func tenantHeaders(d Deps) []string {
+	if d.TenantHeader == "" {
+		return nil
+	}
+	return []string{d.TenantHeader}
 }
