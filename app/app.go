@@ -23,6 +23,7 @@ import (
 	"github.com/strictmt/strictmt/auth"
 	"github.com/strictmt/strictmt/config"
 	"github.com/strictmt/strictmt/internal/embedpg"
+	"github.com/strictmt/strictmt/metrics"
 	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/tenancy"
 	"github.com/strictmt/strictmt/tenants"
@@ -42,9 +43,22 @@ type App struct {
 	DatabaseURL string
 	SQL         *sql.DB
 	DB          *gorm.DB
-	Tenants     *tenants.Service
-	Resolver    *tenants.Resolver
-	Tokens      *auth.Tokens
+	// DirectURL, DirectSQL and DirectDB reach PostgreSQL without a
+	// transaction pooler (database.direct_url); they are DatabaseURL, SQL
+	// and DB when no direct URL is configured. LISTEN, migrations, tenant
+	// provisioning and spare upkeep use them.
+	DirectURL string
+	DirectSQL *sql.DB
+	DirectDB  *gorm.DB
+	Tenants   *tenants.Service
+	Resolver  *tenants.Resolver
+	Tokens    *auth.Tokens
+	// Metrics is nil unless metrics.enabled.
+	Metrics *metrics.Metrics
+	// Passwords and Throttles are the sign-up password policy and the
+	// account endpoints' throttles (per process).
+	Passwords auth.PasswordPolicy
+	Throttles auth.Throttles
 	// TenantLimiter caps each tenant's concurrent scoped requests
 	// (tenancy.max_conns_per_tenant).
 	TenantLimiter *middleware.TenantLimiter
@@ -68,9 +82,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, migrate Migr
 			return nil, err
 		}
 	}
-	if err := a.openPool(ctx); err != nil {
+	if err := a.openPools(ctx); err != nil {
 		return nil, err
 	}
+	a.openMetrics()
 	if migrate.Shared || migrate.Tenants {
 		if err := a.Migrate(ctx, migrate); err != nil {
 			return nil, err
@@ -136,12 +151,110 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 // Scale section of docs/BENCHMARKS.md for the measurements.
 const DefaultQueryExecMode = pgx.QueryExecModeExec
 
-func (a *App) openPool(ctx context.Context) error {
+func (a *App) openPools(ctx context.Context) error {
+	var err error
+	if a.SQL, a.DB, err = a.openPool(ctx, "database.url", a.DatabaseURL); err != nil {
+		return err
+	}
+	if err := a.openTenantPools(); err != nil {
+		return err
+	}
+	a.DirectURL, a.DirectSQL, a.DirectDB = a.DatabaseURL, a.SQL, a.DB
+	if d := a.Config.Database.DirectURL; d != "" {
+		if a.DirectSQL, a.DirectDB, err = a.openPool(ctx, "database.direct_url", d); err != nil {
+			return err
+		}
+		a.DirectURL = d
+	}
+	pooled, err := DetectPooler(ctx, a.SQL)
+	if err != nil {
+		return fmt.Errorf("database.url: %w", err)
+	}
+	if pooled && a.Config.Database.DirectURL == "" {
+		return errors.New("database.url goes through a connection pooler (PgBouncer or the like: the backend " +
+			"process id the connection was given is not the server's), and database.direct_url is not set. " +
+			"A transaction pooler cannot carry LISTEN (the host cache would miss every change made by other " +
+			"processes until cache_ttl), migrations' session advisory locks or provisioning. Set " +
+			"database.direct_url (STRICTMT_DATABASE_DIRECT_URL) to the PostgreSQL server itself; " +
+			"behind a session-mode pooler it may equal database.url")
+	}
+	if a.DirectSQL != a.SQL {
+		if pooled, err := DetectPooler(ctx, a.DirectSQL); err != nil {
+			return fmt.Errorf("database.direct_url: %w", err)
+		} else if pooled {
+			a.Log.Warn("database.direct_url goes through a connection pooler: LISTEN and migrations need " +
+				"session pooling or a direct connection to PostgreSQL")
+		}
+	}
+	return nil
+}
+
+// DetectPooler reports whether db's connections go through a connection
+// pooler such as PgBouncer: PostgreSQL tells each client the process id
+// of its backend at connection start, and a pooler, which hands a client
+// whichever server connection is free, makes one up instead; so the id
+// the connection was given differs from pg_backend_pid(). Directly
+// connected, the two are always equal.
+func DetectPooler(ctx context.Context, db *sql.DB) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	var told uint32
+	if err := conn.Raw(func(driverConn any) error {
+		told = driverConn.(*stdlib.Conn).Conn().PgConn().PID()
+		return nil
+	}); err != nil {
+		return false, err
+	}
+	var real int64
+	if err := conn.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&real); err != nil {
+		return false, err
+	}
+	return int64(told) != real, nil
+}
+
+// openTenantPools opens the tenant connections' affinity groups on
+// database.url when database.affinity_groups > 1: pools of their own,
+// max_open_conns connections together, so that each backend caches the
+// catalog of its group's share of the tenant schemas (see tenancy.Store).
+// They open their connections when first used.
+func (a *App) openTenantPools() error {
+	g := a.Config.AffinityGroupCount()
+	if g < 2 {
+		return nil
+	}
 	pgCfg, err := pgx.ParseConfig(a.DatabaseURL)
 	if err != nil {
 		return fmt.Errorf("database.url: %w", err)
 	}
 	if !hasConnParam(a.DatabaseURL, "default_query_exec_mode") {
+		pgCfg.DefaultQueryExecMode = DefaultQueryExecMode
+	}
+	d := a.Config.Database
+	for i := range g {
+		share := d.MaxOpenConns/g + min(1, max(0, d.MaxOpenConns%g-i))
+		p := stdlib.OpenDB(*pgCfg)
+		p.SetMaxOpenConns(share)
+		p.SetMaxIdleConns(min(share, d.MaxIdleConns))
+		p.SetConnMaxLifetime(d.ConnMaxLifetime)
+		p.SetConnMaxIdleTime(d.ConnMaxIdleTime)
+		a.tenantPools = append(a.tenantPools, p)
+	}
+	return nil
+}
+
+// openPool opens a pool on connString (the config key named key) and
+// checks that it answers.
+func (a *App) openPool(ctx context.Context, key, connString string) (*sql.DB, *gorm.DB, error) {
+	pgCfg, err := pgx.ParseConfig(connString)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", key, err)
+	}
+	if !hasConnParam(connString, "default_query_exec_mode") {
 		pgCfg.DefaultQueryExecMode = DefaultQueryExecMode
 	}
 	sqlDB := stdlib.OpenDB(*pgCfg)
@@ -152,25 +265,11 @@ func (a *App) openPool(ctx context.Context) error {
 	sqlDB.SetMaxIdleConns(d.MaxIdleConns)
 	sqlDB.SetConnMaxLifetime(d.ConnMaxLifetime)
 	sqlDB.SetConnMaxIdleTime(d.ConnMaxIdleTime)
-	a.SQL = sqlDB
-	// Tenant connections in affinity groups: pools of their own, of
-	// max_open_conns together, so that each backend caches the catalog
-	// of its group's share of the tenant schemas (see tenancy.Store).
-	if g := a.Config.AffinityGroupCount(); g > 1 {
-		for i := range g {
-			share := d.MaxOpenConns/g + min(1, max(0, d.MaxOpenConns%g-i))
-			p := stdlib.OpenDB(*pgCfg)
-			p.SetMaxOpenConns(share)
-			p.SetMaxIdleConns(min(share, d.MaxIdleConns))
-			p.SetConnMaxLifetime(d.ConnMaxLifetime)
-			p.SetConnMaxIdleTime(d.ConnMaxIdleTime)
-			a.tenantPools = append(a.tenantPools, p)
-		}
-	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := sqlDB.PingContext(pingCtx); err != nil {
-		return fmt.Errorf("connecting to the database: %w", err)
+		sqlDB.Close()
+		return nil, nil, fmt.Errorf("connecting to the database (%s): %w", key, err)
 	}
 	db, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), &gorm.Config{
 		SkipDefaultTransaction: true,
@@ -181,10 +280,26 @@ func (a *App) openPool(ctx context.Context) error {
 		Logger: logger.Discard,
 	})
 	if err != nil {
-		return err
+		sqlDB.Close()
+		return nil, nil, err
 	}
-	a.DB = db
-	return nil
+	return sqlDB, db, nil
+}
+
+// openMetrics creates the metrics when metrics.enabled.
+func (a *App) openMetrics() {
+	m := a.Config.Metrics
+	if !m.Enabled {
+		return
+	}
+	pools := map[string]*sql.DB{"pooled": a.SQL}
+	if a.DirectSQL != a.SQL {
+		pools["direct"] = a.DirectSQL
+	}
+	for i, p := range a.tenantPools {
+		pools[fmt.Sprintf("tenants_group_%d", i)] = p
+	}
+	a.Metrics = metrics.New(metrics.Options{PerTenant: m.PerTenant, TopTenants: m.TopTenants, Pools: pools})
 }
 
 // hasConnParam reports whether the connection string (URL or key=value
@@ -206,18 +321,58 @@ func (a *App) buildServices(ctx context.Context) error {
 		StatementComments: a.Config.Database.StatementComments,
 		Groups:            a.tenantPools,
 	})
-	svc, err := tenants.NewService(ctx, a.DB, a.Config.Tenancy.PublicHosts, a.Resolver.Invalidate)
+	// Provisioning DDL and spare upkeep go to PostgreSQL directly.
+	svc, err := tenants.NewService(ctx, a.DirectDB, a.Config.Tenancy.PublicHosts, a.Resolver.Invalidate)
 	if err != nil {
 		return err
 	}
 	a.Tenants = svc
+	if a.Metrics != nil {
+		a.Resolver.SetObserver(a.Metrics)
+		svc.SetProvisionObserver(a.Metrics.ObserveProvisioning)
+		a.Metrics.SetCatalog(svc)
+	}
 	a.TenantLimiter = middleware.NewTenantLimiter(a.Config.ConnsPerTenant(), a.Config.Tenancy.MaxConnsWait)
 	secret, err := a.jwtSecret()
 	if err != nil {
 		return err
 	}
 	a.Tokens, err = auth.NewTokens(secret, a.Config.Auth.AccessTTL, a.Config.Auth.RefreshTTL)
+	if err != nil {
+		return err
+	}
+	ac := a.Config.Auth
+	if a.Passwords, err = auth.NewPasswordPolicy(ac.PasswordValidators, ac.PasswordMinLength); err != nil {
+		return fmt.Errorf("config: auth.password_validators: %w", err)
+	}
+	a.Throttles, err = NewThrottles(ac.Throttle, nil)
 	return err
+}
+
+// NewThrottles builds the account endpoints' throttles of cfg, reading
+// the time from now (time.Now when nil).
+func NewThrottles(cfg config.Throttle, now func() time.Time) (auth.Throttles, error) {
+	var ts auth.Throttles
+	for _, r := range []struct {
+		key  string
+		rate string
+		dst  **auth.Throttle
+	}{
+		{"login", cfg.Login, &ts.Login},
+		{"login_address", cfg.LoginAddress, &ts.LoginAddress},
+		{"register", cfg.Register, &ts.Register},
+		{"register_address", cfg.RegisterAddress, &ts.RegisterAddress},
+		{"refresh", cfg.Refresh, &ts.Refresh},
+	} {
+		rate, err := auth.ParseRate(r.rate)
+		if err == nil {
+			*r.dst, err = auth.NewThrottle(rate, cfg.MaxKeys, now)
+		}
+		if err != nil {
+			return auth.Throttles{}, fmt.Errorf("config: auth.throttle.%s: %w", r.key, err)
+		}
+	}
+	return ts, nil
 }
 
 // jwtSecret returns auth.jwt_secret or, in development, a secret generated
@@ -263,6 +418,9 @@ func (a *App) Close(ctx context.Context) error {
 	}
 	if a.SQL != nil {
 		errs = append(errs, a.SQL.Close())
+	}
+	if a.DirectSQL != nil && a.DirectSQL != a.SQL {
+		errs = append(errs, a.DirectSQL.Close())
 	}
 	if a.embedded != nil {
 		stopCtx, cancel := context.WithTimeout(ctx, 30*time.Second)

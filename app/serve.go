@@ -24,7 +24,7 @@ const DemoDomain = "demo.localhost"
 func (a *App) Handler() http.Handler {
 	// Validated with the config at start-up.
 	trusted, _ := a.Config.HTTP.TrustedProxyPrefixes()
-	return handlers.NewRouter(handlers.Deps{
+	d := handlers.Deps{
 		TrustedProxies: trusted,
 		Log:            a.Log,
 		Resolver:       a.Resolver,
@@ -34,6 +34,11 @@ func (a *App) Handler() http.Handler {
 		RequestTimeout: a.Config.HTTP.RequestTimeout,
 		Ready:          a.Ready,
 
+		Passwords:              a.Passwords,
+		Throttles:              a.Throttles,
+		RotateRefreshTokens:    a.Config.Auth.RotateRefreshTokens,
+		BlacklistAfterRotation: a.Config.Auth.BlacklistAfterRotation,
+
 		Tenants:          a.Tenants,
 		AdminToken:       a.Config.Admin.Token,
 		PublicHosts:      a.Config.Tenancy.PublicHosts,
@@ -41,7 +46,43 @@ func (a *App) Handler() http.Handler {
 		CORSOrigins:      a.Config.HTTP.CORSOrigins,
 		BodyTimeout:      a.Config.HTTP.BodyTimeout,
 		TenantLimiter:    a.TenantLimiter,
-	})
+	}
+	if a.Config.Tenancy.HeaderIdentification() {
+		d.TenantHeader = a.Config.Tenancy.Header
+	}
+	if a.Metrics != nil {
+		d.Metrics = a.Metrics.Middleware()
+		if a.Config.Metrics.Addr == "" {
+			d.MetricsHandler = a.Metrics.Handler()
+		}
+	}
+	return handlers.NewRouter(d)
+}
+
+// serveMetrics serves /metrics on metrics.addr until ctx ends, when that
+// is set.
+func (a *App) serveMetrics(ctx context.Context) error {
+	if a.Metrics == nil || a.Config.Metrics.Addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", a.Config.Metrics.Addr)
+	if err != nil {
+		return fmt.Errorf("metrics.addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.Metrics.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.Log.Error("metrics server", "err", err)
+		}
+	}()
+	a.Log.Info("serving metrics", "addr", ln.Addr().String())
+	return nil
 }
 
 // EnsureDemoTenant creates the demo tenant unless it exists.
@@ -84,10 +125,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, ready func(addr string
 	}
 	listenCtx, stopListening := context.WithCancel(ctx)
 	defer stopListening()
+	if err := a.serveMetrics(listenCtx); err != nil {
+		return err
+	}
 	// Spares are built in the background by serving processes only, not
 	// by one-shot commands.
 	a.Tenants.KeepSpares(a.Config.Tenancy.SpareSchemas, a.Log)
-	go a.Resolver.Listen(listenCtx, a.DatabaseURL, a.Log)
+	go a.Resolver.Listen(listenCtx, a.DirectURL, a.Log) // LISTEN needs a session
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

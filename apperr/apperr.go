@@ -20,6 +20,7 @@ const (
 	ETOOLARGE        = "too_large"
 	EUNSUPPORTED     = "unsupported_media_type"
 	EUNAVAILABLE     = "unavailable"
+	ETHROTTLED       = "throttled"
 )
 
 // Error is the application error: a code, a message safe to show a client,
@@ -160,6 +161,8 @@ func HTTPStatus(code string) int {
 		return http.StatusUnsupportedMediaType
 	case EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case ETHROTTLED:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}

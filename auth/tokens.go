@@ -42,12 +42,24 @@ const (
 	msgNoID          = "Token has no id"
 	msgNoUser        = "Token contained no recognizable user identification"
 	msgForeignTenant = "Given token not valid for this tenant"
+	msgBlacklisted   = "Token is blacklisted"
 )
+
+// Tenant names the tenant a token is issued for or presented to: its
+// catalog row id, which is never used again once the tenant is deleted,
+// and its schema name. A token is valid only where both match, so no
+// token of a deleted tenant works for a later tenant of the same schema
+// name.
+type Tenant struct {
+	ID     int64
+	Schema string
+}
 
 // Claims are the verified contents of a token.
 type Claims struct {
 	UserID    int64
 	Tenant    string // schema name of the tenant the token was issued for
+	TenantID  int64  // catalog id of that tenant
 	Type      TokenType
 	ID        string // "jti": 128 random bits, hex-encoded
 	IssuedAt  time.Time
@@ -62,12 +74,51 @@ type Pair struct {
 }
 
 // wireClaims is the JSON payload: "sub" holds the user id as a decimal
-// string, as RFC 7519 wants a StringOrURI there.
+// string, as RFC 7519 wants a StringOrURI there. The registered time
+// claims are numericDates, which refuse anything but a JSON number (the
+// library's own type also takes "123"), as PyJWT does.
 type wireClaims struct {
-	Tenant string    `json:"tenant"`
-	Type   TokenType `json:"typ"`
-	jwt.RegisteredClaims
+	Tenant   string    `json:"tenant"`
+	TenantID int64     `json:"tenant_id,omitempty"`
+	Type     TokenType `json:"typ"`
+
+	Issuer    string           `json:"iss,omitempty"`
+	Subject   string           `json:"sub,omitempty"`
+	Audience  jwt.ClaimStrings `json:"aud,omitempty"`
+	ExpiresAt *numericDate     `json:"exp,omitempty"`
+	NotBefore *numericDate     `json:"nbf,omitempty"`
+	IssuedAt  *numericDate     `json:"iat,omitempty"`
+	ID        string           `json:"jti,omitempty"`
 }
+
+// numericDate is a jwt.NumericDate that must be written as a JSON number.
+type numericDate struct{ jwt.NumericDate }
+
+func newNumericDate(t time.Time) *numericDate { return &numericDate{*jwt.NewNumericDate(t)} }
+
+// UnmarshalJSON refuses strings, booleans, objects and arrays; null never
+// reaches it (the pointer stays nil, so the claim counts as missing).
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) {
+		return fmt.Errorf("%w: a registered time claim must be a number, got %.20s", jwt.ErrInvalidType, b)
+	}
+	return d.NumericDate.UnmarshalJSON(b)
+}
+
+func (d *numericDate) date() *jwt.NumericDate {
+	if d == nil {
+		return nil
+	}
+	return &d.NumericDate
+}
+
+// The jwt.Claims methods the parser's validator reads.
+func (c *wireClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt.date(), nil }
+func (c *wireClaims) GetNotBefore() (*jwt.NumericDate, error)      { return c.NotBefore.date(), nil }
+func (c *wireClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt.date(), nil }
+func (c *wireClaims) GetIssuer() (string, error)                   { return c.Issuer, nil }
+func (c *wireClaims) GetSubject() (string, error)                  { return c.Subject, nil }
+func (c *wireClaims) GetAudience() (jwt.ClaimStrings, error)       { return c.Audience, nil }
 
 // Tokens issues and verifies HS256-signed tokens with one secret. It is safe
 // for concurrent use.
@@ -121,9 +172,8 @@ func NewTokens(secret []byte, accessTTL, refreshTTL time.Duration, opts ...Optio
 	return t, nil
 }
 
-// Issue returns a new access and refresh token for the user in the tenant
-// whose schema name is tenant.
-func (t *Tokens) Issue(userID int64, tenant string) (Pair, error) {
+// Issue returns a new access and refresh token for the user in tenant.
+func (t *Tokens) Issue(userID int64, tenant Tenant) (Pair, error) {
 	now := t.now()
 	access, err := t.sign(userID, tenant, Access, now)
 	if err != nil {
@@ -138,15 +188,32 @@ func (t *Tokens) Issue(userID int64, tenant string) (Pair, error) {
 
 // IssueAccess returns a new access token for the user in the tenant, as the
 // refresh endpoint does after checking a refresh token with Parse.
-func (t *Tokens) IssueAccess(userID int64, tenant string) (string, error) {
+func (t *Tokens) IssueAccess(userID int64, tenant Tenant) (string, error) {
 	return t.sign(userID, tenant, Access, t.now())
 }
 
-func (t *Tokens) sign(userID int64, tenant string, typ TokenType, now time.Time) (string, error) {
+// IssueRefresh returns a new refresh token for the user in the tenant, as
+// the refresh endpoint does when refresh tokens rotate.
+func (t *Tokens) IssueRefresh(userID int64, tenant Tenant) (string, error) {
+	return t.sign(userID, tenant, Refresh, t.now())
+}
+
+// Inspect returns the claims of a token that Issue, IssueAccess or
+// IssueRefresh just returned, without verifying it again: the caller
+// records its id and expiry.
+func (t *Tokens) Inspect(token string) (Claims, error) {
+	var wc wireClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &wc); err != nil {
+		return Claims{}, fmt.Errorf("auth: reading an issued token: %w", err)
+	}
+	return claimsOf(&wc), nil
+}
+
+func (t *Tokens) sign(userID int64, tenant Tenant, typ TokenType, now time.Time) (string, error) {
 	if userID <= 0 {
 		return "", fmt.Errorf("auth: cannot issue a token for user id %d", userID)
 	}
-	if tenant == "" {
+	if tenant.Schema == "" || tenant.ID <= 0 {
 		return "", errors.New("auth: cannot issue a token without a tenant")
 	}
 	ttl := t.accessTTL
@@ -160,15 +227,14 @@ func (t *Tokens) sign(userID int64, tenant string, typ TokenType, now time.Time)
 	// NumericDate has whole seconds; truncating here keeps "exp - iat"
 	// exactly the configured lifetime.
 	now = now.Truncate(time.Second)
-	claims := wireClaims{
-		Tenant: tenant,
-		Type:   typ,
-		RegisteredClaims: jwt.RegisteredClaims{
-			Subject:   strconv.FormatInt(userID, 10),
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-			ID:        jti,
-		},
+	claims := &wireClaims{
+		Tenant:    tenant.Schema,
+		TenantID:  tenant.ID,
+		Type:      typ,
+		Subject:   strconv.FormatInt(userID, 10),
+		IssuedAt:  newNumericDate(now),
+		ExpiresAt: newNumericDate(now.Add(ttl)),
+		ID:        jti,
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.secret)
 	if err != nil {
@@ -185,12 +251,17 @@ func newTokenID() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
+// Any is the want of Parse that accepts both token types, as simplejwt's
+// verify endpoint (UntypedToken) does.
+const Any TokenType = ""
+
 // Parse verifies token and returns its claims. It accepts only an HS256
-// token signed with this Tokens' secret, unexpired (within Leeway), of type
-// want and issued for tenant. Every rejection is an *apperr.Error with code
-// EUNAUTHORIZED whose message is safe to show the client; the cause, for
-// logs, is in its Err.
-func (t *Tokens) Parse(token string, want TokenType, tenant string) (Claims, error) {
+// token signed with this Tokens' secret, unexpired (within Leeway), with
+// numeric time claims, of type want (either type for Any) and issued for
+// tenant: its schema name and its catalog id. Every rejection is an
+// *apperr.Error with code EUNAUTHORIZED whose message is safe to show the
+// client; the cause, for logs, is in its Err.
+func (t *Tokens) Parse(token string, want TokenType, tenant Tenant) (Claims, error) {
 	if token == "" {
 		return Claims{}, reject(msgInvalid, errors.New("empty token"))
 	}
@@ -214,7 +285,7 @@ func (t *Tokens) Parse(token string, want TokenType, tenant string) (Claims, err
 		return Claims{}, reject(msgNoType, errors.New("missing typ claim"))
 	case wc.Type != Access && wc.Type != Refresh:
 		return Claims{}, reject(msgInvalid, fmt.Errorf("unknown token type %q", wc.Type))
-	case wc.Type != want:
+	case want != Any && wc.Type != want:
 		return Claims{}, reject(msgWrongType, fmt.Errorf("got a %s token, want %s", wc.Type, want))
 	}
 	if wc.ID == "" {
@@ -232,18 +303,28 @@ func (t *Tokens) Parse(token string, want TokenType, tenant string) (Claims, err
 	if wc.Tenant == "" {
 		return Claims{}, reject(msgInvalid, errors.New("missing tenant claim"))
 	}
-	if wc.Tenant != tenant {
-		return Claims{}, reject(msgForeignTenant, fmt.Errorf("token issued for tenant %q, presented to %q", wc.Tenant, tenant))
+	if wc.Tenant != tenant.Schema || wc.TenantID != tenant.ID || tenant.ID <= 0 {
+		return Claims{}, reject(msgForeignTenant, fmt.Errorf("token issued for tenant %q (id %d), presented to %q (id %d)", wc.Tenant, wc.TenantID, tenant.Schema, tenant.ID))
 	}
+	return claimsOf(&wc), nil
+}
 
-	return Claims{
-		UserID:    userID,
-		Tenant:    wc.Tenant,
-		Type:      wc.Type,
-		ID:        wc.ID,
-		IssuedAt:  wc.IssuedAt.Time,
-		ExpiresAt: wc.ExpiresAt.Time,
-	}, nil
+func claimsOf(wc *wireClaims) Claims {
+	userID, _ := strconv.ParseInt(wc.Subject, 10, 64)
+	c := Claims{UserID: userID, Tenant: wc.Tenant, TenantID: wc.TenantID, Type: wc.Type, ID: wc.ID}
+	if wc.IssuedAt != nil {
+		c.IssuedAt = wc.IssuedAt.Time
+	}
+	if wc.ExpiresAt != nil {
+		c.ExpiresAt = wc.ExpiresAt.Time
+	}
+	return c
+}
+
+// Blacklisted is the EUNAUTHORIZED error of a refresh token that was
+// blacklisted (by logout or rotation), worded as simplejwt's.
+func Blacklisted() error {
+	return reject(msgBlacklisted, errors.New("token is blacklisted"))
 }
 
 // key hands the parser our secret, but only for HS256: the parser's method

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,14 @@ import (
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef-test-secret")
+
+// The tenants of the tests: acme is the one tokens are issued for; globex
+// is another tenant; acmeReborn is a later tenant under acme's schema name.
+var (
+	acme       = Tenant{ID: 7, Schema: "acme"}
+	globex     = Tenant{ID: 8, Schema: "globex"}
+	acmeReborn = Tenant{ID: 9, Schema: "acme"}
+)
 
 const (
 	testAccessTTL  = 5 * time.Minute
@@ -57,12 +66,13 @@ func newTestTokens(t *testing.T) (*Tokens, *testClock) {
 // user 42 in tenant "acme" at clock time now.
 func validClaims(now time.Time) jwt.MapClaims {
 	return jwt.MapClaims{
-		"sub":    "42",
-		"tenant": "acme",
-		"typ":    "access",
-		"iat":    now.Unix(),
-		"exp":    now.Add(testAccessTTL).Unix(),
-		"jti":    "00112233445566778899aabbccddeeff",
+		"sub":       "42",
+		"tenant":    "acme",
+		"tenant_id": 7,
+		"typ":       "access",
+		"iat":       now.Unix(),
+		"exp":       now.Add(testAccessTTL).Unix(),
+		"jti":       "00112233445566778899aabbccddeeff",
 	}
 }
 
@@ -144,14 +154,14 @@ func TestIssueAndParse(t *testing.T) {
 	tokens, clock := newTestTokens(t)
 	now := clock.Now()
 
-	pair, err := tokens.Issue(42, "acme")
+	pair, err := tokens.Issue(42, acme)
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
 	if pair.Access == "" || pair.Refresh == "" || pair.Access == pair.Refresh {
 		t.Fatalf("Issue returned %+v", pair)
 	}
-	single, err := tokens.IssueAccess(42, "acme")
+	single, err := tokens.IssueAccess(42, acme)
 	if err != nil {
 		t.Fatalf("IssueAccess: %v", err)
 	}
@@ -169,11 +179,11 @@ func TestIssueAndParse(t *testing.T) {
 	ids := map[string]bool{}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := tokens.Parse(tt.token, tt.typ, "acme")
+			c, err := tokens.Parse(tt.token, tt.typ, acme)
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
-			want := Claims{UserID: 42, Tenant: "acme", Type: tt.typ, ID: c.ID, IssuedAt: now, ExpiresAt: now.Add(tt.ttl)}
+			want := Claims{UserID: 42, Tenant: "acme", TenantID: 7, Type: tt.typ, ID: c.ID, IssuedAt: now, ExpiresAt: now.Add(tt.ttl)}
 			if !c.IssuedAt.Equal(want.IssuedAt) || !c.ExpiresAt.Equal(want.ExpiresAt) ||
 				c.UserID != want.UserID || c.Tenant != want.Tenant || c.Type != want.Type {
 				t.Errorf("Parse = %+v, want %+v", c, want)
@@ -192,7 +202,7 @@ func TestIssueAndParse(t *testing.T) {
 func TestIssueWireFormat(t *testing.T) {
 	t.Parallel()
 	tokens, clock := newTestTokens(t)
-	tok, err := tokens.IssueAccess(7, "acme")
+	tok, err := tokens.IssueAccess(7, acme)
 	if err != nil {
 		t.Fatalf("IssueAccess: %v", err)
 	}
@@ -209,11 +219,12 @@ func TestIssueWireFormat(t *testing.T) {
 		t.Fatalf("payload %s: %v", payload, err)
 	}
 	want := map[string]any{
-		"sub":    "7",
-		"tenant": "acme",
-		"typ":    "access",
-		"iat":    float64(clock.Now().Unix()),
-		"exp":    float64(clock.Now().Add(testAccessTTL).Unix()),
+		"sub":       "7",
+		"tenant":    "acme",
+		"tenant_id": float64(7),
+		"typ":       "access",
+		"iat":       float64(clock.Now().Unix()),
+		"exp":       float64(clock.Now().Add(testAccessTTL).Unix()),
 	}
 	for k, v := range want {
 		if p[k] != v {
@@ -231,11 +242,12 @@ func TestIssueRejectsBadSubject(t *testing.T) {
 	tests := []struct {
 		name   string
 		userID int64
-		tenant string
+		tenant Tenant
 	}{
-		{"ErrZeroUserID", 0, "acme"},
-		{"ErrNegativeUserID", -1, "acme"},
-		{"ErrEmptyTenant", 1, ""},
+		{"ErrZeroUserID", 0, acme},
+		{"ErrNegativeUserID", -1, acme},
+		{"ErrEmptyTenant", 1, Tenant{ID: 7}},
+		{"ErrNoTenantID", 1, Tenant{Schema: "acme"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -254,7 +266,7 @@ func TestParseRejects(t *testing.T) {
 	tokens, clock := newTestTokens(t)
 	now := clock.Now()
 
-	pair, err := tokens.Issue(42, "acme")
+	pair, err := tokens.Issue(42, acme)
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -280,7 +292,7 @@ func TestParseRejects(t *testing.T) {
 
 	// Sanity: the hand-built baseline is accepted, so each case below fails
 	// for its own reason only.
-	if _, err := tokens.Parse(hs256(validClaims(now)), Access, "acme"); err != nil {
+	if _, err := tokens.Parse(hs256(validClaims(now)), Access, acme); err != nil {
 		t.Fatalf("baseline token rejected: %v", err)
 	}
 
@@ -288,52 +300,69 @@ func TestParseRejects(t *testing.T) {
 		name    string
 		token   string
 		want    TokenType
-		tenant  string
+		tenant  Tenant
 		wantMsg string
 	}{
-		{"ErrEmpty", "", Access, "acme", "Token is invalid"},
-		{"ErrGarbage", "not a token", Access, "acme", "Token is invalid"},
-		{"ErrDots", "..", Access, "acme", "Token is invalid"},
-		{"ErrTwoParts", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9", Access, "acme", "Token is invalid"},
-		{"ErrFourParts", pair.Access + ".x", Access, "acme", "Token is invalid"},
-		{"ErrBearerPrefix", "Bearer " + pair.Access, Access, "acme", "Token is invalid"},
-		{"ErrBadBase64", "!!!.???.***", Access, "acme", "Token is invalid"},
-		{"ErrPayloadNotJSON", "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + base64.RawURLEncoding.EncodeToString([]byte("hello")) + ".c2ln", Access, "acme", "Token is invalid"},
-		{"ErrTooLong", pair.Access + strings.Repeat("A", maxTokenLen), Access, "acme", "Token is invalid"},
-		{"ErrAlgNone", signWith(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, validClaims(now)), Access, "acme", "Token is invalid"},
-		{"ErrAlgNoneWithSignatureStripped", strings.Join(strings.Split(signWith(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, validClaims(now)), ".")[:2], ".") + ".", Access, "acme", "Token is invalid"},
-		{"ErrHS384SameSecret", signWith(t, jwt.SigningMethodHS384, testSecret, validClaims(now)), Access, "acme", "Token is invalid"},
-		{"ErrHS512SameSecret", signWith(t, jwt.SigningMethodHS512, testSecret, validClaims(now)), Access, "acme", "Token is invalid"},
-		{"ErrRS256", signWith(t, jwt.SigningMethodRS256, rsaKey, validClaims(now)), Access, "acme", "Token is invalid"},
-		{"ErrES256", signWith(t, jwt.SigningMethodES256, ecKey, validClaims(now)), Access, "acme", "Token is invalid"},
-		{"ErrOtherSecret", signWith(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-xx"), validClaims(now)), Access, "acme", "Token is invalid"},
-		{"ErrTamperedUser", withPayload(t, pair.Access, func(p map[string]any) { p["sub"] = "1" }), Access, "acme", "Token is invalid"},
-		{"ErrTamperedTenant", withPayload(t, pair.Access, func(p map[string]any) { p["tenant"] = "globex" }), Access, "globex", "Token is invalid"},
-		{"ErrTamperedType", withPayload(t, pair.Refresh, func(p map[string]any) { p["typ"] = "access" }), Access, "acme", "Token is invalid"},
-		{"ErrTamperedExpiry", withPayload(t, pair.Access, func(p map[string]any) { p["exp"] = now.Add(100 * 365 * 24 * time.Hour).Unix() }), Access, "acme", "Token is invalid"},
-		{"ErrTamperedSignature", pair.Access[:len(pair.Access)-4] + flip(pair.Access[len(pair.Access)-4:]), Access, "acme", "Token is invalid"},
-		{"ErrRefreshAsAccess", pair.Refresh, Access, "acme", "Token has wrong type"},
-		{"ErrAccessAsRefresh", pair.Access, Refresh, "acme", "Token has wrong type"},
-		{"ErrUnknownWant", pair.Access, TokenType("id"), "acme", "Token has wrong type"},
-		{"ErrForeignTenant", pair.Access, Access, "globex", "Given token not valid for this tenant"},
-		{"ErrEmptyTenantArgument", pair.Access, Access, "", "Given token not valid for this tenant"},
-		{"ErrExpiredLongAgo", hs256(claimsWith("exp", now.Add(-time.Hour).Unix())), Access, "acme", "Token is expired"},
-		{"ErrNotYetValid", hs256(claimsWith("nbf", now.Add(time.Hour).Unix())), Access, "acme", "Token is invalid"},
-		{"ErrNoExp", hs256(claimsWithout("exp")), Access, "acme", "Token has no 'exp' claim"},
-		{"ErrExpNotNumber", hs256(claimsWith("exp", "tomorrow")), Access, "acme", "Token is invalid"},
-		{"ErrNoIat", hs256(claimsWithout("iat")), Access, "acme", "Token has no 'iat' claim"},
-		{"ErrNoSub", hs256(claimsWithout("sub")), Access, "acme", "Token contained no recognizable user identification"},
-		{"ErrSubNumber", hs256(claimsWith("sub", 42)), Access, "acme", "Token is invalid"},
-		{"ErrSubNotDecimal", hs256(claimsWith("sub", "forty-two")), Access, "acme", "Token contained no recognizable user identification"},
-		{"ErrSubNotCanonical", hs256(claimsWith("sub", "042")), Access, "acme", "Token contained no recognizable user identification"},
-		{"ErrSubZero", hs256(claimsWith("sub", "0")), Access, "acme", "Token contained no recognizable user identification"},
-		{"ErrSubNegative", hs256(claimsWith("sub", "-42")), Access, "acme", "Token contained no recognizable user identification"},
-		{"ErrSubOverflow", hs256(claimsWith("sub", "99999999999999999999")), Access, "acme", "Token contained no recognizable user identification"},
-		{"ErrNoTenant", hs256(claimsWithout("tenant")), Access, "acme", "Token is invalid"},
-		{"ErrNoTenantEmptyArgument", hs256(claimsWithout("tenant")), Access, "", "Token is invalid"},
-		{"ErrNoType", hs256(claimsWithout("typ")), Access, "acme", "Token has no type"},
-		{"ErrUnknownType", hs256(claimsWith("typ", "id")), Access, "acme", "Token is invalid"},
-		{"ErrNoJTI", hs256(claimsWithout("jti")), Access, "acme", "Token has no id"},
+		{"ErrEmpty", "", Access, acme, "Token is invalid"},
+		{"ErrGarbage", "not a token", Access, acme, "Token is invalid"},
+		{"ErrDots", "..", Access, acme, "Token is invalid"},
+		{"ErrTwoParts", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI0MiJ9", Access, acme, "Token is invalid"},
+		{"ErrFourParts", pair.Access + ".x", Access, acme, "Token is invalid"},
+		{"ErrBearerPrefix", "Bearer " + pair.Access, Access, acme, "Token is invalid"},
+		{"ErrBadBase64", "!!!.???.***", Access, acme, "Token is invalid"},
+		{"ErrPayloadNotJSON", "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + base64.RawURLEncoding.EncodeToString([]byte("hello")) + ".c2ln", Access, acme, "Token is invalid"},
+		{"ErrTooLong", pair.Access + strings.Repeat("A", maxTokenLen), Access, acme, "Token is invalid"},
+		{"ErrAlgNone", signWith(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, validClaims(now)), Access, acme, "Token is invalid"},
+		{"ErrAlgNoneWithSignatureStripped", strings.Join(strings.Split(signWith(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, validClaims(now)), ".")[:2], ".") + ".", Access, acme, "Token is invalid"},
+		{"ErrHS384SameSecret", signWith(t, jwt.SigningMethodHS384, testSecret, validClaims(now)), Access, acme, "Token is invalid"},
+		{"ErrHS512SameSecret", signWith(t, jwt.SigningMethodHS512, testSecret, validClaims(now)), Access, acme, "Token is invalid"},
+		{"ErrRS256", signWith(t, jwt.SigningMethodRS256, rsaKey, validClaims(now)), Access, acme, "Token is invalid"},
+		{"ErrES256", signWith(t, jwt.SigningMethodES256, ecKey, validClaims(now)), Access, acme, "Token is invalid"},
+		{"ErrOtherSecret", signWith(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-xx"), validClaims(now)), Access, acme, "Token is invalid"},
+		{"ErrTamperedUser", withPayload(t, pair.Access, func(p map[string]any) { p["sub"] = "1" }), Access, acme, "Token is invalid"},
+		{"ErrTamperedTenant", withPayload(t, pair.Access, func(p map[string]any) { p["tenant"] = "globex" }), Access, globex, "Token is invalid"},
+		{"ErrTamperedType", withPayload(t, pair.Refresh, func(p map[string]any) { p["typ"] = "access" }), Access, acme, "Token is invalid"},
+		{"ErrTamperedExpiry", withPayload(t, pair.Access, func(p map[string]any) { p["exp"] = now.Add(100 * 365 * 24 * time.Hour).Unix() }), Access, acme, "Token is invalid"},
+		{"ErrTamperedSignature", pair.Access[:len(pair.Access)-4] + flip(pair.Access[len(pair.Access)-4:]), Access, acme, "Token is invalid"},
+		{"ErrRefreshAsAccess", pair.Refresh, Access, acme, "Token has wrong type"},
+		{"ErrAccessAsRefresh", pair.Access, Refresh, acme, "Token has wrong type"},
+		{"ErrUnknownWant", pair.Access, TokenType("id"), acme, "Token has wrong type"},
+		{"ErrForeignTenant", pair.Access, Access, globex, "Given token not valid for this tenant"},
+		{"ErrEmptyTenantArgument", pair.Access, Access, Tenant{}, "Given token not valid for this tenant"},
+		{"ErrExpiredLongAgo", hs256(claimsWith("exp", now.Add(-time.Hour).Unix())), Access, acme, "Token is expired"},
+		{"ErrNotYetValid", hs256(claimsWith("nbf", now.Add(time.Hour).Unix())), Access, acme, "Token is invalid"},
+		{"ErrNoExp", hs256(claimsWithout("exp")), Access, acme, "Token has no 'exp' claim"},
+		{"ErrExpNotNumber", hs256(claimsWith("exp", "tomorrow")), Access, acme, "Token is invalid"},
+		{"ErrNoIat", hs256(claimsWithout("iat")), Access, acme, "Token has no 'iat' claim"},
+		{"ErrNoSub", hs256(claimsWithout("sub")), Access, acme, "Token contained no recognizable user identification"},
+		{"ErrSubNumber", hs256(claimsWith("sub", 42)), Access, acme, "Token is invalid"},
+		{"ErrSubNotDecimal", hs256(claimsWith("sub", "forty-two")), Access, acme, "Token contained no recognizable user identification"},
+		{"ErrSubNotCanonical", hs256(claimsWith("sub", "042")), Access, acme, "Token contained no recognizable user identification"},
+		{"ErrSubZero", hs256(claimsWith("sub", "0")), Access, acme, "Token contained no recognizable user identification"},
+		{"ErrSubNegative", hs256(claimsWith("sub", "-42")), Access, acme, "Token contained no recognizable user identification"},
+		{"ErrSubOverflow", hs256(claimsWith("sub", "99999999999999999999")), Access, acme, "Token contained no recognizable user identification"},
+		{"ErrNoTenant", hs256(claimsWithout("tenant")), Access, acme, "Token is invalid"},
+		{"ErrNoTenantEmptyArgument", hs256(claimsWithout("tenant")), Access, Tenant{}, "Token is invalid"},
+		{"ErrNoType", hs256(claimsWithout("typ")), Access, acme, "Token has no type"},
+		{"ErrUnknownType", hs256(claimsWith("typ", "id")), Access, acme, "Token is invalid"},
+		{"ErrNoJTI", hs256(claimsWithout("jti")), Access, acme, "Token has no id"},
+		// A tenant deleted and created again under the same schema name
+		// has a new catalog id: the old tenant's tokens are foreign to it.
+		{"ErrRecycledSchemaName", pair.Access, Access, acmeReborn, "Given token not valid for this tenant"},
+		{"ErrRecycledSchemaNameRefresh", pair.Refresh, Refresh, acmeReborn, "Given token not valid for this tenant"},
+		{"ErrNoTenantID", hs256(claimsWithout("tenant_id")), Access, acme, "Given token not valid for this tenant"},
+		{"ErrTenantIDOnly", pair.Access, Access, Tenant{ID: 7, Schema: "globex"}, "Given token not valid for this tenant"},
+		{"ErrTenantIDString", hs256(claimsWith("tenant_id", "7")), Access, acme, "Token is invalid"},
+		{"ErrTamperedTenantID", withPayload(t, pair.Access, func(p map[string]any) { p["tenant_id"] = 9 }), Access, acmeReborn, "Token is invalid"},
+		// PyJWT refuses registered time claims that are not numbers; the
+		// library's NumericDate would read "123" as 123.
+		{"ErrExpDigitString", hs256(claimsWith("exp", strconv.FormatInt(now.Add(time.Hour).Unix(), 10))), Access, acme, "Token is invalid"},
+		{"ErrIatDigitString", hs256(claimsWith("iat", strconv.FormatInt(now.Unix(), 10))), Access, acme, "Token is invalid"},
+		{"ErrNbfDigitString", hs256(claimsWith("nbf", strconv.FormatInt(now.Add(-time.Hour).Unix(), 10))), Access, acme, "Token is invalid"},
+		{"ErrExpBool", hs256(claimsWith("exp", true)), Access, acme, "Token is invalid"},
+		{"ErrExpObject", hs256(claimsWith("exp", map[string]any{"n": 1})), Access, acme, "Token is invalid"},
+		{"ErrExpArray", hs256(claimsWith("exp", []any{now.Add(time.Hour).Unix()})), Access, acme, "Token is invalid"},
+		{"ErrExpNull", hs256(claimsWith("exp", nil)), Access, acme, "Token has no 'exp' claim"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -377,7 +406,7 @@ func TestParseExpiry(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tokens, clock := newTestTokens(t)
-			pair, err := tokens.Issue(42, "acme")
+			pair, err := tokens.Issue(42, acme)
 			if err != nil {
 				t.Fatalf("Issue: %v", err)
 			}
@@ -386,7 +415,7 @@ func TestParseExpiry(t *testing.T) {
 				tok = pair.Refresh
 			}
 			clock.Set(clock.Now().Add(tt.after))
-			_, err = tokens.Parse(tok, tt.typ, "acme")
+			_, err = tokens.Parse(tok, tt.typ, acme)
 			if !tt.wantErr {
 				if err != nil {
 					t.Fatalf("Parse: %v", err)
@@ -405,15 +434,15 @@ func TestParseConcurrent(t *testing.T) {
 	for i := range 8 {
 		wg.Go(func() {
 			for range 20 {
-				pair, err := tokens.Issue(int64(i+1), "acme")
+				pair, err := tokens.Issue(int64(i+1), acme)
 				if err != nil {
 					t.Errorf("Issue: %v", err)
 					return
 				}
-				if _, err := tokens.Parse(pair.Access, Access, "acme"); err != nil {
+				if _, err := tokens.Parse(pair.Access, Access, acme); err != nil {
 					t.Errorf("Parse: %v", err)
 				}
-				if _, err := tokens.Parse(pair.Access, Refresh, "acme"); err == nil {
+				if _, err := tokens.Parse(pair.Access, Refresh, acme); err == nil {
 					t.Error("Parse accepted an access token as refresh")
 				}
 			}
@@ -427,7 +456,7 @@ func FuzzParse(f *testing.F) {
 	if err != nil {
 		f.Fatalf("NewTokens: %v", err)
 	}
-	pair, err := tokens.Issue(42, "acme")
+	pair, err := tokens.Issue(42, acme)
 	if err != nil {
 		f.Fatalf("Issue: %v", err)
 	}
@@ -436,7 +465,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, token string) {
-		c, err := tokens.Parse(token, Access, "acme")
+		c, err := tokens.Parse(token, Access, acme)
 		if err == nil {
 			// Only a token this Tokens signed can get here; fuzzing workers
 			// issue their own seed, so compare claims, not strings.

@@ -13,7 +13,8 @@ const (
 	minPasswordLen = 8
 	maxSimilarity  = 0.7
 
-	msgTooShort      = "This password is too short. It must contain at least 8 characters."
+	msgTooShort = "This password is too short. It must contain at least 8 characters."
+
 	msgTooCommon     = "This password is too common."
 	msgNumeric       = "This password is entirely numeric."
 	msgSimilarFormat = "The password is too similar to the %s."
@@ -44,24 +45,10 @@ var commonPasswords = sync.OnceValue(func() map[string]struct{} {
 // cannot hash. Lengths are counted in characters (code points), as Python
 // does.
 func ValidatePassword(password, username, email string) []string {
-	var msgs []string
-	if m, ok := similarTo(password, username, email); ok {
-		msgs = append(msgs, m)
-	}
-	if len([]rune(password)) < minPasswordLen {
-		msgs = append(msgs, msgTooShort)
-	}
-	if _, ok := commonPasswords()[strings.TrimSpace(strings.ToLower(password))]; ok {
-		msgs = append(msgs, msgTooCommon)
-	}
-	if isDigits(password) {
-		msgs = append(msgs, msgNumeric)
-	}
-	if len(password) > MaxPasswordBytes {
-		msgs = append(msgs, msgTooLong)
-	}
-	return msgs
+	return fullPolicy.Validate(password, username, email)
 }
+
+var fullPolicy = PasswordPolicy{similarity: true, minimumLength: true, common: true, numeric: true, minLength: minPasswordLen}
 
 // similarTo is Django's UserAttributeSimilarityValidator over the username
 // and email attributes (verbose names "username" and "email address"). Each

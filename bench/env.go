@@ -67,6 +67,7 @@ func startDatabase(ctx context.Context, maxConns int) (*database, error) {
 func benchConfig(url, isolation string, maxConns int) config.Config {
 	cfg := config.Default()
 	cfg.Database.URL = url
+	cfg.Database.DirectURL = directURL
 	cfg.Database.MaxOpenConns = maxConns
 	cfg.Database.MaxIdleConns = maxConns
 	cfg.Auth.JWTSecret = benchSecret
@@ -74,6 +75,9 @@ func benchConfig(url, isolation string, maxConns int) config.Config {
 	cfg.Dev.DemoTenant = false
 	// No spare schemas built in the background while measuring.
 	cfg.Tenancy.SpareSchemas = 0
+	// The drivers log in and register far faster than a person: no
+	// throttling.
+	cfg.Auth.Throttle = config.Throttle{MaxKeys: 1}
 	cfg.Log.Level = "error"
 	return cfg
 }

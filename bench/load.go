@@ -71,6 +71,7 @@ func runLoad(ctx context.Context, args []string) error {
 	rounds := fs.Int("rounds", 1, "times to drive each server (in turn); medians are reported")
 	servers := fs.String("servers", strings.Join(loadServerNames, ","), "servers to drive, in order, of "+strings.Join(append(loadServerNames, analysisServerNames...), ", "))
 	execMode := fs.String("query-exec-mode", "", "pgx default_query_exec_mode of every server (cache_statement, cache_describe, describe_exec, exec, simple_protocol); empty: each server's own default")
+	bouncer := pgbouncerFlag(fs)
 	countN := fs.Int("count", 50, "after the runs, send this many lists and creates one by one to each server through a counting proxy, for round trips and statements per request (0: skip)")
 	profileDir := fs.String("cpuprofile", "", "write a CPU profile of each in-process strictmt's last measured run into this directory")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
@@ -139,6 +140,11 @@ func runLoad(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	serverURL, stopBouncer, err := viaPgBouncer(*bouncer, serverURL, db.URL)
+	if err != nil {
+		return err
+	}
+	defer stopBouncer()
 	pgCPU, err := postgresCPU(ctx, db.URL)
 	if err != nil {
 		return err

@@ -66,9 +66,10 @@ func seedLoad(ctx context.Context, url string, n, todos, pool int) ([]loadTenant
 		} else if !errors.Is(err, apperr.NotFound) {
 			return nil, err
 		}
-		if _, err := a.Tenants.CreateTenant(ctx, tenants.CreateParams{
+		client, err := a.Tenants.CreateTenant(ctx, tenants.CreateParams{
 			Name: fmt.Sprintf("Load %03d", i), SchemaName: t.Schema, Domains: []string{t.Host},
-		}); err != nil {
+		})
+		if err != nil {
 			return nil, fmt.Errorf("creating tenant %s: %w", t.Schema, err)
 		}
 		if t.UserID, err = createLoadUser(ctx, a, t.Host, hash); err != nil {
@@ -83,7 +84,7 @@ func seedLoad(ctx context.Context, url string, n, todos, pool int) ([]loadTenant
 		if err != nil {
 			return nil, fmt.Errorf("seeding the todos of %s: %w", t.Schema, err)
 		}
-		if t.Token, err = tokens.IssueAccess(t.UserID, t.Schema); err != nil {
+		if t.Token, err = tokens.IssueAccess(t.UserID, auth.Tenant{ID: client.ID, Schema: t.Schema}); err != nil {
 			return nil, err
 		}
 		out = append(out, t)

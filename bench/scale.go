@@ -347,7 +347,11 @@ func (s *scale) seed(ctx context.Context) error {
 		if _, err := s.a.SQL.ExecContext(ctx, "INSERT INTO "+q+".todos (title, owner_id) SELECT 'todo ' || g, $1 FROM generate_series(1, 5) g", id); err != nil {
 			return err
 		}
-		tok, err := toks.IssueAccess(id, schema)
+		var tenantID int64
+		if err := s.a.SQL.QueryRowContext(ctx, "SELECT id FROM public.clients WHERE schema_name = $1", schema).Scan(&tenantID); err != nil {
+			return err
+		}
+		tok, err := toks.IssueAccess(id, auth.Tenant{ID: tenantID, Schema: schema})
 		if err != nil {
 			return err
 		}

@@ -41,7 +41,7 @@ non-zero naming every tenant that failed.`,
 			o.PublicHosts = a.Config.Tenancy.PublicHosts
 			pr := newImportProgress(e.stderr, isTerminal(e.stderr), o.DryRun)
 			o.Progress = pr.update
-			rep, err := importer.Run(cmd.Context(), importer.Target{DB: a.DB, Tenants: a.Tenants}, o)
+			rep, err := importer.Run(cmd.Context(), importer.Target{DB: a.DirectDB, Tenants: a.Tenants}, o)
 			pr.finish()
 			if rep != nil {
 				printImport(e.stdout, rep, o.DryRun)

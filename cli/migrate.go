@@ -47,7 +47,7 @@ With neither --shared nor --tenant, both run.`,
 			}
 			defer a.Close(cmd.Context())
 			if opts.Shared && opts.DryRun {
-				pending, err := tenants.SharedPending(cmd.Context(), a.SQL)
+				pending, err := tenants.SharedPending(cmd.Context(), a.DirectSQL)
 				if err != nil {
 					return err
 				}
@@ -58,7 +58,7 @@ With neither --shared nor --tenant, both run.`,
 				}
 			}
 			if opts.Shared && !opts.DryRun {
-				if err := tenants.MigrateShared(cmd.Context(), a.SQL); err != nil {
+				if err := tenants.MigrateShared(cmd.Context(), a.DirectSQL); err != nil {
 					return err
 				}
 				fmt.Fprintln(e.stdout, "shared schema: up to date")
@@ -68,7 +68,7 @@ With neither --shared nor --tenant, both run.`,
 			}
 			bar := newProgress(e.stderr, isTerminal(e.stderr))
 			opts.Progress = bar.update
-			rep, err := tenants.MigrateTenants(cmd.Context(), a.SQL, log, opts)
+			rep, err := tenants.MigrateTenants(cmd.Context(), a.DirectSQL, log, opts)
 			bar.finish()
 			if rep != nil {
 				if opts.DryRun {

@@ -16,6 +16,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+	"github.com/strictmt/strictmt/auth"
 )
 
 // EnvPrefix is the prefix of the environment variables that override keys:
@@ -41,6 +42,20 @@ type Config struct {
 	Admin    Admin    `mapstructure:"admin"`
 	Dev      Dev      `mapstructure:"dev"`
 	Log      Log      `mapstructure:"log"`
+	Metrics  Metrics  `mapstructure:"metrics"`
+}
+
+// Metrics configures the Prometheus endpoint, GET /metrics.
+type Metrics struct {
+	// Enabled serves /metrics; off by default.
+	Enabled bool `mapstructure:"enabled"`
+	// Addr, when set, serves /metrics on this address of its own (any
+	// Host) instead of on http.addr (public hosts only).
+	Addr string `mapstructure:"addr"`
+	// PerTenant adds per-tenant request series, for the TopTenants
+	// busiest tenants plus one for all others.
+	PerTenant  bool `mapstructure:"per_tenant"`
+	TopTenants int  `mapstructure:"top_tenants"`
 }
 
 // HTTP configures the server.
@@ -61,7 +76,12 @@ type HTTP struct {
 
 // Database configures the PostgreSQL connection.
 type Database struct {
-	URL             string        `mapstructure:"url"`
+	URL string `mapstructure:"url"`
+	// DirectURL is a connection to PostgreSQL itself, not through a
+	// transaction pooler, for what one cannot carry: LISTEN, migrations
+	// (session advisory locks), tenant provisioning and spare upkeep.
+	// Empty: database.url serves for everything.
+	DirectURL       string        `mapstructure:"direct_url"`
 	AutoMigrate     bool          `mapstructure:"auto_migrate"`
 	MaxOpenConns    int           `mapstructure:"max_open_conns"`
 	MaxIdleConns    int           `mapstructure:"max_idle_conns"`
@@ -87,11 +107,34 @@ type Embedded struct {
 	OSUser  string `mapstructure:"os_user"`
 }
 
-// Auth configures tokens.
+// Auth configures tokens, passwords and the throttling of the account
+// endpoints.
 type Auth struct {
 	JWTSecret  string        `mapstructure:"jwt_secret"`
 	AccessTTL  time.Duration `mapstructure:"access_ttl"`
 	RefreshTTL time.Duration `mapstructure:"refresh_ttl"`
+	// PasswordValidators names the Django password validators sign-up
+	// applies: similarity, minimum_length, common, numeric.
+	PasswordValidators []string `mapstructure:"password_validators"`
+	PasswordMinLength  int      `mapstructure:"password_min_length"`
+	// RotateRefreshTokens and BlacklistAfterRotation are simplejwt's
+	// ROTATE_REFRESH_TOKENS and BLACKLIST_AFTER_ROTATION.
+	RotateRefreshTokens    bool     `mapstructure:"rotate_refresh_tokens"`
+	BlacklistAfterRotation bool     `mapstructure:"blacklist_after_rotation"`
+	Throttle               Throttle `mapstructure:"throttle"`
+}
+
+// Throttle holds the rates of the account endpoints, in Django REST
+// framework's notation ("10/min"; empty: not throttled), counted per
+// tenant and per server instance.
+type Throttle struct {
+	Login           string `mapstructure:"login"`            // POST /api/token/, per username
+	LoginAddress    string `mapstructure:"login_address"`    // POST /api/token/, per client address
+	Register        string `mapstructure:"register"`         // POST /api/register/, per username
+	RegisterAddress string `mapstructure:"register_address"` // POST /api/register/, per client address
+	Refresh         string `mapstructure:"refresh"`          // POST /api/token/refresh/, per client address
+	// MaxKeys bounds the usernames or addresses each rate tracks.
+	MaxKeys int `mapstructure:"max_keys"`
 }
 
 // Tenancy configures tenant resolution and isolation.
@@ -101,6 +144,12 @@ type Tenancy struct {
 	CacheTTL         time.Duration `mapstructure:"cache_ttl"`
 	EnforcePaidUntil bool          `mapstructure:"enforce_paid_until"`
 	SpareSchemas     int           `mapstructure:"spare_schemas"`
+	// IdentifyBy lists how a request names its tenant: "host" (always),
+	// and "header" for Header on the public hosts.
+	IdentifyBy []string `mapstructure:"identify_by"`
+	// Header is the header that names the tenant by one of its domains
+	// when IdentifyBy has "header".
+	Header string `mapstructure:"header"`
 	// MaxConnsPerTenant bounds a tenant's concurrent scoped requests
 	// (each holds at most one pooled connection); 0 means half of
 	// database.max_open_conns (see ConnsPerTenant).
@@ -108,6 +157,17 @@ type Tenancy struct {
 	// MaxConnsWait is how long a request over its tenant's share waits
 	// for a slot before it gets 503.
 	MaxConnsWait time.Duration `mapstructure:"max_conns_wait"`
+}
+
+// HeaderIdentification reports whether requests to public hosts may name
+// their tenant in the Header.
+func (t Tenancy) HeaderIdentification() bool {
+	for _, w := range t.IdentifyBy {
+		if w == "header" {
+			return true
+		}
+	}
+	return false
 }
 
 // ConnsPerTenant returns the effective tenancy.max_conns_per_tenant:
@@ -177,16 +237,31 @@ func Default() Config {
 		Auth: Auth{
 			AccessTTL:  15 * time.Minute,
 			RefreshTTL: 7 * 24 * time.Hour,
+			// The seed application's sign-up applied no validators; these
+			// two accept every payload of its README.
+			PasswordValidators: []string{"minimum_length", "numeric"},
+			PasswordMinLength:  8,
+			Throttle: Throttle{
+				Login:           "10/min",
+				LoginAddress:    "60/min",
+				Register:        "10/min",
+				RegisterAddress: "30/hour",
+				Refresh:         "60/min",
+				MaxKeys:         10000,
+			},
 		},
 		Tenancy: Tenancy{
 			Isolation:    IsolationStrict,
 			PublicHosts:  []string{"localhost", "127.0.0.1"},
 			CacheTTL:     30 * time.Second,
 			SpareSchemas: 4,
+			IdentifyBy:   []string{"host"},
+			Header:       "X-Tenant",
 			MaxConnsWait: time.Second,
 		},
-		Dev: Dev{DemoTenant: true},
-		Log: Log{Level: "info", Format: "text"},
+		Dev:     Dev{DemoTenant: true},
+		Log:     Log{Level: "info", Format: "text"},
+		Metrics: Metrics{TopTenants: 20},
 	}
 }
 
@@ -348,6 +423,14 @@ func (c Config) Validate() error {
 	} else if c.Database.Embedded.DataDir == "" {
 		bad("database.embedded.data_dir", "must be set when database.url is empty")
 	}
+	if c.Database.DirectURL != "" {
+		u, err := url.Parse(c.Database.DirectURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			bad("database.direct_url", "must be a postgres:// URL")
+		} else if c.Database.URL == "" {
+			bad("database.direct_url", "needs database.url (the embedded server is always direct)")
+		}
+	}
 	if c.Database.MaxOpenConns < 1 {
 		bad("database.max_open_conns", "must be at least 1")
 	}
@@ -359,6 +442,24 @@ func (c Config) Validate() error {
 	}
 	if c.Database.Embedded.Port < 0 || c.Database.Embedded.Port > 65535 {
 		bad("database.embedded.port", "must be 0 (pick a free port) or a TCP port")
+	}
+	if _, err := auth.NewPasswordPolicy(c.Auth.PasswordValidators, c.Auth.PasswordMinLength); err != nil {
+		bad("auth.password_validators", "%v", err)
+	}
+	if c.Auth.PasswordMinLength < 1 {
+		bad("auth.password_min_length", "must be at least 1")
+	}
+	for key, r := range map[string]string{
+		"auth.throttle.login": c.Auth.Throttle.Login, "auth.throttle.login_address": c.Auth.Throttle.LoginAddress,
+		"auth.throttle.register": c.Auth.Throttle.Register, "auth.throttle.register_address": c.Auth.Throttle.RegisterAddress,
+		"auth.throttle.refresh": c.Auth.Throttle.Refresh,
+	} {
+		if _, err := auth.ParseRate(r); err != nil {
+			bad(key, "%v", err)
+		}
+	}
+	if c.Auth.Throttle.MaxKeys < 1 {
+		bad("auth.throttle.max_keys", "must be at least 1")
 	}
 	if _, err := c.HTTP.TrustedProxyPrefixes(); err != nil {
 		bad("http.trusted_proxies", "%v", err)
@@ -386,10 +487,46 @@ func (c Config) Validate() error {
 	default:
 		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
 	}
+	hasHost := false
+	for _, w := range c.Tenancy.IdentifyBy {
+		switch w {
+		case "host":
+			hasHost = true
+		case "header":
+		default:
+			bad("tenancy.identify_by", "must list host and optionally header, got %q", w)
+		}
+	}
+	if !hasHost {
+		bad("tenancy.identify_by", "must include host (a tenant's own host always selects it)")
+	}
+	if c.Tenancy.HeaderIdentification() && !validHeaderName(c.Tenancy.Header) {
+		bad("tenancy.header", "must be an HTTP header name such as X-Tenant, got %q", c.Tenancy.Header)
+	}
+	if c.Metrics.TopTenants < 1 || c.Metrics.TopTenants > 1000 {
+		bad("metrics.top_tenants", "must be between 1 and 1000")
+	}
+	if c.Metrics.Addr != "" && c.Metrics.Addr == c.HTTP.Addr {
+		bad("metrics.addr", "must differ from http.addr (leave it empty to serve /metrics there)")
+	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		bad("log.format", "must be text or json, got %q", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+// validHeaderName reports whether s is an HTTP header field name (an RFC
+// 9110 token) other than Host.
+func validHeaderName(s string) bool {
+	if s == "" || strings.EqualFold(s, "Host") {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // TrustedProxyPrefixes parses http.trusted_proxies: IP addresses or CIDR
@@ -421,10 +558,12 @@ func (c Config) Redacted() Config {
 	}
 	c.Auth.JWTSecret = mask(c.Auth.JWTSecret)
 	c.Admin.Token = mask(c.Admin.Token)
-	if u, err := url.Parse(c.Database.URL); err == nil && u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "*****")
-			c.Database.URL = u.String()
+	for _, s := range []*string{&c.Database.URL, &c.Database.DirectURL} {
+		if u, err := url.Parse(*s); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				u.User = url.UserPassword(u.User.Username(), "*****")
+				*s = u.String()
+			}
 		}
 	}
 	return c

@@ -88,6 +88,14 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"ErrLogLevel", []string{"STRICTMT_LOG_LEVEL=loud"}, "", "log.level"},
 		{"ErrUnknownKeyInFile", nil, "htpp:\n  addr: x\n", "htpp"},
 		{"ErrAdminToken", []string{"STRICTMT_ADMIN_TOKEN=short"}, "", "admin.token"},
+		{"ErrDirectURL", []string{"STRICTMT_DATABASE_URL=postgres://a@h/db", "STRICTMT_DATABASE_DIRECT_URL=mysql://x"}, "", "database.direct_url"},
+		{"ErrDirectURLWithoutURL", []string{"STRICTMT_DATABASE_DIRECT_URL=postgres://a@h/db"}, "", "database.direct_url"},
+		{"ErrIdentifyBy", []string{"STRICTMT_TENANCY_IDENTIFY_BY=host,cookie"}, "", "tenancy.identify_by"},
+		{"ErrIdentifyByWithoutHost", []string{"STRICTMT_TENANCY_IDENTIFY_BY=header"}, "", "tenancy.identify_by"},
+		{"ErrTenantHeader", []string{"STRICTMT_TENANCY_IDENTIFY_BY=host,header", "STRICTMT_TENANCY_HEADER=X Tenant"}, "", "tenancy.header"},
+		{"ErrTenantHeaderHost", []string{"STRICTMT_TENANCY_IDENTIFY_BY=host,header", "STRICTMT_TENANCY_HEADER=Host"}, "", "tenancy.header"},
+		{"ErrTopTenants", []string{"STRICTMT_METRICS_TOP_TENANTS=0"}, "", "metrics.top_tenants"},
+		{"ErrMetricsAddr", []string{"STRICTMT_METRICS_ADDR=127.0.0.1:8080"}, "", "metrics.addr"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := flags(t)
@@ -105,6 +113,28 @@ func TestValidationNamesTheKey(t *testing.T) {
 			t.Fatal("a missing --config file must be an error")
 		}
 	})
+}
+
+func TestNewKeysFromEnv(t *testing.T) {
+	cfg, err := config.Load([]string{
+		"STRICTMT_DATABASE_URL=postgres://app@pooler:6432/strictmt",
+		"STRICTMT_DATABASE_DIRECT_URL=postgres://app:hunter2@db:5432/strictmt",
+		"STRICTMT_TENANCY_IDENTIFY_BY=host,header", "STRICTMT_TENANCY_HEADER=X-Customer",
+		"STRICTMT_METRICS_ENABLED=true", "STRICTMT_METRICS_PER_TENANT=true", "STRICTMT_METRICS_TOP_TENANTS=5",
+	}, flags(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Tenancy.HeaderIdentification() || cfg.Tenancy.Header != "X-Customer" || !cfg.Metrics.Enabled ||
+		!cfg.Metrics.PerTenant || cfg.Metrics.TopTenants != 5 || cfg.Database.DirectURL == "" {
+		t.Fatalf("%+v %+v %+v", cfg.Tenancy, cfg.Metrics, cfg.Database)
+	}
+	if strings.Contains(cfg.Redacted().Database.DirectURL, "hunter2") {
+		t.Error("direct_url password not redacted")
+	}
+	if d := config.Default(); d.Tenancy.HeaderIdentification() || d.Metrics.Enabled {
+		t.Error("header identification and metrics must be off by default")
+	}
 }
 
 func TestProductionWithSecretStarts(t *testing.T) {

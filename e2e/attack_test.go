@@ -35,6 +35,7 @@ type user struct {
 
 // tenant is one tenant of the attacked app and the rows it created.
 type tenant struct {
+	id                 int64 // catalog id, which tokens carry
 	schema, host, name string
 	users              []user
 	todos              []int64
@@ -73,7 +74,11 @@ func setupTenant(t *testing.T, env *apptest.Env, schema, host string, idBase, n 
 			}
 		}
 	}
-	tn := &tenant{schema: schema, host: host, name: "Tenant " + schema, created: map[string]int64{}}
+	client, err := env.App.Tenants.FindTenant(context.Background(), schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := &tenant{id: client.ID, schema: schema, host: host, name: "Tenant " + schema, created: map[string]int64{}}
 	for _, name := range []string{"alice", "bob"} {
 		access, refresh, id := env.Register(t, host, name)
 		tn.users = append(tn.users, user{id: id, access: access, refresh: refresh})
@@ -394,8 +399,8 @@ func forge(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims
 
 // accessClaims are the claims of an access token of user sub of tenant,
 // valid until 2100 unless exp says otherwise.
-func accessClaims(sub int64, tenant string) jwt.MapClaims {
-	return jwt.MapClaims{"sub": strconv.FormatInt(sub, 10), "tenant": tenant, "typ": "access",
+func accessClaims(sub int64, tn *tenant) jwt.MapClaims {
+	return jwt.MapClaims{"sub": strconv.FormatInt(sub, 10), "tenant": tn.schema, "tenant_id": tn.id, "typ": "access",
 		"iat": time.Now().Unix(), "exp": int64(4102444800), "jti": "0123456789abcdef0123456789abcdef"}
 }
 
@@ -424,10 +429,21 @@ func tamper(t *testing.T, token string, change map[string]any) string {
 func testTokens(t *testing.T, env *apptest.Env, a, b, c *tenant) {
 	secret := []byte(apptest.Secret)
 	aUser := a.users[0].id
-	expired := accessClaims(aUser, a.schema)
+	expired := accessClaims(aUser, a)
 	expired["iat"], expired["exp"] = int64(1700000000), int64(1700000060)
-	noTenant := accessClaims(aUser, a.schema)
+	noTenant := accessClaims(aUser, a)
 	delete(noTenant, "tenant")
+	noTenantID := accessClaims(aUser, a)
+	delete(noTenantID, "tenant_id")
+	// a's schema name with b's catalog id: what a token of a deleted
+	// tenant looks like to a later tenant of the same schema name.
+	otherTenantID := accessClaims(aUser, a)
+	otherTenantID["tenant_id"] = b.id
+	// PyJWT refuses registered time claims that are not numbers.
+	expString := accessClaims(aUser, a)
+	expString["exp"] = "4102444800"
+	iatString := accessClaims(aUser, a)
+	iatString["iat"] = strconv.FormatInt(time.Now().Unix(), 10)
 	tokens := []struct {
 		name   string
 		target *tenant // the host the token is presented to
@@ -441,14 +457,18 @@ func testTokens(t *testing.T, env *apptest.Env, a, b, c *tenant) {
 		{"ErrTamperedSubject", a, tamper(t, a.users[1].access, map[string]any{"sub": strconv.FormatInt(aUser, 10)})},
 		{"ErrTamperedTenant", a, tamper(t, b.users[0].access, map[string]any{"tenant": a.schema, "sub": strconv.FormatInt(aUser, 10)})},
 		{"ErrTamperedType", a, tamper(t, a.users[0].refresh, map[string]any{"typ": "access"})},
-		{"ErrAlgNone", a, forge(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, accessClaims(aUser, a.schema))},
-		{"ErrHS512", a, forge(t, jwt.SigningMethodHS512, secret, accessClaims(aUser, a.schema))},
-		{"ErrHS384", a, forge(t, jwt.SigningMethodHS384, secret, accessClaims(aUser, a.schema))},
+		{"ErrAlgNone", a, forge(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, accessClaims(aUser, a))},
+		{"ErrHS512", a, forge(t, jwt.SigningMethodHS512, secret, accessClaims(aUser, a))},
+		{"ErrHS384", a, forge(t, jwt.SigningMethodHS384, secret, accessClaims(aUser, a))},
 		{"ErrExpired", a, forge(t, jwt.SigningMethodHS256, secret, expired)},
-		{"ErrOtherSecret", a, forge(t, jwt.SigningMethodHS256, []byte("not-the-secret-0123456789abcdef0123"), accessClaims(aUser, a.schema))},
-		{"ErrSignedForOtherTenant", a, forge(t, jwt.SigningMethodHS256, secret, accessClaims(aUser, b.schema))},
+		{"ErrOtherSecret", a, forge(t, jwt.SigningMethodHS256, []byte("not-the-secret-0123456789abcdef0123"), accessClaims(aUser, a))},
+		{"ErrSignedForOtherTenant", a, forge(t, jwt.SigningMethodHS256, secret, accessClaims(aUser, b))},
 		{"ErrNoTenantClaim", a, forge(t, jwt.SigningMethodHS256, secret, noTenant)},
-		{"ErrUnknownUser", a, forge(t, jwt.SigningMethodHS256, secret, accessClaims(b.users[0].id, a.schema))},
+		{"ErrNoTenantIDClaim", a, forge(t, jwt.SigningMethodHS256, secret, noTenantID)},
+		{"ErrOtherTenantsID", a, forge(t, jwt.SigningMethodHS256, secret, otherTenantID)},
+		{"ErrExpAsString", a, forge(t, jwt.SigningMethodHS256, secret, expString)},
+		{"ErrIatAsString", a, forge(t, jwt.SigningMethodHS256, secret, iatString)},
+		{"ErrUnknownUser", a, forge(t, jwt.SigningMethodHS256, secret, accessClaims(b.users[0].id, a))},
 		{"ErrGarbage", a, "garbage"},
 	}
 	for _, tok := range tokens {
@@ -470,14 +490,39 @@ func testTokens(t *testing.T, env *apptest.Env, a, b, c *tenant) {
 			wantDetail(t, r, http.StatusUnauthorized)
 		}
 	})
+	t.Run("ErrVerifyOrBlacklistOnOtherTenantsHost", func(t *testing.T) {
+		// Another tenant can neither confirm a's tokens nor log a's users
+		// out.
+		for _, pair := range [][2]*tenant{{a, b}, {c, a}} {
+			owner, host := pair[0], pair[1]
+			for _, tok := range []string{owner.users[0].access, owner.users[0].refresh} {
+				r := send(t, env, request{Method: "POST", Host: host.host, Path: "/api/token/verify/", CT: "application/json",
+					Body: jsonOf(t, map[string]string{"token": tok})})
+				wantDetail(t, r, http.StatusUnauthorized)
+			}
+			r := send(t, env, request{Method: "POST", Host: host.host, Path: "/api/token/blacklist/", CT: "application/json",
+				Body: jsonOf(t, map[string]string{"refresh": owner.users[0].refresh})})
+			wantDetail(t, r, http.StatusUnauthorized)
+			r = send(t, env, request{Method: "POST", Host: owner.host, Path: "/api/token/verify/", CT: "application/json",
+				Body: jsonOf(t, map[string]string{"token": owner.users[0].refresh})})
+			if r.Status != http.StatusOK {
+				t.Fatalf("%s's refresh token after the attempt on %s: %d %s", owner.schema, host.schema, r.Status, r.Raw)
+			}
+		}
+	})
 	t.Run("ValidTokenIsAccepted", func(t *testing.T) {
-		// The table above can fail: the same routes answer a valid token.
+		// The table above can fail: the same routes answer a valid token,
+		// and a token forged with the secret and the claims the table's
+		// forgeries start from.
+		forged := forge(t, jwt.SigningMethodHS256, secret, accessClaims(aUser, a))
 		for _, call := range protectedCalls(a) {
 			if call.method != "GET" {
 				continue
 			}
-			if r := call.send(t, env, a.host, a.users[0].access, nil); r.Status != http.StatusOK {
-				t.Errorf("%s %s with a valid token: %d %s", call.method, call.path, r.Status, r.Raw)
+			for _, tok := range []string{a.users[0].access, forged} {
+				if r := call.send(t, env, a.host, tok, nil); r.Status != http.StatusOK {
+					t.Errorf("%s %s with a valid token: %d %s", call.method, call.path, r.Status, r.Raw)
+				}
 			}
 		}
 	})

@@ -103,14 +103,21 @@ func badEndpoints() []badEndpoint {
 		{"PutTask", "PUT", "/api/tasks/1/", true, taskReq, task},
 		{"PatchTask", "PATCH", "/api/tasks/1/", true, nil, task},
 		{"Register", "POST", "/api/register/", false, creds("newcomer"), map[string][]string{
-			"username": append([]string{`"bob smith"`, `"alice"`, `"ALICE"`, `"` + strings.Repeat("x", 151) + `"`}, badName...),
+			"username": append([]string{`"bob smith"`, `"alice"`, `"ALICE"`, `"` + strings.Repeat("x", 151) + `"`,
+				`"ａｌｉｃｅ"`, `"alice\u200b"`, `"\u202eecila"`, `"al\u00adice"`, `"alice\ufeff"`, `"` + strings.Repeat("ﷺ", 9) + `"`}, badName...),
 			"email":    append([]string{`"x"`, `"a@b"`, `"a@b.c\u0000"`, `"<a@b.co>"`}, badName...),
-			"password": append([]string{`"short"`, `"12345678901"`, `"password123"`}, badName...),
+			"password": append([]string{`"short"`, `"12345678901"`, `"` + strings.Repeat("é", 37) + `"`}, badName...),
 		}},
 		{"Token", "POST", "/api/token/", false, [][2]string{{"username", `"alice"`}, {"password", `"correct-horse-battery"`}}, map[string][]string{
 			"username": {`null`, `5`, `[]`, `{}`, `""`}, "password": {`null`, `5`, `[]`, `{}`, `""`},
 		}},
 		{"TokenRefresh", "POST", "/api/token/refresh/", false, nil, map[string][]string{
+			"refresh": {`null`, `5`, `[]`, `{}`, `""`, `"x.y.z"`, `"` + strings.Repeat("a", 100000) + `"`},
+		}},
+		{"TokenVerify", "POST", "/api/token/verify/", false, nil, map[string][]string{
+			"token": {`null`, `5`, `[]`, `{}`, `""`, `"x.y.z"`, `"` + strings.Repeat("a", 100000) + `"`},
+		}},
+		{"TokenBlacklist", "POST", "/api/token/blacklist/", false, nil, map[string][]string{
 			"refresh": {`null`, `5`, `[]`, `{}`, `""`, `"x.y.z"`, `"` + strings.Repeat("a", 100000) + `"`},
 		}},
 	}

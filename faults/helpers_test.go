@@ -245,7 +245,8 @@ func createUser(t *testing.T, dbURL string, tokens *auth.Tokens, schema, usernam
 	id := queryInt(t, dbURL, "INSERT INTO "+pgx.Identifier{schema, "users"}.Sanitize()+
 		" (username, email, password_hash, is_active, date_joined) VALUES ($1, $2, $3, true, now()) RETURNING id",
 		username, username+"@example.com", hash)
-	token, err := tokens.IssueAccess(id, schema)
+	tenantID := queryInt(t, dbURL, "SELECT id FROM public.clients WHERE schema_name = $1", schema)
+	token, err := tokens.IssueAccess(id, auth.Tenant{ID: tenantID, Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}

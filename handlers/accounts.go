@@ -4,7 +4,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/strictmt/strictmt/apperr"
@@ -15,9 +18,19 @@ import (
 	"github.com/strictmt/strictmt/tenancy"
 )
 
+// maxUsernameLen is Django's User.username max_length, counted after NFKC
+// normalisation.
+const maxUsernameLen = 150
+
 type accounts struct {
-	log    *slog.Logger
-	tokens *auth.Tokens
+	log       *slog.Logger
+	tokens    *auth.Tokens
+	passwords auth.PasswordPolicy
+	throttles auth.Throttles
+	// rotate and blacklistAfterRotation are simplejwt's
+	// ROTATE_REFRESH_TOKENS and BLACKLIST_AFTER_ROTATION.
+	rotate, blacklistAfterRotation bool
+	now                            func() time.Time
 }
 
 type userResponse struct {
@@ -33,8 +46,19 @@ type registerResponse struct {
 	Refresh string       `json:"refresh"`
 }
 
+type refreshResponse struct {
+	Access  string `json:"access"`
+	Refresh string `json:"refresh,omitempty"`
+}
+
 func toUserResponse(u *models.User) userResponse {
 	return userResponse{ID: u.ID, Username: u.Username, Email: u.Email}
+}
+
+// tenantOf is the request tenant as tokens name it.
+func tenantOf(c *gin.Context) auth.Tenant {
+	t := tenancy.TenantFromContext(c.Request.Context())
+	return auth.Tenant{ID: t.ID, Schema: t.Schema}
 }
 
 // register creates a user of the request's tenant and logs them in.
@@ -44,11 +68,19 @@ func (a *accounts) register(c *gin.Context) {
 		middleware.Error(c, a.log, err)
 		return
 	}
-	username := in.String("username", true, false, 150)
+	username := in.String("username", true, false, 0)
 	email := in.Email("email", true)
 	password := in.Password("password")
-	if username != nil && !validUsername(*username) {
-		in.errs.Add("username", "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.")
+	if username != nil {
+		// Django normalises (NFKC) before validating and saving, so
+		// "ａｌｉｃｅ" is "alice" and collides with her.
+		*username = auth.NormalizeUsername(*username)
+		switch {
+		case utf8.RuneCountInString(*username) > maxUsernameLen:
+			in.errs.Add("username", "Ensure this field has no more than 150 characters.")
+		case !auth.ValidUsername(*username):
+			in.errs.Add("username", auth.MsgInvalidUsername)
+		}
 	}
 	if password != nil {
 		u, e := "", ""
@@ -58,12 +90,15 @@ func (a *accounts) register(c *gin.Context) {
 		if email != nil {
 			e = *email
 		}
-		for _, msg := range auth.ValidatePassword(*password, u, e) {
+		for _, msg := range a.passwords.Validate(*password, u, e) {
 			in.errs.Add("password", msg)
 		}
 	}
 	if err := in.Err(); err != nil {
 		middleware.Error(c, a.log, err)
+		return
+	}
+	if !a.allow(c, a.throttles.RegisterAddress, addressKey(c)) || !a.allow(c, a.throttles.Register, usernameKey(c, *username)) {
 		return
 	}
 	hash, err := auth.HashPassword(*password)
@@ -77,7 +112,7 @@ func (a *accounts) register(c *gin.Context) {
 		middleware.Error(c, a.log, err)
 		return
 	}
-	pair, err := a.tokens.Issue(user.ID, tenancy.TenantFromContext(ctx).Schema)
+	pair, err := a.issue(c, user.ID)
 	if err != nil {
 		middleware.Error(c, a.log, err)
 		return
@@ -90,24 +125,12 @@ func (a *accounts) register(c *gin.Context) {
 	})
 }
 
-func validUsername(s string) bool {
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
-		case r == '@' || r == '.' || r == '+' || r == '-' || r == '_':
-		case r > 127 && r != 0xFFFD:
-			// Django's validator allows Unicode letters.
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 var errBadCredentials = apperr.Errorf(apperr.EUNAUTHORIZED, "No active account found with the given credentials")
 
 // token logs a user in with username and password (simplejwt's
-// TokenObtainPairView).
+// TokenObtainPairView). A stored hash of an older scheme (Django's
+// PBKDF2, a cheaper bcrypt) is replaced with a current one on success, as
+// Django does.
 func (a *accounts) token(c *gin.Context) {
 	in, err := readJSON(c)
 	if err != nil {
@@ -120,8 +143,12 @@ func (a *accounts) token(c *gin.Context) {
 		middleware.Error(c, a.log, err)
 		return
 	}
+	name := auth.NormalizeUsername(*username)
+	if !a.allow(c, a.throttles.LoginAddress, addressKey(c)) || !a.allow(c, a.throttles.Login, usernameKey(c, name)) {
+		return
+	}
 	ctx := c.Request.Context()
-	user, err := repository.FindUserByUsername(ctx, *username)
+	user, err := repository.FindUserByUsername(ctx, name)
 	switch {
 	case errors.Is(err, apperr.NotFound) && !errors.Is(err, tenancy.ErrTenantGone):
 		// Spend the time a real check takes, so response times do not
@@ -137,7 +164,18 @@ func (a *accounts) token(c *gin.Context) {
 		middleware.Error(c, a.log, errBadCredentials)
 		return
 	}
-	pair, err := a.tokens.Issue(user.ID, tenancy.TenantFromContext(ctx).Schema)
+	// A Django password longer than bcrypt takes keeps its PBKDF2 hash.
+	if auth.NeedsRehash(user.PasswordHash) && len(*password) <= auth.MaxPasswordBytes {
+		hash, err := auth.HashPassword(*password)
+		if err == nil {
+			_, err = repository.UpdateUserPasswordHash(ctx, user.ID, user.PasswordHash, hash)
+		}
+		if err != nil {
+			middleware.Error(c, a.log, err)
+			return
+		}
+	}
+	pair, err := a.issue(c, user.ID)
 	if err != nil {
 		middleware.Error(c, a.log, err)
 		return
@@ -145,8 +183,32 @@ func (a *accounts) token(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"access": pair.Access, "refresh": pair.Refresh})
 }
 
-// refresh trades a refresh token for a new access token, for a user that
-// still exists.
+// issue returns a new token pair for the user and records the refresh
+// token as outstanding.
+func (a *accounts) issue(c *gin.Context, userID int64) (auth.Pair, error) {
+	pair, err := a.tokens.Issue(userID, tenantOf(c))
+	if err != nil {
+		return auth.Pair{}, err
+	}
+	if err := a.outstand(c, pair.Refresh); err != nil {
+		return auth.Pair{}, err
+	}
+	return pair, nil
+}
+
+// outstand records a refresh token just issued, pruning expired ones.
+func (a *accounts) outstand(c *gin.Context, refresh string) error {
+	claims, err := a.tokens.Inspect(refresh)
+	if err != nil {
+		return err
+	}
+	return repository.CreateOutstandingToken(c.Request.Context(), claims.UserID, claims.ID, claims.ExpiresAt, a.now().Add(-auth.Leeway))
+}
+
+// refresh trades a refresh token that is not blacklisted, of a user that
+// still exists, for a new access token (simplejwt's TokenRefreshView).
+// With rotation the answer also carries a new refresh token, and with
+// blacklisting after rotation the old one is refused from then on.
 func (a *accounts) refresh(c *gin.Context) {
 	in, err := readJSON(c)
 	if err != nil {
@@ -158,24 +220,158 @@ func (a *accounts) refresh(c *gin.Context) {
 		middleware.Error(c, a.log, err)
 		return
 	}
+	if !a.allow(c, a.throttles.Refresh, addressKey(c)) {
+		return
+	}
 	ctx := c.Request.Context()
-	schema := tenancy.TenantFromContext(ctx).Schema
-	claims, err := a.tokens.Parse(*token, auth.Refresh, schema)
+	claims, err := a.liveRefresh(c, *token)
 	if err != nil {
 		middleware.Error(c, a.log, err)
 		return
+	}
+	tenant := tenantOf(c)
+	access, err := a.tokens.IssueAccess(claims.UserID, tenant)
+	if err != nil {
+		middleware.Error(c, a.log, err)
+		return
+	}
+	resp := refreshResponse{Access: access}
+	if a.rotate {
+		if a.blacklistAfterRotation {
+			// Of two concurrent rotations of one token, one wins.
+			first, err := repository.BlacklistToken(ctx, claims.UserID, claims.ID, claims.ExpiresAt)
+			if err == nil && !first {
+				err = auth.Blacklisted()
+			}
+			if err != nil {
+				middleware.Error(c, a.log, err)
+				return
+			}
+		}
+		if resp.Refresh, err = a.tokens.IssueRefresh(claims.UserID, tenant); err == nil {
+			err = a.outstand(c, resp.Refresh)
+		}
+		if err != nil {
+			middleware.Error(c, a.log, err)
+			return
+		}
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+// liveRefresh verifies a refresh token of the request's tenant, of a user
+// that still exists and is active, and not blacklisted.
+func (a *accounts) liveRefresh(c *gin.Context, token string) (auth.Claims, error) {
+	ctx := c.Request.Context()
+	claims, err := a.tokens.Parse(token, auth.Refresh, tenantOf(c))
+	if err != nil {
+		return auth.Claims{}, err
 	}
 	if _, err := repository.FindUserByID(ctx, claims.UserID); err != nil {
 		if errors.Is(err, apperr.NotFound) && !errors.Is(err, tenancy.ErrTenantGone) {
 			err = apperr.Errorf(apperr.EUNAUTHORIZED, "User not found")
 		}
-		middleware.Error(c, a.log, err)
-		return
+		return auth.Claims{}, err
 	}
-	access, err := a.tokens.IssueAccess(claims.UserID, schema)
+	black, err := repository.IsTokenBlacklisted(ctx, claims.ID)
+	if err != nil {
+		return auth.Claims{}, err
+	}
+	if black {
+		return auth.Claims{}, auth.Blacklisted()
+	}
+	return claims, nil
+}
+
+// verify answers 200 {} for a valid token of either type issued for the
+// request's tenant, and 401 otherwise, a blacklisted refresh token
+// included (simplejwt's TokenVerifyView).
+func (a *accounts) verify(c *gin.Context) {
+	in, err := readJSON(c)
 	if err != nil {
 		middleware.Error(c, a.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"access": access})
+	token := in.String("token", true, false, 0)
+	if err := in.Err(); err != nil {
+		middleware.Error(c, a.log, err)
+		return
+	}
+	claims, err := a.tokens.Parse(*token, auth.Any, tenantOf(c))
+	if err == nil && claims.Type == auth.Refresh {
+		var black bool
+		if black, err = repository.IsTokenBlacklisted(c.Request.Context(), claims.ID); err == nil && black {
+			err = auth.Blacklisted()
+		}
+	}
+	if err != nil {
+		middleware.Error(c, a.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{})
+}
+
+// blacklist logs out: the refresh token is refused from now on
+// (simplejwt's TokenBlacklistView). Access tokens already issued stay
+// valid until they expire, as with simplejwt.
+func (a *accounts) blacklist(c *gin.Context) {
+	in, err := readJSON(c)
+	if err != nil {
+		middleware.Error(c, a.log, err)
+		return
+	}
+	token := in.String("refresh", true, false, 0)
+	if err := in.Err(); err != nil {
+		middleware.Error(c, a.log, err)
+		return
+	}
+	claims, err := a.liveRefresh(c, *token)
+	if err == nil {
+		var first bool
+		if first, err = repository.BlacklistToken(c.Request.Context(), claims.UserID, claims.ID, claims.ExpiresAt); err == nil && !first {
+			err = auth.Blacklisted()
+		}
+	}
+	if err != nil {
+		middleware.Error(c, a.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{})
+}
+
+// allow counts the request against th under key; when th refuses it, it
+// answers DRF's 429 with Retry-After and returns false.
+func (a *accounts) allow(c *gin.Context, th *auth.Throttle, key string) bool {
+	ok, wait := th.Allow(key)
+	if ok {
+		return true
+	}
+	secs := auth.WaitSeconds(wait)
+	c.Header("Retry-After", strconv.Itoa(secs))
+	middleware.Error(c, a.log, apperr.Errorf(apperr.ETHROTTLED, "%s", auth.ThrottledMessage(secs)))
+	return false
+}
+
+// usernameKey is the throttle key of a username in the request's tenant;
+// the tenant is named by its catalog id, which no later tenant reuses.
+func usernameKey(c *gin.Context, username string) string {
+	return strconv.FormatInt(tenancy.TenantFromContext(c.Request.Context()).ID, 10) + "\x00u\x00" + auth.UsernameKey(username)
+}
+
+// addressKey is the throttle key of the client's address in the request's
+// tenant. The address is the peer's, or the one a proxy listed in
+// http.trusted_proxies forwarded (gin's ClientIP trusts no other). An IPv6
+// client is counted by its /64, which one customer usually holds whole.
+func addressKey(c *gin.Context) string {
+	ip := c.ClientIP()
+	if addr, err := netip.ParseAddr(ip); err == nil {
+		addr = addr.Unmap()
+		if addr.Is6() {
+			p, _ := addr.Prefix(64)
+			ip = p.String()
+		} else {
+			ip = addr.String()
+		}
+	}
+	return strconv.FormatInt(tenancy.TenantFromContext(c.Request.Context()).ID, 10) + "\x00a\x00" + ip
 }

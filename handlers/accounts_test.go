@@ -7,12 +7,17 @@ import (
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/strictmt/strictmt/auth"
 	"github.com/strictmt/strictmt/internal/apptest"
 )
 
+// TestRegister runs sign-up with Django's full set of validators, the one
+// config.yaml recommends for production.
 func TestRegister(t *testing.T) {
 	t.Parallel()
-	env := apptest.New(t)
+	cfg := apptest.Config(t)
+	cfg.Auth.PasswordValidators = auth.AllValidators
+	env := apptest.Start(t, cfg)
 	env.CreateTenant(t, "acc", "acc.localhost")
 	post := func(body any) apptest.Response {
 		return env.Do(t, apptest.Request{Method: "POST", Host: "acc.localhost", Path: "/api/register/", Body: body})

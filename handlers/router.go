@@ -15,6 +15,7 @@ import (
 	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/repository"
 	"github.com/strictmt/strictmt/tenancy"
+	"github.com/strictmt/strictmt/tenants"
 )
 
 // Deps is what the router needs.
@@ -31,6 +32,15 @@ type Deps struct {
 	RequestTimeout time.Duration
 	// Ready reports whether the database answers.
 	Ready func(ctx context.Context) error
+	// Passwords is the sign-up password policy.
+	Passwords auth.PasswordPolicy
+	// Throttles limit the account endpoints; nil ones throttle nothing.
+	Throttles auth.Throttles
+	// RotateRefreshTokens and BlacklistAfterRotation are simplejwt's
+	// ROTATE_REFRESH_TOKENS and BLACKLIST_AFTER_ROTATION.
+	RotateRefreshTokens, BlacklistAfterRotation bool
+	// Now is the clock of token bookkeeping (time.Now when nil).
+	Now func() time.Time
 	// Tenants serves the admin API; AdminToken enables it (empty: the
 	// admin paths answer 404) on PublicHosts only.
 	Tenants     TenantService
@@ -41,6 +51,13 @@ type Deps struct {
 	EnforcePaidUntil bool
 	// CORSOrigins are the browser origins allowed to call the service.
 	CORSOrigins []string
+	// Metrics, when not nil, counts every request; MetricsHandler, when
+	// not nil, is served at GET /metrics on PublicHosts only.
+	Metrics        gin.HandlerFunc
+	MetricsHandler http.Handler
+	// TenantHeader, when not empty, is the header that names the tenant
+	// (by a domain) on PublicHosts (tenancy.identify_by: [host, header]).
+	TenantHeader string
 	// BodyTimeout bounds the read of a request body (see
 	// middleware.ReadBody); 0 leaves it to the server's read timeout.
 	BodyTimeout time.Duration
@@ -60,7 +77,10 @@ func NewRouter(d Deps) http.Handler {
 	// Gin trusts every proxy's X-Forwarded-For by default; strictmt
 	// trusts only the configured ones, for every forwarded header.
 	_ = r.SetTrustedProxies(prefixStrings(d.TrustedProxies))
-	r.Use(middleware.RequestID(), middleware.SecurityHeaders(), middleware.ForwardedHost(d.TrustedProxies), middleware.Logger(d.Log), middleware.RequestLineHost(), middleware.CORS(d.Log, d.CORSOrigins), middleware.Recovery(d.Log), middleware.BodyLimit(d.Log, d.MaxBodyBytes), middleware.ReadBody(d.Log, d.BodyTimeout), middleware.Timeout(d.RequestTimeout))
+	if d.Metrics != nil {
+		r.Use(d.Metrics)
+	}
+	r.Use(middleware.RequestID(), middleware.SecurityHeaders(), middleware.ForwardedHost(d.TrustedProxies), middleware.Logger(d.Log), middleware.RequestLineHost(), middleware.CORS(d.Log, d.CORSOrigins, tenantHeaders(d)...), middleware.Recovery(d.Log), middleware.BodyLimit(d.Log, d.MaxBodyBytes), middleware.ReadBody(d.Log, d.BodyTimeout), middleware.Timeout(d.RequestTimeout))
 
 	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"detail": "Not found."}) })
 	r.NoMethod(func(c *gin.Context) {
@@ -70,16 +90,27 @@ func NewRouter(d Deps) http.Handler {
 	h := &health{ready: d.Ready}
 	r.GET("/healthz", h.alive)
 	r.GET("/readyz", h.readyz)
+	if d.MetricsHandler != nil {
+		r.GET("/metrics", publicHostOnly(d.PublicHosts), gin.WrapH(d.MetricsHandler))
+	}
 	registerAdmin(r.Group("/admin", middleware.Admin(d.Log, d.AdminToken, d.PublicHosts)), d)
 
-	api := r.Group("/api", middleware.Tenant(d.Log, d.Resolver), middleware.PaidUntil(d.Log, d.EnforcePaidUntil, nil), middleware.LimitTenant(d.Log, d.TenantLimiter), middleware.Scope(d.Log, d.Strict))
+	api := r.Group("/api", middleware.Tenant(d.Log, d.Resolver, middleware.TenantHeader{
+		Name: d.TenantHeader, PublicHosts: d.PublicHosts, NormalizeHost: tenants.NormalizeHost,
+	}), middleware.PaidUntil(d.Log, d.EnforcePaidUntil, nil), middleware.LimitTenant(d.Log, d.TenantLimiter), middleware.Scope(d.Log, d.Strict))
 	api.GET("", index)
 	registerDocs(api, d)
 
-	accounts := &accounts{log: d.Log, tokens: d.Tokens}
+	accounts := &accounts{log: d.Log, tokens: d.Tokens, passwords: d.Passwords, throttles: d.Throttles,
+		rotate: d.RotateRefreshTokens, blacklistAfterRotation: d.BlacklistAfterRotation, now: d.Now}
+	if accounts.now == nil {
+		accounts.now = time.Now
+	}
 	api.POST("/register", accounts.register)
 	api.POST("/token", accounts.token)
 	api.POST("/token/refresh", accounts.refresh)
+	api.POST("/token/verify", accounts.verify)
+	api.POST("/token/blacklist", accounts.blacklist)
 
 	// Every other endpoint needs an access token of this tenant.
 	authed := api.Group("", middleware.Authenticate(d.Log, d.Tokens, findUser))
@@ -123,14 +154,16 @@ func (h *health) readyz(c *gin.Context) {
 func index(c *gin.Context) {
 	base := "http://" + c.Request.Host + "/api/"
 	c.JSON(http.StatusOK, gin.H{
-		"register":      base + "register/",
-		"token":         base + "token/",
-		"token_refresh": base + "token/refresh/",
-		"todos":         base + "todos/",
-		"projects":      base + "projects/",
-		"tasks":         base + "tasks/",
-		"openapi":       base + "openapi.json",
-		"docs":          base + "docs/",
+		"register":        base + "register/",
+		"token":           base + "token/",
+		"token_refresh":   base + "token/refresh/",
+		"token_verify":    base + "token/verify/",
+		"token_blacklist": base + "token/blacklist/",
+		"todos":           base + "todos/",
+		"projects":        base + "projects/",
+		"tasks":           base + "tasks/",
+		"openapi":         base + "openapi.json",
+		"docs":            base + "docs/",
 	})
 }
 
@@ -147,4 +180,28 @@ func prefixStrings(ps []netip.Prefix) []string {
 		out[i] = p.String()
 	}
 	return out
+}
+
+// publicHostOnly answers 404, like an unknown path, on every host but the
+// public ones, so that tenants' hosts do not expose the service's metrics.
+func publicHostOnly(hosts []string) gin.HandlerFunc {
+	public := map[string]bool{}
+	for _, h := range hosts {
+		public[tenants.NormalizeHost(h)] = true
+	}
+	return func(c *gin.Context) {
+		if !public[tenants.NormalizeHost(c.Request.Host)] {
+			c.AbortWithStatusJSON(http.StatusNotFound, gin.H{"detail": "Not found."})
+			return
+		}
+		c.Next()
+	}
+}
+
+// tenantHeaders returns the tenant header, if on, for CORS.
+func tenantHeaders(d Deps) []string {
+	if d.TenantHeader == "" {
+		return nil
+	}
+	return []string{d.TenantHeader}
 }

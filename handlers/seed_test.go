@@ -9,31 +9,36 @@ import (
 )
 
 // The request bodies of the seed application's README, exactly as written
-// there (raw JSON, not re-encoded).
+// there (raw JSON, not re-encoded). They are the contract: a test must
+// never change them to pass.
 const (
-	seedTodo    = `{"title": "Sample Todo", "description": "Description of the todo", "completed": false, "recurrence_interval": 5, "completion_time": "2024-11-15T15:05:00Z"}`
-	seedProject = `{"name": "Sample Project", "description": "Project description", "owner": 1}`
-	seedTask    = `{"project": 1, "todo": 1, "assigned_user": 1, "due_date": "2024-11-20"}`
+	seedRegister = `{"username": "testuser", "email": "testuser@example.com", "password": "password123"}`
+	seedLogin    = `{"username": "testuser", "password": "password123"}`
+	seedTodo     = `{"title": "Sample Todo", "description": "Description of the todo", "completed": false, "recurrence_interval": 5, "completion_time": "2024-11-15T15:05:00Z"}`
+	seedProject  = `{"name": "Sample Project", "description": "Project description", "owner": 1}`
+	seedTask     = `{"project": 1, "todo": 1, "assigned_user": 1, "due_date": "2024-11-20"}`
 )
 
-// TestSeedReadmeReplay replays the seed README's API walk-through on two
-// tenants, then shows tenant B can neither see nor touch tenant A's rows,
-// although both hold rows with the same ids.
+// TestSeedReadmeReplay replays the seed README's API walk-through, its
+// four payloads byte for byte, on two tenants of a server running the
+// shipped config.yaml, then shows tenant B can neither see nor touch
+// tenant A's rows, although both hold rows with the same ids.
 func TestSeedReadmeReplay(t *testing.T) {
 	t.Parallel()
-	env := apptest.New(t)
+	env := apptest.Start(t, apptest.ShippedConfig(t))
 	env.CreateTenant(t, "seed_a", "tenant1.localhost")
 	env.CreateTenant(t, "seed_b", "tenant2.localhost")
 
 	tokens := map[string]string{}
 	for _, host := range []string{"tenant1.localhost", "tenant2.localhost"} {
-		r := env.Do(t, apptest.Request{Method: "POST", Host: host, Path: "/api/register/",
-			Body: `{"username": "testuser", "email": "test@example.com", "password": "securepassword123"}`})
-		if r.Status != http.StatusCreated || r.Body["message"] != "User created successfully" {
+		r := env.Do(t, apptest.Request{Method: "POST", Host: host, Path: "/api/register/", Body: seedRegister})
+		if r.Status != http.StatusCreated || r.Body["message"] != "User created successfully" || r.Body["access"] == nil || r.Body["refresh"] == nil {
 			t.Fatalf("%s register: %d %s", host, r.Status, r.Raw)
 		}
-		r = env.Do(t, apptest.Request{Method: "POST", Host: host, Path: "/api/token/",
-			Body: `{"username": "testuser", "password": "securepassword123"}`})
+		if u, _ := r.Body["user"].(map[string]any); u["id"] != 1.0 || u["username"] != "testuser" || u["email"] != "testuser@example.com" {
+			t.Fatalf("%s register: user %v", host, r.Body["user"])
+		}
+		r = env.Do(t, apptest.Request{Method: "POST", Host: host, Path: "/api/token/", Body: seedLogin})
 		if r.Status != http.StatusOK {
 			t.Fatalf("%s token: %d %s", host, r.Status, r.Raw)
 		}

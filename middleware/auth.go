@@ -15,7 +15,7 @@ import (
 // TokenParser verifies tokens. Parse returns EUNAUTHORIZED for any token
 // that is not a valid token of type want issued for tenant.
 type TokenParser interface {
-	Parse(token string, want auth.TokenType, tenant string) (auth.Claims, error)
+	Parse(token string, want auth.TokenType, tenant auth.Tenant) (auth.Claims, error)
 }
 
 // UserFinder looks up the request tenant's users. FindUser returns
@@ -37,7 +37,11 @@ func Authenticate(log *slog.Logger, tokens TokenParser, findUser UserFinder) gin
 			Error(c, log, apperr.Errorf(apperr.EUNAUTHORIZED, "Authorization header must contain two space-delimited values: Bearer <token>."))
 			return
 		}
-		claims, err := tokens.Parse(strings.TrimSpace(token), auth.Access, tenancy.TenantFromContext(ctx).Schema)
+		t := tenancy.TenantFromContext(ctx)
+		// The catalog id as well as the schema name: a tenant deleted and
+		// created again under the same name has a new id, so the old
+		// tenant's tokens are refused.
+		claims, err := tokens.Parse(strings.TrimSpace(token), auth.Access, auth.Tenant{ID: t.ID, Schema: t.Schema})
 		if err != nil {
 			Error(c, log, err)
 			return

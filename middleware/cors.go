@@ -31,8 +31,10 @@ const (
 // requests from an allowed origin get Access-Control-Allow-Origin (and
 // -Allow-Credentials for exact origins); requests from other origins are
 // served unchanged, without CORS headers, so the browser withholds the
-// response. Every response carries Vary: Origin.
-func CORS(log *slog.Logger, origins []string) gin.HandlerFunc {
+// response. Every response carries Vary: Origin. extraHeaders are request
+// headers allowed besides the usual ones (the tenant header, when on).
+func CORS(log *slog.Logger, origins []string, extraHeaders ...string) gin.HandlerFunc {
+	allowHeaders := strings.Join(append([]string{corsAllowHeaders}, extraHeaders...), ", ")
 	allowed := map[string]bool{}
 	wildcard := false
 	for _, o := range origins {
@@ -77,7 +79,7 @@ func CORS(log *slog.Logger, origins []string) gin.HandlerFunc {
 		h.Add("Vary", "Access-Control-Request-Method")
 		h.Add("Vary", "Access-Control-Request-Headers")
 		h.Set("Access-Control-Allow-Methods", corsAllowMethods)
-		h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+		h.Set("Access-Control-Allow-Headers", allowHeaders)
 		h.Set("Access-Control-Max-Age", maxAge)
 		c.AbortWithStatus(http.StatusNoContent)
 	}

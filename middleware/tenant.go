@@ -5,8 +5,10 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/tenancy"
 )
 
@@ -20,22 +22,60 @@ type TenantResolver interface {
 	Resolve(ctx context.Context, host string) (*tenancy.Tenant, error)
 }
 
+// TenantHeader configures identification by header (tenancy.identify_by:
+// [host, header]) for single-host APIs, such as mobile apps that call one
+// API host for every customer.
+type TenantHeader struct {
+	// Name is the header naming the tenant, by one of its domains (the
+	// same names Host takes, e.g. "acme.example.com"). Empty: the header
+	// is not read at all.
+	Name string
+	// PublicHosts are the hosts on which the header selects the tenant.
+	PublicHosts []string
+	// NormalizeHost reduces a host to its lookup form (see
+	// tenants.NormalizeHost).
+	NormalizeHost func(string) string
+}
+
 // Tenant resolves the request's tenant from its Host and puts it in the
 // request's context; unknown hosts get 404 JSON. The Host is the one the
 // server received (Go's http.Server takes it from an absolute-URI request
 // line when there is one), or the one ForwardedHost put there from a
 // trusted proxy; a client's own X-Forwarded-Host is never believed.
-func Tenant(log *slog.Logger, r TenantResolver) gin.HandlerFunc {
+//
+// With a header configured (see TenantHeader; at most one is used), a
+// request to a public host names its tenant in that header: the header's
+// domain is resolved like a Host (unknown: 404). On a tenant's own host
+// the header may be sent too, and must then name the same tenant (any of
+// its domains), else 400: the host wins, a header never moves a request
+// to another tenant. Tokens stay bound to their tenant whichever way it
+// was found.
+func Tenant(log *slog.Logger, r TenantResolver, header ...TenantHeader) gin.HandlerFunc {
+	var h TenantHeader
+	public := map[string]bool{}
+	if len(header) > 0 && header[0].Name != "" {
+		h = header[0]
+		for _, p := range h.PublicHosts {
+			public[h.NormalizeHost(p)] = true
+		}
+	}
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
-		t, err := r.Resolve(ctx, c.Request.Host)
-		// A lookup that met a pooled connection the server had closed
-		// (after a database restart the catalog listener empties the
-		// cache, so lookups come at once) is a read: run it again. Each
-		// attempt discards one dead connection; the bound is a safety
-		// net.
-		for retries := 0; err != nil && retries < maxResolveRetries && tenancy.DeadConnection(ctx, err); retries++ {
-			t, err = r.Resolve(ctx, c.Request.Host)
+		host := c.Request.Host
+		named := ""
+		if h.Name != "" {
+			named = strings.TrimSpace(c.GetHeader(h.Name))
+			if named != "" && public[h.NormalizeHost(host)] {
+				host, named = named, ""
+			}
+		}
+		t, err := resolveTenant(ctx, r, host)
+		if err == nil && named != "" {
+			var other *tenancy.Tenant
+			other, err = resolveTenant(ctx, r, named)
+			if apperr.Code(err) == apperr.ENOTFOUND || err == nil && other.ID != t.ID {
+				err = apperr.Errorf(apperr.EINVALID, "The %s header names another tenant than the host %q.", h.Name, h.NormalizeHost(c.Request.Host))
+			}
 		}
 		if err != nil {
 			Error(c, log, err)
@@ -44,6 +84,21 @@ func Tenant(log *slog.Logger, r TenantResolver) gin.HandlerFunc {
 		c.Request = c.Request.WithContext(tenancy.NewContextWithTenant(c.Request.Context(), t))
 		c.Next()
 	}
+}
+
+// resolveTenant resolves host with r, retrying lookups that met dead
+// pooled connections.
+func resolveTenant(ctx context.Context, r TenantResolver, host string) (*tenancy.Tenant, error) {
+	t, err := r.Resolve(ctx, host)
+	// A lookup that met a pooled connection the server had closed
+	// (after a database restart the catalog listener empties the
+	// cache, so lookups come at once) is a read: run it again. Each
+	// attempt discards one dead connection; the bound is a safety
+	// net.
+	for retries := 0; err != nil && retries < maxResolveRetries && tenancy.DeadConnection(ctx, err); retries++ {
+		t, err = r.Resolve(ctx, host)
+	}
+	return t, err
 }
 
 // Scope runs the rest of the request in the tenant's scope (see

@@ -71,7 +71,7 @@ func TestDocsRenderInChromium(t *testing.T) {
 	dom, logs := runChromium(t, "--virtual-time-budget=15000", "--dump-dom", page)
 	for _, want := range []string{
 		"strictmt API",
-		"/api/register/", "/api/token/", "/api/token/refresh/",
+		"/api/register/", "/api/token/", "/api/token/refresh/", "/api/token/verify/", "/api/token/blacklist/",
 		"/api/todos/", "/api/todos/{id}/",
 		"/api/projects/", "/api/projects/{id}/", "/api/projects/{id}/analytics/",
 		"/api/tasks/", "/api/tasks/{id}/",

@@ -389,12 +389,15 @@ func TestDocumentCoversTheAPI(t *testing.T) {
 		t.Fatalf("want OpenAPI 3.1.0 with bearerAuth required by default, got %s %v", doc.OpenAPI, doc.Security)
 	}
 	public := map[string]bool{"/api/": true, "/api/register/": true, "/api/token/": true, "/api/token/refresh/": true,
+		"/api/token/verify/": true, "/api/token/blacklist/": true,
 		"/api/openapi.json": true, "/api/docs/": true, "/api/docs/assets/{name}": true, "/healthz": true, "/readyz": true}
 	want := map[string][]string{
 		"/api/":                         {"get"},
 		"/api/register/":                {"post"},
 		"/api/token/":                   {"post"},
 		"/api/token/refresh/":           {"post"},
+		"/api/token/verify/":            {"post"},
+		"/api/token/blacklist/":         {"post"},
 		"/api/todos/":                   {"get", "post"},
 		"/api/todos/{id}/":              {"delete", "get", "patch", "put"},
 		"/api/projects/":                {"get", "post"},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/apperr"
@@ -12,8 +11,9 @@ import (
 	"github.com/strictmt/strictmt/tenancy"
 )
 
-// CreateUser inserts a user into the tenant of ctx. EINVALID (field
-// username) when the username is taken, case-insensitively.
+// CreateUser inserts a user into the tenant of ctx; its username must be
+// normalised already (auth.NormalizeUsername). EINVALID (field username)
+// when the username is taken, case-insensitively.
 func CreateUser(ctx context.Context, u *models.User) error {
 	db, err := tenancy.DB(ctx)
 	if err != nil {
@@ -53,18 +53,36 @@ func FindUserByID(ctx context.Context, id int64) (*models.User, error) {
 	return &u, nil
 }
 
-// FindUserByUsername returns the active user with the given username
-// (case-insensitive) in the tenant of ctx. ENOTFOUND when there is none.
+// FindUserByUsername returns the active user with the given username in
+// the tenant of ctx, compared case-insensitively by PostgreSQL's lower(),
+// the function of the unique index, so that login and uniqueness agree;
+// username must be normalised already (auth.NormalizeUsername). ENOTFOUND
+// when there is none.
 func FindUserByUsername(ctx context.Context, username string) (*models.User, error) {
 	db, err := tenancy.DB(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var u models.User
-	if err := db.Where("lower(username) = ? AND is_active", strings.ToLower(username)).Take(&u).Error; err != nil {
+	if err := db.Where("lower(username) = lower(?) AND is_active", username).Take(&u).Error; err != nil {
 		return nil, translate(err, "No such user.")
 	}
 	return &u, nil
+}
+
+// UpdateUserPasswordHash replaces the password hash of the user with id
+// in the tenant of ctx by newHash, if it is still oldHash (a concurrent
+// password change wins). It reports whether the hash was replaced.
+func UpdateUserPasswordHash(ctx context.Context, id int64, oldHash, newHash string) (bool, error) {
+	db, err := tenancy.DB(ctx)
+	if err != nil {
+		return false, err
+	}
+	res := db.Model(&models.User{}).Where("id = ? AND password_hash = ?", id, oldHash).Update("password_hash", newHash)
+	if res.Error != nil {
+		return false, translate(res.Error, "")
+	}
+	return res.RowsAffected > 0, nil
 }
 
 // UserExists reports whether the tenant of ctx has a user with id.

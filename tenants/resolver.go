@@ -32,6 +32,8 @@ type Resolver struct {
 	now     func() time.Time
 	group   singleflight.Group
 
+	observer CacheObserver // nil: nobody counts
+
 	mu        sync.RWMutex
 	gen       uint64
 	hosts     map[string]cacheEntry
@@ -42,6 +44,18 @@ type cacheEntry struct {
 	tenant  *tenancy.Tenant // nil: no tenant has this host
 	expires time.Time
 }
+
+// CacheObserver is told about the resolver's cache, for metrics. Its
+// methods must be quick and safe for concurrent use.
+type CacheObserver interface {
+	CacheHit()
+	CacheMiss()
+	CacheInvalidated()
+}
+
+// SetObserver makes the resolver report its cache's hits, misses and
+// invalidations to o. Call it before the resolver is used.
+func (r *Resolver) SetObserver(o CacheObserver) { r.observer = o }
 
 // NewResolver returns a resolver reading the catalog through db. The
 // tenants it resolves share one tenancy.Store on db's connection pool
@@ -78,7 +92,13 @@ func (r *Resolver) Resolve(ctx context.Context, host string) (*tenancy.Tenant, e
 	gen := r.gen
 	r.mu.RUnlock()
 	if ok && r.now().Before(e.expires) {
+		if r.observer != nil {
+			r.observer.CacheHit()
+		}
 		return found(e.tenant, h)
+	}
+	if r.observer != nil {
+		r.observer.CacheMiss()
 	}
 	v, err, _ := r.group.Do(h, func() (any, error) { return r.load(ctx, h, gen) })
 	if err != nil {
@@ -145,6 +165,9 @@ func (r *Resolver) Invalidate() {
 	r.hosts = map[string]cacheEntry{}
 	r.negatives = 0
 	r.mu.Unlock()
+	if r.observer != nil {
+		r.observer.CacheInvalidated()
+	}
 }
 
 // Listen keeps a connection LISTENing on CatalogChannel and invalidates the

@@ -34,7 +34,8 @@ type Service struct {
 	migrations  []Migration
 	schemaSQL   string // see buildSchemaSQL
 	onChange    func()
-	spares      *spareKeeper // see KeepSpares
+	spares      *spareKeeper        // see KeepSpares
+	provisioned func(time.Duration) // see SetProvisionObserver
 
 	// failAt, set only by tests, makes creation fail at the named step.
 	failAt string
@@ -159,6 +160,7 @@ func (s *Service) CreateTenantWith(ctx context.Context, p CreateParams, o Create
 	if o.DB != nil {
 		db = o.DB
 	}
+	var took time.Duration // provisioning, for the observer
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		cat := repository.NewCatalog(tx)
 		if o.Replace {
@@ -182,9 +184,11 @@ func (s *Service) CreateTenantWith(ctx context.Context, p CreateParams, o Create
 		if err := s.step("catalog"); err != nil {
 			return err
 		}
+		start := time.Now()
 		if err := s.provision(ctx, tx, client.SchemaName, client.RoleName); err != nil {
 			return err
 		}
+		took = time.Since(start)
 		if err := s.step("provisioned"); err != nil {
 			return err
 		}
@@ -197,6 +201,9 @@ func (s *Service) CreateTenantWith(ctx context.Context, p CreateParams, o Create
 	})
 	if err != nil {
 		return nil, err
+	}
+	if s.provisioned != nil {
+		s.provisioned(took)
 	}
 	s.changed()
 	s.refill()

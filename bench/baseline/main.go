@@ -151,6 +151,7 @@ func run() error {
 // tenant is one tenant with its statements, built once: schema names come
 // from the catalog and are quoted as identifiers.
 type tenant struct {
+	id                 int64 // catalog id: tokens name it
 	schema, name, role string
 	countSQL, listSQL  string
 	getSQL, createSQL  string
@@ -176,17 +177,19 @@ func newTenant(schema, name, role string) *tenant {
 
 // loadTenants returns the tenants by domain.
 func loadTenants(ctx context.Context, pool *pgxpool.Pool) (map[string]*tenant, error) {
-	rows, err := pool.Query(ctx, "SELECT d.domain, c.schema_name, c.name, c.role_name FROM public.domains d JOIN public.clients c ON c.id = d.tenant_id")
+	rows, err := pool.Query(ctx, "SELECT d.domain, c.id, c.schema_name, c.name, c.role_name FROM public.domains d JOIN public.clients c ON c.id = d.tenant_id")
 	if err != nil {
 		return nil, err
 	}
 	bySchema := map[string]*tenant{}
 	hosts := map[string]*tenant{}
 	var domain, schema, name, role string
-	_, err = pgx.ForEachRow(rows, []any{&domain, &schema, &name, &role}, func() error {
+	var id int64
+	_, err = pgx.ForEachRow(rows, []any{&domain, &id, &schema, &name, &role}, func() error {
 		t := bySchema[schema]
 		if t == nil {
 			t = newTenant(schema, name, role)
+			t.id = id
 			bySchema[schema] = t
 		}
 		hosts[domain] = t
@@ -227,7 +230,7 @@ func (s *server) authed(h handler) http.HandlerFunc {
 			writeDetail(w, http.StatusUnauthorized, "Authentication credentials were not provided.")
 			return
 		}
-		claims, err := s.tokens.Parse(strings.TrimSpace(token), auth.Access, t.schema)
+		claims, err := s.tokens.Parse(strings.TrimSpace(token), auth.Access, auth.Tenant{ID: t.id, Schema: t.schema})
 		if err != nil {
 			writeDetail(w, http.StatusUnauthorized, apperr.Message(err))
 			return

@@ -11,10 +11,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/strictmt/strictmt/app"
 	"github.com/strictmt/strictmt/config"
 	"github.com/strictmt/strictmt/internal/pgtest"
@@ -46,12 +50,48 @@ func Config(t testing.TB) config.Config {
 	// Parallel tests under -race on a small machine are slow; the
 	// production default would turn slowness into 503s.
 	cfg.HTTP.RequestTimeout = time.Minute
+	// Every test client is 127.0.0.1: per-address throttling would make
+	// tests of one tenant depend on each other's request counts. The
+	// per-username rates stay as shipped; throttling tests set the others.
+	cfg.Auth.Throttle.LoginAddress = ""
+	cfg.Auth.Throttle.RegisterAddress = ""
+	cfg.Auth.Throttle.Refresh = ""
 	// Likewise a burst of one tenant's requests waits for its share of
 	// the pool (tenancy.max_conns_per_tenant) rather than getting 503.
 	cfg.Tenancy.MaxConnsWait = time.Minute
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+// ShippedConfig returns the configuration of the repository's config.yaml
+// as `go run .` loads it, changed only where a test must: its own
+// database, a JWT secret, no demo tenant, quiet logs, and the request
+// timeout of Config (a busy machine running the race detector is slower
+// than the shipped 10 s allows for a bcrypt login).
+func ShippedConfig(t testing.TB) config.Config {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("apptest: cannot find the repository")
+	}
+	path := filepath.Join(filepath.Dir(file), "..", "..", "config.yaml")
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	config.Flags(fs)
+	if err := fs.Parse([]string{"--config", path}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load([]string{
+		"STRICTMT_DATABASE_URL=" + pgtest.NewDatabase(t),
+		"STRICTMT_AUTH_JWT_SECRET=" + Secret,
+		"STRICTMT_DEV_DEMO_TENANT=false",
+		"STRICTMT_LOG_LEVEL=error",
+	}, fs)
+	if err != nil {
+		t.Fatalf("loading %s: %v", path, err)
+	}
+	cfg.HTTP.RequestTimeout = time.Minute
 	return cfg
 }
 
@@ -71,10 +111,20 @@ func (w testWriter) Write(p []byte) (int, error) {
 // t.Cleanup.
 func Start(t testing.TB, cfg config.Config) *Env {
 	t.Helper()
+	return StartWith(t, cfg, nil)
+}
+
+// StartWith is Start, calling prepare (when not nil) on the opened app
+// before its handler is built.
+func StartWith(t testing.TB, cfg config.Config, prepare func(*app.App)) *Env {
+	t.Helper()
 	ctx := context.Background()
 	a, err := app.Open(ctx, cfg, Logger(t), app.MigrateOptions{Shared: true, Tenants: true})
 	if err != nil {
 		t.Fatalf("app.Open: %v", err)
+	}
+	if prepare != nil {
+		prepare(a)
 	}
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(func() {
@@ -188,4 +238,41 @@ func (e *Env) Register(t testing.TB, host, username string) (access, refresh str
 		t.Fatalf("register %s on %s: %d %s", username, host, r.Status, r.Raw)
 	}
 	return r.Body["access"].(string), r.Body["refresh"].(string), int64(r.Body["user"].(map[string]any)["id"].(float64))
+}
+
+// Clock is a clock that moves only when told, safe for concurrent use.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a Clock standing at the current time.
+func NewClock() *Clock { return &Clock{now: time.Now()} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// StartWithThrottleClock starts an app on cfg whose throttles read the
+// time from clock, so that tests of rates do not depend on how fast the
+// machine answers.
+func StartWithThrottleClock(t testing.TB, cfg config.Config, clock *Clock) *Env {
+	t.Helper()
+	return StartWith(t, cfg, func(a *app.App) {
+		ts, err := app.NewThrottles(cfg.Auth.Throttle, clock.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Throttles = ts
+	})
 }
