@@ -34,7 +34,9 @@ var loadServerNames = []string{"strict", "prefix", "baseline"}
 // the baseline talking to PostgreSQL with strictmt's round trips
 // (BASELINE_ROUND_TRIPS), which splits strictmt's cost into round trips
 // and its own code.
-var analysisServerNames = []string{"baseline-strict-rt", "baseline-prefix-rt"}
+// strict-comments is strictmt strict with database.statement_comments on,
+// which prices the /* tenant=… */ comment on every statement.
+var analysisServerNames = []string{"baseline-strict-rt", "baseline-prefix-rt", "strict-comments"}
 
 // loadServerTitles name the servers in the table.
 var loadServerTitles = map[string]string{
@@ -43,6 +45,26 @@ var loadServerTitles = map[string]string{
 	"baseline":           "baseline (net/http + pgx)",
 	"baseline-strict-rt": "baseline, strict round trips",
 	"baseline-prefix-rt": "baseline, prefix round trips",
+	"strict-comments":    "strictmt strict, statement comments",
+}
+
+// startLoadServer starts the server called name (one of loadServerNames
+// or analysisServerNames) on the database at url.
+func startLoadServer(ctx context.Context, name, url, baselineBin string, pool int) (*runningServer, error) {
+	switch name {
+	case "strict":
+		return startStrictmt(ctx, url, config.IsolationStrict, pool, false)
+	case "strict-comments":
+		return startStrictmt(ctx, url, config.IsolationStrict, pool, true)
+	case "prefix":
+		return startStrictmt(ctx, url, config.IsolationPrefix, pool, false)
+	case "baseline-strict-rt":
+		return startBaseline(ctx, baselineBin, url, pool, "strict")
+	case "baseline-prefix-rt":
+		return startBaseline(ctx, baselineBin, url, pool, "prefix")
+	default:
+		return startBaseline(ctx, baselineBin, url, pool, "")
+	}
 }
 
 // loadRun is one measured run of one server.
@@ -151,18 +173,7 @@ func runLoad(ctx context.Context, args []string) error {
 	}
 
 	start := func(name string) (*runningServer, error) {
-		switch name {
-		case "strict":
-			return startStrictmt(ctx, serverURL, config.IsolationStrict, *pool)
-		case "prefix":
-			return startStrictmt(ctx, serverURL, config.IsolationPrefix, *pool)
-		case "baseline-strict-rt":
-			return startBaseline(ctx, baselineBin, serverURL, *pool, "strict")
-		case "baseline-prefix-rt":
-			return startBaseline(ctx, baselineBin, serverURL, *pool, "prefix")
-		default:
-			return startBaseline(ctx, baselineBin, serverURL, *pool, "")
-		}
+		return startLoadServer(ctx, name, serverURL, baselineBin, *pool)
 	}
 	var reference *responses
 	for i, postPercent := range posts {
@@ -208,18 +219,7 @@ func runLoad(ctx context.Context, args []string) error {
 	}
 	if *countN > 0 {
 		return printWireCounts(ctx, os.Stdout, names, serverURL, *countN, ts[0], func(name, url string) (*runningServer, error) {
-			switch name {
-			case "strict":
-				return startStrictmt(ctx, url, config.IsolationStrict, *pool)
-			case "prefix":
-				return startStrictmt(ctx, url, config.IsolationPrefix, *pool)
-			case "baseline-strict-rt":
-				return startBaseline(ctx, baselineBin, url, *pool, "strict")
-			case "baseline-prefix-rt":
-				return startBaseline(ctx, baselineBin, url, *pool, "prefix")
-			default:
-				return startBaseline(ctx, baselineBin, url, *pool, "")
-			}
+			return startLoadServer(ctx, name, url, baselineBin, *pool)
 		})
 	}
 	return nil

@@ -36,8 +36,9 @@ type runningServer struct {
 // (pool of pool connections, isolation mode). Its log level is the
 // configured "error": per-request log lines are not written, as the
 // baseline writes none.
-func openLoadApp(ctx context.Context, url, isolation string, pool int, migrate app.MigrateOptions) (*app.App, error) {
+func openLoadApp(ctx context.Context, url, isolation string, pool int, migrate app.MigrateOptions, comments bool) (*app.App, error) {
 	cfg := benchConfig(url, isolation, pool)
+	cfg.Database.StatementComments = comments
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -50,9 +51,10 @@ func openLoadApp(ctx context.Context, url, isolation string, pool int, migrate a
 }
 
 // startStrictmt serves strictmt in this process on a free port of
-// 127.0.0.1, on an already migrated database.
-func startStrictmt(ctx context.Context, url, isolation string, pool int) (*runningServer, error) {
-	a, err := openLoadApp(ctx, url, isolation, pool, app.MigrateOptions{})
+// 127.0.0.1, on an already migrated database; comments turns on
+// database.statement_comments.
+func startStrictmt(ctx context.Context, url, isolation string, pool int, comments bool) (*runningServer, error) {
+	a, err := openLoadApp(ctx, url, isolation, pool, app.MigrateOptions{}, comments)
 	if err != nil {
 		return nil, err
 	}

@@ -258,22 +258,10 @@ func start(ctx context.Context, binDir, dataDir, logPath string, port int, cred 
 		logger:  logger,
 		exited:  make(chan struct{}),
 	}
-	started := make(chan error, 1)
-	go func() {
-		// The parent-death signal fires when the thread that started the
-		// child exits, so keep this goroutine on its thread until postgres
-		// has exited (https://go.dev/issue/27505).
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		s.waitErr = cmd.Wait()
+	err = StartOnLockedThread(cmd, func(waitErr error) {
+		s.waitErr = waitErr
 		close(s.exited)
-	}()
-	err = <-started
+	})
 	logFile.Close() // the child holds its own descriptor
 	if err != nil {
 		return nil, fmt.Errorf("embedpg: starting postgres: %w", err)
@@ -504,4 +492,25 @@ func checkPortFree(port int) error {
 		return fmt.Errorf("embedpg: port %d on 127.0.0.1 is already in use (%w); choose another port or 0 for a free one", port, err)
 	}
 	return l.Close()
+}
+
+// StartOnLockedThread starts cmd and, once it has exited, calls exited
+// with cmd.Wait's result. The child is started from a goroutine locked to
+// its OS thread, which it keeps until the child exits: a parent-death
+// signal (SysProcAttr.Pdeathsig) fires when the thread that started the
+// child exits, not the whole process (https://go.dev/issue/27505). The
+// error is cmd.Start's; exited is not called when it is not nil.
+func StartOnLockedThread(cmd *exec.Cmd, exited func(waitErr error)) error {
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		exited(cmd.Wait())
+	}()
+	return <-started
 }

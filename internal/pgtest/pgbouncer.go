@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/strictmt/strictmt/internal/embedpg"
 )
 
 // noPgBouncerHint is the failure of a test that needs PgBouncer on a
@@ -323,21 +323,7 @@ func runPgBouncer(bin, iniPath, dir string, cred *syscall.Credential) (*pgbounce
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	p := &pgbouncerProc{exited: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		// The parent-death signal fires when the starting thread exits
-		// (https://go.dev/issue/27505): keep this goroutine on it.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		_ = cmd.Wait()
-		close(p.exited)
-	}()
-	if err := <-started; err != nil {
+	if err := embedpg.StartOnLockedThread(cmd, func(error) { close(p.exited) }); err != nil {
 		return nil, err
 	}
 	p.pid = cmd.Process.Pid
