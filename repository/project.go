@@ -166,45 +166,15 @@ func FindProjects(ctx context.Context, f ProjectFilter) ([]models.Project, int64
 		// add their clauses to each other.
 		return q.Session(&gorm.Session{}), nil
 	}
-	// The total rides along as a scalar subquery: one statement, and the
-	// page is still read through the ordering index (a count(*) OVER ()
-	// window would make PostgreSQL join and sort every match).
-	rows, err := findRows[projectRow](ctx, func(db *gorm.DB) *gorm.DB {
-		q, err := filtered(db)
-		if err != nil {
-			return withError(db, err)
-		}
-		page := q.Select("*, (?) AS full_count", q.Select("count(*)")).Order(orderOr(f.Order, "created_at DESC, id DESC"))
-		return pageWindow(page, f.Limit, f.Offset).Find(&[]projectRow{})
-	})
-	if err != nil {
-		return nil, 0, translate(err, "")
-	}
-	if len(rows) == 0 {
-		if f.Offset == 0 {
-			return nil, 0, nil
-		}
-		// A page past the end carries no count; count on its own.
-		counts, err := findRows[struct{ Count int64 }](ctx, func(db *gorm.DB) *gorm.DB {
-			q, err := filtered(db)
-			if err != nil {
-				return withError(db, err)
-			}
-			return q.Select("count(*) AS count").Find(&[]struct{ Count int64 }{})
-		})
-		if err != nil {
-			return nil, 0, translate(err, "")
-		}
-		if len(counts) == 0 {
-			return nil, 0, nil
-		}
-		return nil, counts[0].Count, nil
+	rows, total, err := findPage(ctx, filtered, f.Order, f.Limit, f.Offset, func(r projectRow) int64 { return r.FullCount })
+	if err != nil || len(rows) == 0 {
+		return nil, total, err
 	}
 	out := make([]models.Project, len(rows))
 	for i := range rows {
 		out[i] = rows[i].model()
 	}
-	return out, rows[0].FullCount, nil
+	return out, total, nil
 }
 
 // UpdateProject changes the given fields of the project with id of the
@@ -389,4 +359,46 @@ func pageWindow(q *gorm.DB, limit, offset int) *gorm.DB {
 		q = q.Offset(offset)
 	}
 	return q
+}
+
+// findPage reads one page of the rows filtered selects, ordered by order
+// (a whitelisted ORDER BY list; newest first when empty), and the number
+// of all of them. The total rides along as a scalar subquery that fullCount
+// reads from each row: one statement, and the page is still read through
+// the ordering index (a count(*) OVER () window would make PostgreSQL join
+// and sort every match). A page past the end carries no count, so it is
+// then counted on its own. filtered must return a new session each call,
+// so the page and the count do not add their clauses to each other.
+func findPage[T any](ctx context.Context, filtered func(db *gorm.DB) (*gorm.DB, error), order string, limit, offset int, fullCount func(T) int64) ([]T, int64, error) {
+	rows, err := findRows[T](ctx, func(db *gorm.DB) *gorm.DB {
+		q, err := filtered(db)
+		if err != nil {
+			return withError(db, err)
+		}
+		page := q.Select("*, (?) AS full_count", q.Select("count(*)")).Order(orderOr(order, "created_at DESC, id DESC"))
+		return pageWindow(page, limit, offset).Find(&[]T{})
+	})
+	if err != nil {
+		return nil, 0, translate(err, "")
+	}
+	if len(rows) > 0 {
+		return rows, fullCount(rows[0]), nil
+	}
+	if offset == 0 {
+		return nil, 0, nil
+	}
+	counts, err := findRows[struct{ Count int64 }](ctx, func(db *gorm.DB) *gorm.DB {
+		q, err := filtered(db)
+		if err != nil {
+			return withError(db, err)
+		}
+		return q.Select("count(*) AS count").Find(&[]struct{ Count int64 }{})
+	})
+	if err != nil {
+		return nil, 0, translate(err, "")
+	}
+	if len(counts) == 0 {
+		return nil, 0, nil
+	}
+	return nil, counts[0].Count, nil
 }

@@ -186,45 +186,15 @@ func FindTasks(ctx context.Context, f TaskFilter) ([]models.Task, int64, error) 
 		// add their clauses to each other.
 		return q.Session(&gorm.Session{}), nil
 	}
-	// The total rides along as a scalar subquery: one statement, and the
-	// page is still read through the ordering index (a count(*) OVER ()
-	// window would make PostgreSQL join and sort every match).
-	rows, err := findRows[taskRow](ctx, func(db *gorm.DB) *gorm.DB {
-		q, err := filtered(db)
-		if err != nil {
-			return withError(db, err)
-		}
-		page := q.Select("*, (?) AS full_count", q.Select("count(*)")).Order(orderOr(f.Order, "created_at DESC, id DESC"))
-		return pageWindow(page, f.Limit, f.Offset).Find(&[]taskRow{})
-	})
-	if err != nil {
-		return nil, 0, translate(err, "")
-	}
-	if len(rows) == 0 {
-		if f.Offset == 0 {
-			return nil, 0, nil
-		}
-		// A page past the end carries no count; count on its own.
-		counts, err := findRows[struct{ Count int64 }](ctx, func(db *gorm.DB) *gorm.DB {
-			q, err := filtered(db)
-			if err != nil {
-				return withError(db, err)
-			}
-			return q.Select("count(*) AS count").Find(&[]struct{ Count int64 }{})
-		})
-		if err != nil {
-			return nil, 0, translate(err, "")
-		}
-		if len(counts) == 0 {
-			return nil, 0, nil
-		}
-		return nil, counts[0].Count, nil
+	rows, total, err := findPage(ctx, filtered, f.Order, f.Limit, f.Offset, func(r taskRow) int64 { return r.FullCount })
+	if err != nil || len(rows) == 0 {
+		return nil, total, err
 	}
 	out := make([]models.Task, len(rows))
 	for i := range rows {
 		out[i] = rows[i].model()
 	}
-	return out, rows[0].FullCount, nil
+	return out, total, nil
 }
 
 // UpdateTask changes the given fields of the task with id of the tenant
