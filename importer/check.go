@@ -99,6 +99,17 @@ func (im *run) schemaOf(ctx context.Context, tenantID int64) string {
 	return c.SchemaName
 }
 
+// checkText adds a conflict when field of the row (kind, id) is blank or
+// longer than max characters, as strictmt's validation would refuse it.
+func checkText(add func(string, ...any), kind string, id int64, field, v string, max int) {
+	switch {
+	case strings.TrimSpace(v) == "":
+		add("%s %d: the %s is blank", kind, id, field)
+	case utf8.RuneCountInString(v) > max:
+		add("%s %d: the %s is longer than %d characters", kind, id, field, max)
+	}
+}
+
 // checkRows reports every row strictmt would reject: text too long or
 // blank where strictmt requires some, usernames equal but for case, a
 // recurrence under a day, times past year 9999, and references to rows
@@ -108,12 +119,7 @@ func checkRows(d *tenantData, add func(string, ...any)) {
 	names := map[string]int64{}
 	for _, u := range d.users {
 		users[u.ID] = true
-		switch n := utf8.RuneCountInString(u.Username); {
-		case strings.TrimSpace(u.Username) == "":
-			add("user %d: the username is blank", u.ID)
-		case n > 150:
-			add("user %d: the username is longer than 150 characters", u.ID)
-		}
+		checkText(add, "user", u.ID, "username", u.Username, 150)
 		if utf8.RuneCountInString(u.Email) > 254 {
 			add("user %d: the email is longer than 254 characters", u.ID)
 		}
@@ -130,12 +136,7 @@ func checkRows(d *tenantData, add func(string, ...any)) {
 	todos := map[int64]bool{}
 	for _, t := range d.todos {
 		todos[t.ID] = true
-		switch n := utf8.RuneCountInString(t.Title); {
-		case strings.TrimSpace(t.Title) == "":
-			add("todo %d: the title is blank", t.ID)
-		case n > 255:
-			add("todo %d: the title is longer than 255 characters", t.ID)
-		}
+		checkText(add, "todo", t.ID, "title", t.Title, 255)
 		if t.RecurrenceInterval != nil && *t.RecurrenceInterval < 1 {
 			add("todo %d: recurrence_interval %d is under 1", t.ID, *t.RecurrenceInterval)
 		}
@@ -146,12 +147,7 @@ func checkRows(d *tenantData, add func(string, ...any)) {
 	projects := map[int64]bool{}
 	for _, p := range d.projects {
 		projects[p.ID] = true
-		switch n := utf8.RuneCountInString(p.Name); {
-		case strings.TrimSpace(p.Name) == "":
-			add("project %d: the name is blank", p.ID)
-		case n > 255:
-			add("project %d: the name is longer than 255 characters", p.ID)
-		}
+		checkText(add, "project", p.ID, "name", p.Name, 255)
 		if !users[p.OwnerID] {
 			add("project %d: its owner, user %d, is not among the users imported", p.ID, p.OwnerID)
 		}
