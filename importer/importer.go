@@ -84,6 +84,9 @@ type Options struct {
 	// failAfter, set only by tests, makes the import of every tenant fail
 	// once the named table has been copied.
 	failAfter string
+	// bulkRows, set only by tests, replaces the constant bulkRows (see
+	// deferBuild), so that a small source takes the bulk path too.
+	bulkRows int
 }
 
 // DefaultWorkers is how many tenants a run imports at once unless told.
@@ -207,6 +210,9 @@ func (o *Options) normalize() error {
 	}
 	if o.Workers <= 0 {
 		o.Workers = DefaultWorkers
+	}
+	if o.bulkRows <= 0 {
+		o.bulkRows = bulkRows
 	}
 	if o.Source == "" {
 		return errors.New("--from: the URL of the django-tenants database is required")
