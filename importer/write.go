@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -59,32 +60,55 @@ func (im *run) copyRows(ctx context.Context, conn *pgx.Conn, schema string, d *t
 		name  string
 		cols  []string
 		n     int
-		row   func(i int) []any
+		width int // bytes a row takes, about, to size the buffer
+		put   func(c *copyBuf, i int)
 		maxID int64
 	}
 	tables := []table{
-		{"users", []string{"id", "username", "email", "password_hash", "is_active", "date_joined"}, len(d.users),
-			func(i int) []any {
+		{"users", []string{"id", "username", "email", "password_hash", "is_active", "date_joined"}, len(d.users), 200,
+			func(c *copyBuf, i int) {
 				u := &d.users[i]
-				return []any{u.ID, u.Username, u.Email, u.Password, u.IsActive, u.DateJoined}
+				c.row(6)
+				c.int8(u.ID)
+				c.text(u.Username)
+				c.text(u.Email)
+				c.text(u.Password)
+				c.bool(u.IsActive)
+				c.timestamptz(u.DateJoined)
 			}, 0},
 		// Todos had no owner in the Django application.
-		{"todos", []string{"id", "title", "description", "completed", "recurrence_interval", "created_at", "completion_time"}, len(d.todos),
-			func(i int) []any {
+		{"todos", []string{"id", "title", "description", "completed", "recurrence_interval", "created_at", "completion_time"}, len(d.todos), 120,
+			func(c *copyBuf, i int) {
 				t := &d.todos[i]
-				return []any{t.ID, t.Title, t.Description, t.Completed, t.RecurrenceInterval, t.CreatedAt, t.CompletionTime}
+				c.row(7)
+				c.int8(t.ID)
+				c.text(t.Title)
+				c.text(t.Description)
+				c.bool(t.Completed)
+				c.int4p(t.RecurrenceInterval)
+				c.timestamptz(t.CreatedAt)
+				c.timestamptzp(t.CompletionTime)
 			}, 0},
 		// Projects and tasks had no creation time: they get the
 		// import's (the transaction's now(), the column default).
-		{"projects", []string{"id", "name", "description", "owner_id"}, len(d.projects),
-			func(i int) []any {
+		{"projects", []string{"id", "name", "description", "owner_id"}, len(d.projects), 100,
+			func(c *copyBuf, i int) {
 				p := &d.projects[i]
-				return []any{p.ID, p.Name, p.Description, p.OwnerID}
+				c.row(4)
+				c.int8(p.ID)
+				c.text(p.Name)
+				c.text(p.Description)
+				c.int8(p.OwnerID)
 			}, 0},
-		{"tasks", []string{"id", "project_id", "todo_id", "assigned_user_id", "due_date"}, len(d.tasks),
-			func(i int) []any {
+		{"tasks", []string{"id", "project_id", "todo_id", "assigned_user_id", "due_date"}, len(d.tasks), 60,
+			func(c *copyBuf, i int) {
 				t := &d.tasks[i]
-				return []any{t.ID, t.ProjectID, t.TodoID, t.AssignedUserID, t.DueDate}
+				c.row(5)
+				c.int8(t.ID)
+				c.int8(t.ProjectID)
+				c.int8(t.TodoID)
+				c.int8p(t.AssignedUserID)
+				c.date(t.DueDate)
 			}, 0},
 	}
 	for _, u := range d.users {
@@ -111,9 +135,12 @@ func (im *run) copyRows(ctx context.Context, conn *pgx.Conn, schema string, d *t
 	}
 	for _, t := range tables {
 		if t.n > 0 {
-			if _, err := conn.CopyFrom(ctx, pgx.Identifier{schema, t.name}, t.cols, pgx.CopyFromSlice(t.n, func(i int) ([]any, error) {
-				return t.row(i), nil
-			})); err != nil {
+			c := newCopyBuf(t.n, t.width)
+			for i := range t.n {
+				t.put(c, i)
+			}
+			q := "COPY " + pgx.Identifier{schema, t.name}.Sanitize() + " (" + quoteAll(t.cols) + ") FROM STDIN (FORMAT binary)"
+			if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(c.end()), q); err != nil {
 				return fmt.Errorf("copying %s: %w", t.name, err)
 			}
 		}
@@ -200,4 +227,13 @@ func deferBuild(ctx context.Context, conn *pgx.Conn, tables []string) (func(cont
 		}
 		return nil
 	}, nil
+}
+
+// quoteAll quotes each name and joins them with commas.
+func quoteAll(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = pgx.Identifier{n}.Sanitize()
+	}
+	return strings.Join(q, ", ")
 }
