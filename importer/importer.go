@@ -84,9 +84,11 @@ type Options struct {
 	// failAfter, set only by tests, makes the import of every tenant fail
 	// once the named table has been copied.
 	failAfter string
-	// bulkRows, set only by tests, replaces the constant bulkRows (see
-	// deferBuild), so that a small source takes the bulk path too.
-	bulkRows int
+	// bulkRows, set only by tests, replaces bulkIndexRows and
+	// bulkKeyRows (see deferBuild), so that a small source takes the bulk
+	// path too.
+	bulkRows                   int
+	bulkIndexRows, bulkKeyRows int
 }
 
 // DefaultWorkers is how many tenants a run imports at once unless told.
@@ -211,8 +213,9 @@ func (o *Options) normalize() error {
 	if o.Workers <= 0 {
 		o.Workers = DefaultWorkers
 	}
-	if o.bulkRows <= 0 {
-		o.bulkRows = bulkRows
+	o.bulkIndexRows, o.bulkKeyRows = bulkIndexRows, bulkKeyRows
+	if o.bulkRows > 0 {
+		o.bulkIndexRows, o.bulkKeyRows = o.bulkRows, o.bulkRows
 	}
 	if o.Source == "" {
 		return errors.New("--from: the URL of the django-tenants database is required")
