@@ -81,9 +81,18 @@ func (im *run) check(ctx context.Context, d *tenantData) (*plan, error) {
 		case err == nil:
 			if !(p.exists && owner.TenantID == existing.ID) {
 				add("domain %q is already used in strictmt by tenant %s", dom, im.schemaOf(ctx, owner.TenantID))
+				continue
 			}
 		case apperr.Code(err) != apperr.ENOTFOUND:
 			return nil, fmt.Errorf("reading strictmt's catalog: %w", err)
+		}
+		// Another source tenant may have the domain too, written
+		// another way. Which of them owns it is for the operator to
+		// say: neither is imported, in a dry run as in a real one.
+		for _, other := range im.owners[dom] {
+			if other != t.Schema {
+				add("domain %q is also a domain of source tenant %s (domains that differ only in case, a port or a leading www. are one domain in strictmt)", dom, other)
+			}
 		}
 	}
 

@@ -237,12 +237,12 @@ func Run(ctx context.Context, t Target, o Options) (*Report, error) {
 	if err := o.normalize(); err != nil {
 		return nil, err
 	}
-	list, err := listTenants(ctx, o)
+	list, owners, err := listTenants(ctx, o)
 	if err != nil {
 		return nil, err
 	}
 	rep := &Report{Tenants: make([]TenantResult, len(list))}
-	im := &run{t: t, o: o, public: publicHosts(o.PublicHosts)}
+	im := &run{t: t, o: o, public: publicHosts(o.PublicHosts), owners: owners}
 
 	jobs := make(chan int)
 	var mu sync.Mutex
@@ -308,6 +308,7 @@ type run struct {
 	t      Target
 	o      Options
 	public map[string]bool
+	owners map[string][]string // see domainOwners
 }
 
 func (im *run) tenant(ctx context.Context, src *pgx.Conn, st sourceTenant) (r TenantResult) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/strictmt/strictmt/tenants"
 )
 
 // sourceTenant is a row of the tenant model table.
@@ -73,14 +74,17 @@ type tenantData struct {
 var readOnly = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
 
 // listTenants returns the source's tenants (the one of o.Schema only,
-// when set) in id order.
-func listTenants(ctx context.Context, o Options) ([]sourceTenant, error) {
+// when set) in id order, and every tenant's domains as strictmt would
+// store them, each with the schema names of the tenants that have it (see
+// domainOwners).
+func listTenants(ctx context.Context, o Options) ([]sourceTenant, map[string][]string, error) {
 	conn, err := pgx.Connect(ctx, o.Source)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to the source: %w", err)
+		return nil, nil, fmt.Errorf("connecting to the source: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var out []sourceTenant
+	var owners map[string][]string
 	err = pgx.BeginTxFunc(ctx, conn, readOnly, func(tx pgx.Tx) error {
 		q := "SELECT id, schema_name, name, paid_until::timestamp, on_trial FROM " + sharedTable(o.Tables.Client)
 		var args []any
@@ -100,15 +104,50 @@ func listTenants(ctx context.Context, o Options) ([]sourceTenant, error) {
 		if err != nil {
 			return fmt.Errorf("reading the tenants (%s): %w", o.Tables.Client, err)
 		}
+		owners, err = domainOwners(ctx, tx, o.Tables)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.Schema != "" && len(out) == 0 {
+		return nil, nil, fmt.Errorf("--schema: the source has no tenant with schema_name %q", o.Schema)
+	}
+	return out, owners, nil
+}
+
+// domainOwners maps every domain of the source's tenants, normalized as
+// strictmt stores it (lower case, no port, no leading "www."), to the
+// schema names of the tenants that have it, in id order: two source
+// domains that differ only in those ways are one domain in strictmt. All
+// tenants count, whatever --schema says; the public schema (django-tenants'
+// shared one, never imported), schema names strictmt refuses and domains
+// that are not host names do not.
+func domainOwners(ctx context.Context, tx pgx.Tx, tb Tables) (map[string][]string, error) {
+	rows, err := tx.Query(ctx, "SELECT c.schema_name, d.domain FROM "+sharedTable(tb.Domain)+" d JOIN "+sharedTable(tb.Client)+
+		" c ON c.id = d.tenant_id ORDER BY c.id, d.id")
+	if err != nil {
+		return nil, fmt.Errorf("reading the domains (%s): %w", tb.Domain, err)
+	}
+	owners := map[string][]string{}
+	var schema, domain string
+	_, err = pgx.ForEachRow(rows, []any{&schema, &domain}, func() error {
+		if schema == "public" || tenants.ValidateSchemaName(schema) != nil {
+			return nil
+		}
+		d, err := tenants.NormalizeDomain(domain)
+		if err != nil {
+			return nil
+		}
+		if s := owners[d]; len(s) == 0 || s[len(s)-1] != schema {
+			owners[d] = append(s, schema)
+		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading the domains (%s): %w", tb.Domain, err)
 	}
-	if o.Schema != "" && len(out) == 0 {
-		return nil, fmt.Errorf("--schema: the source has no tenant with schema_name %q", o.Schema)
-	}
-	return out, nil
+	return owners, nil
 }
 
 // readTenant reads one tenant, its domains, users and rows in one
