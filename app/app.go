@@ -344,6 +344,7 @@ func (a *App) buildServices(ctx context.Context) error {
 		StatementComments:  a.Config.Database.StatementComments,
 		Groups:             a.tenantPools,
 		PreparedStatements: a.preparedStatements(),
+		KnownUsers:         a.Config.Tenancy.KnownUsers,
 	})
 	// Provisioning DDL and spare upkeep go to PostgreSQL directly.
 	svc, err := tenants.NewService(ctx, a.DirectDB, a.Config.Tenancy.PublicHosts, a.Resolver.Invalidate)

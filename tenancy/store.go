@@ -30,6 +30,7 @@ type Store struct {
 	orm      *gorm.DB
 	comments bool
 	prepared int // statements prepared per connection; 0: none
+	users    *userCache
 
 	mu     sync.RWMutex
 	shapes map[string]string // BuildShape's statements, by shape
@@ -61,6 +62,12 @@ type StoreOptions struct {
 	// none. It must be 0 when the pool's connections go through a
 	// transaction pooler or use the simple protocol.
 	PreparedStatements int
+	// KnownUsers is how many users (of all tenants) the token check
+	// remembers as found, for KnownUserTTL at most and only while
+	// ListenForUsers says a listener runs (see users.go); 0 remembers
+	// none.
+	KnownUsers   int
+	KnownUserTTL time.Duration
 }
 
 // NewStore returns the tenant data path on pool.
@@ -87,7 +94,8 @@ func NewStore(pool *sql.DB, opts StoreOptions) *Store {
 	if len(groups) < 2 {
 		groups = []*sql.DB{pool}
 	}
-	return &Store{sql: pool, groups: groups, orm: orm, comments: opts.StatementComments, prepared: max(opts.PreparedStatements, 0), shapes: map[string]string{}}
+	return &Store{sql: pool, groups: groups, orm: orm, comments: opts.StatementComments, prepared: max(opts.PreparedStatements, 0),
+		users: newUserCache(opts.KnownUsers, opts.KnownUserTTL), shapes: map[string]string{}}
 }
 
 // send runs qs on pc as one pipeline: with the connection's prepared
