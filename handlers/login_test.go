@@ -2,6 +2,8 @@ package handlers_test
 
 import (
 	"context"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -165,5 +167,81 @@ func TestLoginHoldsNoTransactionWhileHashing(t *testing.T) {
 	}
 	if cost, err := bcrypt.Cost([]byte(stored)); err != nil || cost != bcrypt.DefaultCost || auth.NeedsRehash(stored) {
 		t.Fatalf("the login did not replace the PBKDF2 hash: %q", stored)
+	}
+}
+
+// TestTokenEndpointRoundTrips counts at the driver's socket the round
+// trips of the token endpoints (without rotation): a login looks its user
+// up in a READ ONLY transaction of its own, then records the refresh
+// token in a transaction begun for it; a refresh and the verification of
+// a refresh token only read, and hold no transaction between their
+// round trips.
+func TestTokenEndpointRoundTrips(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t)
+	env.CreateTenant(t, "rt_tok", "rt-tok.localhost")
+	access, refresh, _ := env.Register(t, "rt-tok.localhost", "alice")
+	for _, mode := range []struct {
+		name   string
+		strict bool
+	}{{"Strict", true}, {"Prefix", false}} {
+		t.Run(mode.name, func(t *testing.T) {
+			w := &wireCounter{}
+			h := countedRouter(t, env, mode.strict, w)
+			do := func(path, body string) int {
+				req := httptest.NewRequest("POST", path, strings.NewReader(body))
+				req.Host = "rt-tok.localhost"
+				req.Header.Set("Content-Type", "application/json")
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				return rec.Code
+			}
+			// Warm up: the connection is opened and the host resolved.
+			if code := do("/api/token/verify/", `{"token": "`+access+`"}`); code != 200 {
+				t.Fatalf("warm-up: %d", code)
+			}
+			for _, c := range []struct {
+				name       string
+				path, body string
+				maxTrips   int
+				// firstTx is how the first transaction begins, when the
+				// request sends one.
+				firstTx string
+			}{
+				{"Login", "/api/token/", `{"username": "alice", "password": "correct-horse-battery"}`, 4, "BEGIN READ ONLY"},
+				{"Refresh", "/api/token/refresh/", `{"refresh": "` + refresh + `"}`, 2, "BEGIN READ ONLY"},
+				{"VerifyRefresh", "/api/token/verify/", `{"token": "` + refresh + `"}`, 1, "BEGIN READ ONLY"},
+				{"VerifyAccess", "/api/token/verify/", `{"token": "` + access + `"}`, 0, ""},
+			} {
+				w.reset()
+				code := do(c.path, c.body)
+				trips, stmts, sqls := w.counts()
+				if code != 200 {
+					t.Fatalf("%s: status %d", c.name, code)
+				}
+				// The driver pings a connection idle for over a second
+				// before handing it out again, as after a password
+				// check that slow (bcrypt under the race detector): a
+				// round trip of its own that a held transaction would
+				// not pay, and that a login checked in tens of
+				// milliseconds does not pay either.
+				pings := 0
+				for _, q := range sqls {
+					if q == "-- ping" {
+						pings++
+					}
+				}
+				trips -= pings
+				t.Logf("%s %s: %d round trip(s) and %d ping(s), %d statement(s)", mode.name, c.name, trips, pings, stmts)
+				if trips > c.maxTrips {
+					t.Errorf("%s: %d round trips, want at most %d; statements: %q", c.name, trips, c.maxTrips, sqls)
+				}
+				if c.firstTx != "" {
+					if len(sqls) == 0 || !strings.HasSuffix(sqls[0], c.firstTx) {
+						t.Errorf("%s: the first transaction does not begin with %s: %q", c.name, c.firstTx, sqls)
+					}
+				}
+			}
+		})
 	}
 }

@@ -27,16 +27,16 @@ func CreateUser(ctx context.Context, u *models.User) error {
 }
 
 // FindUserByID returns the active user with id in the tenant of ctx.
-// ENOTFOUND when there is none. It is the first query of an
-// authenticated request, so it shares the round trip that begins the
-// request's scope.
+// ENOTFOUND when there is none. It reads as tenancy.Read does: on a READ
+// ONLY transaction of its own when the request's has not begun, so that
+// a request which only checks a token (a refresh) holds no transaction.
 func FindUserByID(ctx context.Context, id int64) (*models.User, error) {
 	t := tenancy.TenantFromContext(ctx)
 	if t == nil {
 		return nil, apperr.Errorf(apperr.EINTERNAL, "repository: no tenant in context")
 	}
 	var u models.User
-	err := tenancy.QueryRow(ctx, tenancy.First{
+	err := tenancy.ReadRow(ctx, tenancy.First{
 		SQL: "SELECT id, username, email, is_active, date_joined FROM " +
 			pgx.Identifier{t.Schema, "users"}.Sanitize() + " WHERE id = $1 AND is_active",
 		Args: []any{id},
