@@ -94,8 +94,14 @@ type Database struct {
 	// them) into this many pools; a tenant's requests prefer its own
 	// group's and overflow to the others when it is saturated. 0: one
 	// group per 2 connections; 1: off (see AffinityGroupCount).
-	AffinityGroups int      `mapstructure:"affinity_groups"`
-	Embedded       Embedded `mapstructure:"embedded"`
+	AffinityGroups int `mapstructure:"affinity_groups"`
+	// PreparedStatements is how many statements each tenant connection
+	// keeps prepared (a statement is prepared on its second run on a
+	// connection, in the same round trip); 0: none. Off by itself when
+	// database.url goes through a connection pooler or sets
+	// default_query_exec_mode=simple_protocol.
+	PreparedStatements int      `mapstructure:"prepared_statements"`
+	Embedded           Embedded `mapstructure:"embedded"`
 }
 
 // Embedded configures the PostgreSQL the program runs itself when
@@ -224,11 +230,12 @@ func Default() Config {
 			TrustedProxies:  []string{},
 		},
 		Database: Database{
-			AutoMigrate:     true,
-			MaxOpenConns:    20,
-			MaxIdleConns:    20,
-			ConnMaxLifetime: 30 * time.Minute,
-			ConnMaxIdleTime: 5 * time.Minute,
+			AutoMigrate:        true,
+			MaxOpenConns:       20,
+			MaxIdleConns:       20,
+			ConnMaxLifetime:    30 * time.Minute,
+			ConnMaxIdleTime:    5 * time.Minute,
+			PreparedStatements: 128,
 			Embedded: Embedded{
 				DataDir: "./.data/postgres",
 				OSUser:  "postgres",
@@ -436,6 +443,9 @@ func (c Config) Validate() error {
 	}
 	if c.Database.AffinityGroups < 0 || (c.Database.MaxOpenConns >= 1 && c.Database.AffinityGroups > c.Database.MaxOpenConns) {
 		bad("database.affinity_groups", "must be between 0 (one group per 2 connections) and database.max_open_conns")
+	}
+	if c.Database.PreparedStatements < 0 {
+		bad("database.prepared_statements", "must not be negative (0: prepare none)")
 	}
 	if c.Database.MaxIdleConns < 0 {
 		bad("database.max_idle_conns", "must not be negative")

@@ -344,24 +344,24 @@ func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts 
 	ran := make([]bool, len(checks))
 	err = conn.Raw(func(driverConn any) error {
 		pc := driverConn.(*stdlib.Conn).Conn()
-		b := &pgx.Batch{}
+		qs := make([]queued, 0, len(checks)+len(stmts)+3)
 		if begin {
 			if s.readOnly {
-				b.Queue(comment + "BEGIN READ ONLY")
+				qs = append(qs, queued{sql: comment + "BEGIN READ ONLY"})
 			} else {
-				b.Queue(comment + "BEGIN")
+				qs = append(qs, queued{sql: comment + "BEGIN"})
 			}
 			if s.strict {
-				b.Queue(comment+"SELECT set_config('role', $1, true)", s.tenant.Role)
+				qs = append(qs, queued{sql: comment + "SELECT set_config('role', $1, true)", args: []any{s.tenant.Role}})
 			}
 		}
 		queue := func(st Stmt) {
-			qq := b.Queue(comment+st.SQL, st.Args...)
+			q := queued{sql: comment + st.SQL, args: st.Args}
 			switch {
 			case st.Rows != nil:
-				qq.Query(st.Rows)
+				q.rows = st.Rows
 			case st.Row != nil:
-				qq.QueryRow(func(r pgx.Row) error {
+				q.row = func(r pgx.Row) error {
 					err := st.Row(r)
 					if errors.Is(err, pgx.ErrNoRows) {
 						// The pipeline goes on; Run reports it.
@@ -371,10 +371,11 @@ func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts 
 						return nil
 					}
 					return err
-				})
+				}
 			case st.Exec != nil:
-				qq.Exec(st.Exec)
+				q.exec = st.Exec
 			}
+			qs = append(qs, q)
 		}
 		for i, c := range checks {
 			st := c.Stmt
@@ -395,9 +396,9 @@ func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts 
 			queue(st)
 		}
 		if end {
-			b.Queue(comment + "COMMIT")
+			qs = append(qs, queued{sql: comment + "COMMIT"})
 		}
-		err := pc.SendBatch(ctx, b).Close()
+		err := s.tenant.store.send(ctx, pc, qs)
 		if err == nil && begin && !end && pc.PgConn().TxStatus() != 'T' {
 			err = errors.New("tenancy: BEGIN left no open transaction")
 		}

@@ -29,6 +29,7 @@ type Store struct {
 	groups   []*sql.DB // tenant connections, in affinity groups
 	orm      *gorm.DB
 	comments bool
+	prepared int // statements prepared per connection; 0: none
 
 	mu     sync.RWMutex
 	shapes map[string]string // BuildShape's statements, by shape
@@ -55,6 +56,11 @@ type StoreOptions struct {
 	// tenant pool. Empty: scopes use the pool given to NewStore. The
 	// caller closes them.
 	Groups []*sql.DB
+	// PreparedStatements is how many statements the scopes' pipelines
+	// keep prepared on each connection (see prepared.go); 0 prepares
+	// none. It must be 0 when the pool's connections go through a
+	// transaction pooler or use the simple protocol.
+	PreparedStatements int
 }
 
 // NewStore returns the tenant data path on pool.
@@ -81,7 +87,29 @@ func NewStore(pool *sql.DB, opts StoreOptions) *Store {
 	if len(groups) < 2 {
 		groups = []*sql.DB{pool}
 	}
-	return &Store{sql: pool, groups: groups, orm: orm, comments: opts.StatementComments, shapes: map[string]string{}}
+	return &Store{sql: pool, groups: groups, orm: orm, comments: opts.StatementComments, prepared: max(opts.PreparedStatements, 0), shapes: map[string]string{}}
+}
+
+// send runs qs on pc as one pipeline: with the connection's prepared
+// statements when the store keeps them, else as a pgx batch in the pool's
+// query exec mode.
+func (s *Store) send(ctx context.Context, pc *pgx.Conn, qs []queued) error {
+	if s.prepared > 0 {
+		return sendQueued(ctx, pc, s.prepared, qs)
+	}
+	b := &pgx.Batch{}
+	for _, q := range qs {
+		qq := b.Queue(q.sql, q.args...)
+		switch {
+		case q.rows != nil:
+			qq.Query(q.rows)
+		case q.row != nil:
+			qq.QueryRow(q.row)
+		case q.exec != nil:
+			qq.Exec(q.exec)
+		}
+	}
+	return pc.SendBatch(ctx, b).Close()
 }
 
 // home returns the affinity group of the tenant of schema: a stable hash
