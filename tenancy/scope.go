@@ -208,6 +208,46 @@ func QueryRow(ctx context.Context, q First) error {
 	return Run(ctx, Stmt{SQL: q.SQL, Args: q.Args, Row: func(r pgx.Row) error { return q.Scan(r) }})
 }
 
+// Read sends stmts, which must only read, in ctx's scope so that no
+// transaction stays open and no connection stays held after it returns,
+// even in a writing scope: when the scope has no open transaction, the
+// statements go as a whole READ ONLY transaction of their own — BEGIN
+// READ ONLY, the role switch, the pending checks, stmts and COMMIT — in
+// one round trip, and the scope's writing transaction begins later with
+// its first write. A request reads with it what it needs before
+// CPU-heavy work (a password check), so that its transaction is not held
+// idle while that work runs. The pending checks travel with stmts, their
+// failure is Read's error as with Run, and they are not sent again: like
+// the checks of a read-only scope, they held when the request read.
+// When the scope's transaction is open already, Read is Run: stmts see
+// that transaction's writes and it stays open. Errors are Run's.
+func Read(ctx context.Context, stmts ...Stmt) error {
+	s, err := scopeFrom(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return errEnded(s)
+	}
+	if s.conn != nil || s.readOnly {
+		return s.sendLocked(ctx, stmts, nil, false)
+	}
+	// As Finish does: a read-only transaction that ends in the same
+	// pipeline, retried on a dead pooled connection like any read, and
+	// leaving the scope open for its writes.
+	s.readOnly = true
+	defer func() { s.readOnly = false }()
+	return s.beginLocked(ctx, stmts, nil, true, false)
+}
+
+// ReadRow runs a single-row query in ctx's scope, as Read does: on its
+// own READ ONLY transaction when the scope has none open.
+func ReadRow(ctx context.Context, q First) error {
+	return Read(ctx, Stmt{SQL: q.SQL, Args: q.Args, Row: func(r pgx.Row) error { return q.Scan(r) }})
+}
+
 func errEnded(s *Scope) error {
 	return apperr.Errorf(apperr.EINTERNAL, "tenancy: scope of tenant %q already ended", s.tenant.Schema)
 }
