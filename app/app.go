@@ -144,12 +144,11 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 // DefaultQueryExecMode is how the pool runs queries unless database.url
 // sets default_query_exec_mode. Tenant SQL names its schema
 // ("tenant_a"."todos"), so every tenant has its own statement texts: pgx's
-// own default (cache_statement) keeps up to 512 prepared statements per
-// connection, keyed by text, which over many tenants thrash (a prepare
-// round trip on most queries) and hold a plan each in every PostgreSQL
-// backend. exec sends each query in one round trip and caches nothing, so
-// memory on both sides does not grow with the number of tenants; see the
-// Scale section of docs/BENCHMARKS.md for the measurements.
+// own default (cache_statement) prepares each new text in a round trip of
+// its own before running it, which over many tenants is most queries. exec
+// sends each query in one round trip; the tenant pipelines prepare their
+// statements themselves, in the same round trip, bounded per connection
+// (database.prepared_statements, tenancy/prepared.go).
 const DefaultQueryExecMode = pgx.QueryExecModeExec
 
 func (a *App) openPools(ctx context.Context) error {
