@@ -273,7 +273,7 @@ func (s *Scope) sendLocked(ctx context.Context, stmts []Stmt, checks []Check, co
 	}
 	if commit {
 		s.done = true
-		release(s.conn, false, s.comment()) // the COMMIT ran, or failed: nothing is left to keep
+		s.tenant.store.release(s.conn, false, s.comment()) // the COMMIT ran, or failed: nothing is left to keep
 		s.conn, s.db = nil, nil
 	}
 	return err
@@ -326,7 +326,7 @@ func (s *Scope) begin(ctx context.Context, stmts []Stmt, checks []Check, end, ke
 	}
 	noRows, err = s.pipeline(ctx, conn, true, stmts, checks, end)
 	if err != nil || !keep {
-		release(conn, false, s.comment())
+		s.tenant.store.release(conn, false, s.comment())
 		if err != nil {
 			return nil, noRows, err
 		}
@@ -461,7 +461,7 @@ func unavailable(err error) error {
 // hands the connection back to the pool, or has the pool discard it when
 // the transaction could not be ended cleanly: a connection never goes
 // back to the pool inside a transaction or as a tenant's role.
-func release(conn *sql.Conn, commit bool, comment string) error {
+func (st *Store) release(conn *sql.Conn, commit bool, comment string) error {
 	// A cancelled request must still end its transaction.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -491,7 +491,7 @@ func release(conn *sql.Conn, commit bool, comment string) error {
 		}
 		return nil
 	})
-	conn.Close()
+	st.put(conn)
 	return endErr
 }
 
@@ -622,7 +622,7 @@ func (s *Scope) Commit() error {
 	}
 	conn := s.conn
 	s.conn = nil
-	if err := release(conn, true, s.comment()); err != nil {
+	if err := s.tenant.store.release(conn, true, s.comment()); err != nil {
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
 	}
 	return nil
@@ -637,7 +637,7 @@ func (s *Scope) Rollback() {
 	s.db = nil
 	s.pending = nil
 	if s.conn != nil {
-		_ = release(s.conn, false, s.comment())
+		_ = s.tenant.store.release(s.conn, false, s.comment())
 		s.conn = nil
 	}
 }
