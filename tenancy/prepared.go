@@ -79,15 +79,6 @@ func (cs *connStatements) forget(text string) {
 	cs.prepared.Remove(text) // the eviction callback deallocates it
 }
 
-// queued is one statement of a pipeline and what reads its result.
-type queued struct {
-	sql  string
-	args []any
-	rows func(pgx.Rows) error
-	row  func(pgx.Row) error
-	exec func(pgconn.CommandTag) error
-}
-
 // sendQueued runs stmts on pc as one pipeline with one Sync (one round
 // trip), using and filling the connection's prepared statements; see the
 // comment at the top of this file. Its errors are those of pgx's batches:
@@ -95,7 +86,7 @@ type queued struct {
 // errors as *pgconn.PgError. After an error the statements behind it were
 // not run (the server skips to the Sync) and their callbacks are not
 // called.
-func sendQueued(ctx context.Context, pc *pgx.Conn, size int, stmts []queued) error {
+func sendQueued(ctx context.Context, pc *pgx.Conn, size int, stmts []Stmt) error {
 	cs := statementsOf(pc.PgConn(), size)
 	tm := pc.TypeMap()
 	type plan struct {
@@ -112,8 +103,8 @@ func sendQueued(ctx context.Context, pc *pgx.Conn, size int, stmts []queued) err
 		p.SendDeallocate(name)
 	}
 	for i, st := range stmts {
-		if sd, ok := cs.prepared.Get(st.sql); ok {
-			if err := cs.eqb.Build(tm, sd, st.args); err != nil {
+		if sd, ok := cs.prepared.Get(st.SQL); ok {
+			if err := cs.eqb.Build(tm, sd, st.Args); err != nil {
 				p.Close()
 				return err
 			}
@@ -123,18 +114,18 @@ func sendQueued(ctx context.Context, pc *pgx.Conn, size int, stmts []queued) err
 		}
 		// Not prepared: parameters in text, as pgx's exec mode sends
 		// them, typed by the server; results in text.
-		if err := cs.eqb.Build(tm, nil, st.args); err != nil {
+		if err := cs.eqb.Build(tm, nil, st.Args); err != nil {
 			p.Close()
 			return err
 		}
-		if name, ok := preparing[st.sql]; ok {
+		if name, ok := preparing[st.SQL]; ok {
 			p.SendQueryPrepared(name, cs.eqb.ParamValues, cs.eqb.ParamFormats, nil)
 			continue
 		}
-		h := maphash.String(stmtSeed, st.sql)
+		h := maphash.String(stmtSeed, st.SQL)
 		if _, again := cs.seen.Get(h); !again {
 			cs.seen.Add(h, struct{}{})
-			p.SendQueryParams(st.sql, cs.eqb.ParamValues, nil, cs.eqb.ParamFormats, nil)
+			p.SendQueryParams(st.SQL, cs.eqb.ParamValues, nil, cs.eqb.ParamFormats, nil)
 			continue
 		}
 		cs.next++
@@ -142,9 +133,9 @@ func sendQueued(ctx context.Context, pc *pgx.Conn, size int, stmts []queued) err
 		if preparing == nil {
 			preparing = map[string]string{}
 		}
-		preparing[st.sql] = name
+		preparing[st.SQL] = name
 		plans[i].prepare = name
-		p.SendPrepare(name, st.sql, nil)
+		p.SendPrepare(name, st.SQL, nil)
 		p.SendQueryPrepared(name, cs.eqb.ParamValues, cs.eqb.ParamFormats, nil)
 	}
 	if err := p.Sync(); err != nil {
@@ -173,14 +164,14 @@ func sendQueued(ctx context.Context, pc *pgx.Conn, size int, stmts []queued) err
 				if !ok {
 					return fmt.Errorf("tenancy: prepare: expected a statement description, got %T", res)
 				}
-				sd.Name, sd.SQL = name, st.sql
+				sd.Name, sd.SQL = name, st.SQL
 				// Prepared on the server now, whatever its run gives.
-				cs.prepared.Add(st.sql, sd)
+				cs.prepared.Add(st.SQL, sd)
 			}
 			res, err := p.GetResults()
 			if err != nil {
 				if plans[i].sd != nil && staleStatement(err) {
-					cs.forget(st.sql)
+					cs.forget(st.SQL)
 				}
 				return err
 			}
@@ -190,7 +181,7 @@ func sendQueued(ctx context.Context, pc *pgx.Conn, size int, stmts []queued) err
 			}
 			if err := deliver(tm, rr, st); err != nil {
 				if plans[i].sd != nil && staleStatement(err) {
-					cs.forget(st.sql)
+					cs.forget(st.SQL)
 				}
 				return err
 			}
@@ -205,19 +196,19 @@ func sendQueued(ctx context.Context, pc *pgx.Conn, size int, stmts []queued) err
 }
 
 // deliver hands rr to the callback of st and closes it.
-func deliver(tm *pgtype.Map, rr *pgconn.ResultReader, st queued) error {
+func deliver(tm *pgtype.Map, rr *pgconn.ResultReader, st Stmt) error {
 	switch {
-	case st.rows != nil:
+	case st.Rows != nil:
 		rows := pgx.RowsFromResultReader(tm, rr)
-		err := st.rows(rows)
+		err := st.Rows(rows)
 		rows.Close()
 		if err != nil {
 			return err
 		}
 		return rows.Err()
-	case st.row != nil:
+	case st.Row != nil:
 		rows := pgx.RowsFromResultReader(tm, rr)
-		err := st.row(firstRow{rows})
+		err := st.Row(firstRow{rows})
 		rows.Close()
 		if err != nil {
 			return err
@@ -228,8 +219,8 @@ func deliver(tm *pgtype.Map, rr *pgconn.ResultReader, st queued) error {
 		if err != nil {
 			return err
 		}
-		if st.exec != nil {
-			return st.exec(tag)
+		if st.Exec != nil {
+			return st.Exec(tag)
 		}
 		return nil
 	}

@@ -344,24 +344,24 @@ func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts 
 	ran := make([]bool, len(checks))
 	err = conn.Raw(func(driverConn any) error {
 		pc := driverConn.(*stdlib.Conn).Conn()
-		qs := make([]queued, 0, len(checks)+len(stmts)+3)
+		qs := make([]Stmt, 0, len(checks)+len(stmts)+3)
 		if begin {
 			if s.readOnly {
-				qs = append(qs, queued{sql: comment + "BEGIN READ ONLY"})
+				qs = append(qs, Stmt{SQL: comment + "BEGIN READ ONLY"})
 			} else {
-				qs = append(qs, queued{sql: comment + "BEGIN"})
+				qs = append(qs, Stmt{SQL: comment + "BEGIN"})
 			}
 			if s.strict {
-				qs = append(qs, queued{sql: comment + "SELECT set_config('role', $1, true)", args: []any{s.tenant.Role}})
+				qs = append(qs, Stmt{SQL: comment + "SELECT set_config('role', $1, true)", Args: []any{s.tenant.Role}})
 			}
 		}
 		queue := func(st Stmt) {
-			q := queued{sql: comment + st.SQL, args: st.Args}
+			q := Stmt{SQL: comment + st.SQL, Args: st.Args}
 			switch {
 			case st.Rows != nil:
-				q.rows = st.Rows
+				q.Rows = st.Rows
 			case st.Row != nil:
-				q.row = func(r pgx.Row) error {
+				q.Row = func(r pgx.Row) error {
 					err := st.Row(r)
 					if errors.Is(err, pgx.ErrNoRows) {
 						// The pipeline goes on; Run reports it.
@@ -373,7 +373,7 @@ func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts 
 					return err
 				}
 			case st.Exec != nil:
-				q.exec = st.Exec
+				q.Exec = st.Exec
 			}
 			qs = append(qs, q)
 		}
@@ -396,7 +396,7 @@ func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts 
 			queue(st)
 		}
 		if end {
-			qs = append(qs, queued{sql: comment + "COMMIT"})
+			qs = append(qs, Stmt{SQL: comment + "COMMIT"})
 		}
 		err := s.tenant.store.send(ctx, pc, qs)
 		if err == nil && begin && !end && pc.PgConn().TxStatus() != 'T' {

@@ -112,20 +112,20 @@ func NewStore(pool *sql.DB, opts StoreOptions) *Store {
 // send runs qs on pc as one pipeline: with the connection's prepared
 // statements when the store keeps them, else as a pgx batch in the pool's
 // query exec mode.
-func (s *Store) send(ctx context.Context, pc *pgx.Conn, qs []queued) error {
+func (s *Store) send(ctx context.Context, pc *pgx.Conn, qs []Stmt) error {
 	if s.prepared > 0 {
 		return sendQueued(ctx, pc, s.prepared, qs)
 	}
 	b := &pgx.Batch{}
 	for _, q := range qs {
-		qq := b.Queue(q.sql, q.args...)
+		qq := b.Queue(q.SQL, q.Args...)
 		switch {
-		case q.rows != nil:
-			qq.Query(q.rows)
-		case q.row != nil:
-			qq.QueryRow(q.row)
-		case q.exec != nil:
-			qq.Exec(q.exec)
+		case q.Rows != nil:
+			qq.Query(q.Rows)
+		case q.Row != nil:
+			qq.QueryRow(q.Row)
+		case q.Exec != nil:
+			qq.Exec(q.Exec)
 		}
 	}
 	return pc.SendBatch(ctx, b).Close()
