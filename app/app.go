@@ -65,6 +65,7 @@ type App struct {
 
 	embedded    *embedpg.Server
 	tenantPools []*sql.DB // database.affinity_groups > 1: the tenant Store's groups
+	pooled      bool      // database.url goes through a connection pooler
 }
 
 // Open starts the embedded PostgreSQL when database.url is empty, opens
@@ -143,12 +144,11 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 // DefaultQueryExecMode is how the pool runs queries unless database.url
 // sets default_query_exec_mode. Tenant SQL names its schema
 // ("tenant_a"."todos"), so every tenant has its own statement texts: pgx's
-// own default (cache_statement) keeps up to 512 prepared statements per
-// connection, keyed by text, which over many tenants thrash (a prepare
-// round trip on most queries) and hold a plan each in every PostgreSQL
-// backend. exec sends each query in one round trip and caches nothing, so
-// memory on both sides does not grow with the number of tenants; see the
-// Scale section of docs/BENCHMARKS.md for the measurements.
+// own default (cache_statement) prepares each new text in a round trip of
+// its own before running it, which over many tenants is most queries. exec
+// sends each query in one round trip; the tenant pipelines prepare their
+// statements themselves, in the same round trip, bounded per connection
+// (database.prepared_statements, tenancy/prepared.go).
 const DefaultQueryExecMode = pgx.QueryExecModeExec
 
 func (a *App) openPools(ctx context.Context) error {
@@ -170,6 +170,7 @@ func (a *App) openPools(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("database.url: %w", err)
 	}
+	a.pooled = pooled
 	if pooled && a.Config.Database.DirectURL == "" {
 		return errors.New("database.url goes through a connection pooler (PgBouncer or the like: the backend " +
 			"process id the connection was given is not the server's), and database.direct_url is not set. " +
@@ -302,6 +303,27 @@ func (a *App) openMetrics() {
 	a.Metrics = metrics.New(metrics.Options{PerTenant: m.PerTenant, TopTenants: m.TopTenants, Pools: pools})
 }
 
+// preparedStatements returns the number of statements each tenant
+// connection keeps prepared: database.prepared_statements, or 0 when the
+// connections cannot keep them (a transaction pooler hands each
+// transaction any server connection; the simple protocol has no named
+// statements).
+func (a *App) preparedStatements() int {
+	n := a.Config.Database.PreparedStatements
+	if n == 0 {
+		return 0
+	}
+	if a.pooled {
+		a.Log.Info("database.prepared_statements is off: database.url goes through a connection pooler")
+		return 0
+	}
+	if cfg, err := pgx.ParseConfig(a.DatabaseURL); err == nil && cfg.DefaultQueryExecMode == pgx.QueryExecModeSimpleProtocol {
+		a.Log.Info("database.prepared_statements is off: database.url sets the simple protocol")
+		return 0
+	}
+	return n
+}
+
 // hasConnParam reports whether the connection string (URL or key=value
 // form) sets key.
 func hasConnParam(conn, key string) bool {
@@ -318,8 +340,10 @@ func hasConnParam(conn, key string) bool {
 
 func (a *App) buildServices(ctx context.Context) error {
 	a.Resolver = tenants.NewResolver(a.DB, a.Config.Tenancy.CacheTTL, tenancy.StoreOptions{
-		StatementComments: a.Config.Database.StatementComments,
-		Groups:            a.tenantPools,
+		StatementComments:  a.Config.Database.StatementComments,
+		Groups:             a.tenantPools,
+		PreparedStatements: a.preparedStatements(),
+		KnownUsers:         a.Config.Tenancy.KnownUsers,
 	})
 	// Provisioning DDL and spare upkeep go to PostgreSQL directly.
 	svc, err := tenants.NewService(ctx, a.DirectDB, a.Config.Tenancy.PublicHosts, a.Resolver.Invalidate)

@@ -479,3 +479,69 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifiedTokens presents tokens that Parse verified before (and so
+// remembers): everything but the signature is checked again on every use.
+func TestVerifiedTokens(t *testing.T) {
+	t.Parallel()
+	tokens, clock := newTestTokens(t)
+	pair, err := tokens.Issue(42, acme)
+	if err != nil {
+		t.Fatalf("Issue: %v", err)
+	}
+	if _, err := tokens.Parse(pair.Access, Access, acme); err != nil {
+		t.Fatalf("first Parse: %v", err)
+	}
+	if !tokens.verified.Contains(pair.Access) {
+		t.Fatal("a verified token was not remembered")
+	}
+	if _, err := tokens.Parse(pair.Access, Access, acme); err != nil {
+		t.Fatalf("remembered token rejected: %v", err)
+	}
+	t.Run("ErrForeignTenant", func(t *testing.T) {
+		_, err := tokens.Parse(pair.Access, Access, globex)
+		assertUnauthorized(t, err, msgForeignTenant)
+	})
+	t.Run("ErrRecycledSchema", func(t *testing.T) {
+		_, err := tokens.Parse(pair.Access, Access, acmeReborn)
+		assertUnauthorized(t, err, msgForeignTenant)
+	})
+	t.Run("ErrWrongType", func(t *testing.T) {
+		_, err := tokens.Parse(pair.Access, Refresh, acme)
+		assertUnauthorized(t, err, msgWrongType)
+	})
+	t.Run("ErrTamperedSignature", func(t *testing.T) {
+		dot := strings.LastIndexByte(pair.Access, '.')
+		forged := pair.Access[:dot+1] + flip(pair.Access[dot+1:])
+		_, err := tokens.Parse(forged, Access, acme)
+		assertUnauthorized(t, err, msgInvalid)
+		if tokens.verified.Contains(forged) {
+			t.Error("a token that failed verification was remembered")
+		}
+	})
+	t.Run("ErrExpiredWhileRemembered", func(t *testing.T) {
+		tokens, clock := newTestTokens(t)
+		pair, err := tokens.Issue(42, acme)
+		if err != nil {
+			t.Fatalf("Issue: %v", err)
+		}
+		if _, err := tokens.Parse(pair.Access, Access, acme); err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+		clock.Set(clock.Now().Add(testAccessTTL + Leeway + time.Second))
+		_, err = tokens.Parse(pair.Access, Access, acme)
+		assertUnauthorized(t, err, "Token is expired")
+	})
+	t.Run("OffWithZero", func(t *testing.T) {
+		off, err := NewTokens(testSecret, testAccessTTL, testRefreshTTL, WithClock(clock.Now), WithVerifiedTokens(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := off.Parse(pair.Access, Access, acme); err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+		if off.verified != nil {
+			t.Error("WithVerifiedTokens(0) still remembers tokens")
+		}
+	})
+}

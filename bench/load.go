@@ -35,8 +35,10 @@ var loadServerNames = []string{"strict", "prefix", "baseline"}
 // (BASELINE_ROUND_TRIPS), which splits strictmt's cost into round trips
 // and its own code.
 // strict-comments is strictmt strict with database.statement_comments on,
-// which prices the /* tenant=… */ comment on every statement.
-var analysisServerNames = []string{"baseline-strict-rt", "baseline-prefix-rt", "strict-comments"}
+// which prices the /* tenant=… */ comment on every statement;
+// strict-unprepared and prefix-unprepared run with
+// database.prepared_statements 0, which prices the prepared statements.
+var analysisServerNames = []string{"baseline-strict-rt", "baseline-prefix-rt", "strict-comments", "strict-unprepared", "prefix-unprepared"}
 
 // loadServerTitles name the servers in the table.
 var loadServerTitles = map[string]string{
@@ -46,6 +48,8 @@ var loadServerTitles = map[string]string{
 	"baseline-strict-rt": "baseline, strict round trips",
 	"baseline-prefix-rt": "baseline, prefix round trips",
 	"strict-comments":    "strictmt strict, statement comments",
+	"strict-unprepared":  "strictmt strict, nothing prepared",
+	"prefix-unprepared":  "strictmt prefix, nothing prepared",
 }
 
 // startLoadServer starts the server called name (one of loadServerNames
@@ -53,11 +57,15 @@ var loadServerTitles = map[string]string{
 func startLoadServer(ctx context.Context, name, url, baselineBin string, pool int) (*runningServer, error) {
 	switch name {
 	case "strict":
-		return startStrictmt(ctx, url, config.IsolationStrict, pool, false)
+		return startStrictmt(ctx, url, config.IsolationStrict, pool, nil)
 	case "strict-comments":
-		return startStrictmt(ctx, url, config.IsolationStrict, pool, true)
+		return startStrictmt(ctx, url, config.IsolationStrict, pool, func(c *config.Config) { c.Database.StatementComments = true })
+	case "strict-unprepared":
+		return startStrictmt(ctx, url, config.IsolationStrict, pool, unprepared)
 	case "prefix":
-		return startStrictmt(ctx, url, config.IsolationPrefix, pool, false)
+		return startStrictmt(ctx, url, config.IsolationPrefix, pool, nil)
+	case "prefix-unprepared":
+		return startStrictmt(ctx, url, config.IsolationPrefix, pool, unprepared)
 	case "baseline-strict-rt":
 		return startBaseline(ctx, baselineBin, url, pool, "strict")
 	case "baseline-prefix-rt":
@@ -66,6 +74,9 @@ func startLoadServer(ctx context.Context, name, url, baselineBin string, pool in
 		return startBaseline(ctx, baselineBin, url, pool, "")
 	}
 }
+
+// unprepared turns database.prepared_statements off.
+func unprepared(c *config.Config) { c.Database.PreparedStatements = 0 }
 
 // loadRun is one measured run of one server.
 type loadRun struct {

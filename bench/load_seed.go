@@ -33,7 +33,7 @@ type loadTenant struct {
 // tenant. Tenants of an earlier run on the same database are dropped
 // first.
 func seedLoad(ctx context.Context, url string, n, todos, pool int) ([]loadTenant, error) {
-	a, err := openLoadApp(ctx, url, config.IsolationPrefix, pool, app.MigrateOptions{Shared: true, Tenants: true}, false)
+	a, err := openLoadApp(ctx, url, config.IsolationPrefix, pool, app.MigrateOptions{Shared: true, Tenants: true}, nil)
 	if err != nil {
 		return nil, err
 	}

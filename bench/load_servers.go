@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/app"
+	"github.com/strictmt/strictmt/config"
 )
 
 // runningServer is a server under test, listening on addr.
@@ -36,9 +37,11 @@ type runningServer struct {
 // (pool of pool connections, isolation mode). Its log level is the
 // configured "error": per-request log lines are not written, as the
 // baseline writes none.
-func openLoadApp(ctx context.Context, url, isolation string, pool int, migrate app.MigrateOptions, comments bool) (*app.App, error) {
+func openLoadApp(ctx context.Context, url, isolation string, pool int, migrate app.MigrateOptions, tweak func(*config.Config)) (*app.App, error) {
 	cfg := benchConfig(url, isolation, pool)
-	cfg.Database.StatementComments = comments
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -51,10 +54,10 @@ func openLoadApp(ctx context.Context, url, isolation string, pool int, migrate a
 }
 
 // startStrictmt serves strictmt in this process on a free port of
-// 127.0.0.1, on an already migrated database; comments turns on
-// database.statement_comments.
-func startStrictmt(ctx context.Context, url, isolation string, pool int, comments bool) (*runningServer, error) {
-	a, err := openLoadApp(ctx, url, isolation, pool, app.MigrateOptions{}, comments)
+// 127.0.0.1, on an already migrated database; tweak, when not nil,
+// changes the benchmark's configuration first.
+func startStrictmt(ctx context.Context, url, isolation string, pool int, tweak func(*config.Config)) (*runningServer, error) {
+	a, err := openLoadApp(ctx, url, isolation, pool, app.MigrateOptions{}, tweak)
 	if err != nil {
 		return nil, err
 	}

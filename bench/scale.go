@@ -46,6 +46,7 @@ const scaleAppName = "strictmt-scale"
 type scale struct {
 	n, sample, rounds, clients, workers int
 	phases                              map[string]bool
+	groups                              []string // database.affinity_groups values the spread phase compares
 
 	db      *database
 	a       *app.App
@@ -70,6 +71,7 @@ func runScale(ctx context.Context, args []string) error {
 	workers := fs.Int("workers", 0, "tenant migration workers (0: CPU count)")
 	modes := fs.String("modes", "cache_statement,cache_describe,exec",
 		"pgx default_query_exec_mode values compared in the serving runs")
+	groupList := fs.String("groups", "0", "database.affinity_groups values the spread phase serves with, one after the other (0: strictmt's default)")
 	phases := fs.String("phases", "create,migrate,serve,spread,memory,column", "phases to run (create is always run)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -80,6 +82,12 @@ func runScale(ctx context.Context, args []string) error {
 	s := &scale{n: *n, sample: *sample, rounds: *rounds, clients: *clients, workers: *workers, phases: map[string]bool{}}
 	for _, p := range strings.Split(*phases, ",") {
 		s.phases[strings.TrimSpace(p)] = true
+	}
+	for _, g := range strings.Split(*groupList, ",") {
+		if _, err := strconv.Atoi(strings.TrimSpace(g)); err != nil {
+			return fmt.Errorf("scale: -groups: %q is not a number", g)
+		}
+		s.groups = append(s.groups, strings.TrimSpace(g))
 	}
 	s.quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 	var err error
@@ -428,7 +436,7 @@ func (s *scale) serve(ctx context.Context, modes []string) error {
 // serveChild serves total requests spread evenly over schemas (tokens
 // in the same order) from a fresh child strictmt in query mode mode, and
 // reads its memory and its PostgreSQL backends' afterwards.
-func (s *scale) serveChild(ctx context.Context, mode string, schemas, tokens []string, total int) (serveResult, error) {
+func (s *scale) serveChild(ctx context.Context, mode string, schemas, tokens []string, total int, env ...string) (serveResult, error) {
 	r := serveResult{mode: mode}
 	dbURL := withParams(s.db.URL, "application_name", scaleAppName, "default_query_exec_mode", mode)
 	addr, err := freeAddr()
@@ -436,7 +444,7 @@ func (s *scale) serveChild(ctx context.Context, mode string, schemas, tokens []s
 		return r, err
 	}
 	cmd := s.command(ctx, dbURL, "serve")
-	cmd.Env = append(cmd.Env, "STRICTMT_HTTP_ADDR="+addr)
+	cmd.Env = append(append(cmd.Env, "STRICTMT_HTTP_ADDR="+addr), env...)
 	logf, err := os.Create(filepath.Join(s.dir, "serve-"+mode+".log"))
 	if err != nil {
 		return r, err
@@ -793,29 +801,37 @@ func (s *scale) spread(ctx context.Context) error {
 	counts = slices.Compact(counts)
 	total := s.rounds * s.n
 	mode := app.DefaultQueryExecMode.String()
-	var results []serveResult
-	for _, k := range counts {
-		progressf("serving %d requests spread over %d tenants", total, k)
-		r, err := s.serveChild(ctx, mode, s.schemas[:k], s.tokens[:k], total)
-		if err != nil {
-			return fmt.Errorf("spread over %d tenants: %w", k, err)
+	type spreadRun struct {
+		groups string
+		k      int
+		r      serveResult
+	}
+	var runs []spreadRun
+	for _, g := range s.groups {
+		for _, k := range counts {
+			progressf("serving %d requests spread over %d tenants, database.affinity_groups %s", total, k, g)
+			r, err := s.serveChild(ctx, mode, s.schemas[:k], s.tokens[:k], total, "STRICTMT_DATABASE_AFFINITY_GROUPS="+g)
+			if err != nil {
+				return fmt.Errorf("spread over %d tenants: %w", k, err)
+			}
+			runs = append(runs, spreadRun{g, k, r})
 		}
-		results = append(results, r)
 	}
 	s.printf("#### Serving 1 to %d tenants with the same clients\n\n", s.n)
-	s.printf("`GET /api/todos/` (a page of 5 todos), %d requests spread evenly over the first *k* tenants (tenant after tenant, each on its own host with its token), %d concurrent clients, against a fresh `strictmt serve` child process for each *k* (query mode %s, default pool of %d connections, `tenancy.max_conns_per_tenant` %d). Memory is read after the load: the server's `VmRSS`, and the private memory (`RssAnon`) of its PostgreSQL backends.\n\n",
+	s.printf("`GET /api/todos/` (a page of 5 todos), %d requests spread evenly over the first *k* tenants (tenant after tenant, each on its own host with its token), %d concurrent clients, against a fresh `strictmt serve` child process for each *k* (query mode %s, default pool of %d connections, `tenancy.max_conns_per_tenant` %d; `database.affinity_groups` 0 is the default, one group per 2 connections). Memory is read after the load: the server's `VmRSS`, and the private memory (`RssAnon`) of its PostgreSQL backends.\n\n",
 		total, s.clients, mode, config.Default().Database.MaxOpenConns, config.Default().ConnsPerTenant())
-	ref, refK := 0.0, counts[0]
-	for i, r := range results {
-		if i == 0 || counts[i] == 1000 {
-			ref, refK = float64(r.load.n)/r.load.elapsed.Seconds(), counts[i]
+	s.printf("| affinity groups | tenants served | req/s | req/s vs. 1,000 tenants | p50 | p99 | strictmt RSS | PG backends | backend memory, total | backend memory, largest |\n")
+	s.printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, run := range runs {
+		ref := 0.0
+		for _, o := range runs {
+			if o.groups == run.groups && (o.k == 1000 || (ref == 0 && o.k == counts[0])) {
+				ref = float64(o.r.load.n) / o.r.load.elapsed.Seconds()
+			}
 		}
-	}
-	s.printf("| tenants served | req/s | req/s vs. %d tenants | p50 | p99 | strictmt RSS | PG backends | backend memory, total | backend memory, largest |\n", refK)
-	s.printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for i, r := range results {
+		r := run.r
 		rps := float64(r.load.n) / r.load.elapsed.Seconds()
-		s.printf("| %d | %.0f | %.2fx | %s | %s | %s | %d | %s | %s |\n", counts[i], rps, rps/ref, ms(r.load.p50), ms(r.load.p99), mb(r.rss), r.backends, mb(r.backendSum), mb(r.backendMax))
+		s.printf("| %s | %d | %.0f | %.2fx | %s | %s | %s | %d | %s | %s |\n", run.groups, run.k, rps, rps/ref, ms(r.load.p50), ms(r.load.p99), mb(r.rss), r.backends, mb(r.backendSum), mb(r.backendMax))
 	}
 	s.printf("\n")
 	return nil

@@ -94,8 +94,14 @@ type Database struct {
 	// them) into this many pools; a tenant's requests prefer its own
 	// group's and overflow to the others when it is saturated. 0: one
 	// group per 2 connections; 1: off (see AffinityGroupCount).
-	AffinityGroups int      `mapstructure:"affinity_groups"`
-	Embedded       Embedded `mapstructure:"embedded"`
+	AffinityGroups int `mapstructure:"affinity_groups"`
+	// PreparedStatements is how many statements each tenant connection
+	// keeps prepared (a statement is prepared on its second run on a
+	// connection, in the same round trip); 0: none. Off by itself when
+	// database.url goes through a connection pooler or sets
+	// default_query_exec_mode=simple_protocol.
+	PreparedStatements int      `mapstructure:"prepared_statements"`
+	Embedded           Embedded `mapstructure:"embedded"`
 }
 
 // Embedded configures the PostgreSQL the program runs itself when
@@ -139,11 +145,17 @@ type Throttle struct {
 
 // Tenancy configures tenant resolution and isolation.
 type Tenancy struct {
-	Isolation        string        `mapstructure:"isolation"`
-	PublicHosts      []string      `mapstructure:"public_hosts"`
-	CacheTTL         time.Duration `mapstructure:"cache_ttl"`
-	EnforcePaidUntil bool          `mapstructure:"enforce_paid_until"`
-	SpareSchemas     int           `mapstructure:"spare_schemas"`
+	Isolation   string        `mapstructure:"isolation"`
+	PublicHosts []string      `mapstructure:"public_hosts"`
+	CacheTTL    time.Duration `mapstructure:"cache_ttl"`
+	// KnownUsers is how many users (of all tenants) a process remembers
+	// as found by the token check, so that their next requests send no
+	// check; every change to a user is announced and forgotten within
+	// milliseconds, and entries expire after cache_ttl. 0: check on
+	// every request.
+	KnownUsers       int  `mapstructure:"known_users"`
+	EnforcePaidUntil bool `mapstructure:"enforce_paid_until"`
+	SpareSchemas     int  `mapstructure:"spare_schemas"`
 	// IdentifyBy lists how a request names its tenant: "host" (always),
 	// and "header" for Header on the public hosts.
 	IdentifyBy []string `mapstructure:"identify_by"`
@@ -224,11 +236,12 @@ func Default() Config {
 			TrustedProxies:  []string{},
 		},
 		Database: Database{
-			AutoMigrate:     true,
-			MaxOpenConns:    20,
-			MaxIdleConns:    20,
-			ConnMaxLifetime: 30 * time.Minute,
-			ConnMaxIdleTime: 5 * time.Minute,
+			AutoMigrate:        true,
+			MaxOpenConns:       20,
+			MaxIdleConns:       20,
+			ConnMaxLifetime:    30 * time.Minute,
+			ConnMaxIdleTime:    5 * time.Minute,
+			PreparedStatements: 128,
 			Embedded: Embedded{
 				DataDir: "./.data/postgres",
 				OSUser:  "postgres",
@@ -254,6 +267,7 @@ func Default() Config {
 			Isolation:    IsolationStrict,
 			PublicHosts:  []string{"localhost", "127.0.0.1"},
 			CacheTTL:     30 * time.Second,
+			KnownUsers:   50000,
 			SpareSchemas: 4,
 			IdentifyBy:   []string{"host"},
 			Header:       "X-Tenant",
@@ -436,6 +450,12 @@ func (c Config) Validate() error {
 	}
 	if c.Database.AffinityGroups < 0 || (c.Database.MaxOpenConns >= 1 && c.Database.AffinityGroups > c.Database.MaxOpenConns) {
 		bad("database.affinity_groups", "must be between 0 (one group per 2 connections) and database.max_open_conns")
+	}
+	if c.Tenancy.KnownUsers < 0 {
+		bad("tenancy.known_users", "must not be negative (0: check the user on every request)")
+	}
+	if c.Database.PreparedStatements < 0 {
+		bad("database.prepared_statements", "must not be negative (0: prepare none)")
 	}
 	if c.Database.MaxIdleConns < 0 {
 		bad("database.max_idle_conns", "must not be negative")

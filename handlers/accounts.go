@@ -148,6 +148,9 @@ func (a *accounts) token(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
+	// The lookup is a transaction of its own: the password check and a
+	// rehash, tens of milliseconds of CPU, hold no connection. The
+	// writes after them begin the request's transaction.
 	user, err := repository.FindUserByUsername(ctx, name)
 	switch {
 	case errors.Is(err, apperr.NotFound) && !errors.Is(err, tenancy.ErrTenantGone):

@@ -168,13 +168,17 @@ func TestRoundTripsPerRequest(t *testing.T) {
 	}
 	taskID := int64(task.Body["id"].(float64))
 
+	// With prepared statements every case runs three times: its
+	// statements go unnamed, then are prepared in the same round trip,
+	// then run prepared.
 	for _, mode := range []struct {
-		name   string
-		strict bool
-	}{{"Strict", true}, {"Prefix", false}} {
+		name     string
+		strict   bool
+		prepared int
+	}{{"Strict", true, 0}, {"Prefix", false, 0}, {"StrictPrepared", true, 64}, {"PrefixPrepared", false, 64}} {
 		t.Run(mode.name, func(t *testing.T) {
 			w := &wireCounter{}
-			h := countedRouter(t, env, mode.strict, w)
+			h := countedRouter(t, env, mode.strict, w, tenancy.StoreOptions{PreparedStatements: mode.prepared})
 			do := func(method, path, body string) (int, map[string]any) {
 				req := httptest.NewRequest(method, path, strings.NewReader(body))
 				req.Host = "rt-a.localhost"
@@ -215,19 +219,28 @@ func TestRoundTripsPerRequest(t *testing.T) {
 				{"CompleteRecurringTodo", "PUT", func() string { return fmt.Sprintf("/api/todos/%d/", created) }, `{"title": "again", "completed": false, "recurrence_interval": 2}`, 200, 2},
 				{"DeleteTodo", "DELETE", func() string { return fmt.Sprintf("/api/todos/%d/", created) }, "", 204, 2},
 			}
-			for _, c := range cases {
-				w.reset()
-				code, body := do(c.method, c.path(), c.body)
-				trips, stmts, sqls := w.counts()
-				if code != c.wantStatus {
-					t.Fatalf("%s: status %d, want %d (%v)", c.name, code, c.wantStatus, body)
-				}
-				if c.name == "CreateTodo" {
-					created = int64(body["id"].(float64))
-				}
-				t.Logf("%s %s: %d round trip(s), %d statement(s)", mode.name, c.name, trips, stmts)
-				if trips > c.maxTrips || trips == 0 {
-					t.Errorf("%s: %d round trips, want at most %d; statements: %q", c.name, trips, c.maxTrips, sqls)
+			passes := 1
+			if mode.prepared > 0 {
+				passes = 3
+			}
+			for pass := 1; pass <= passes; pass++ {
+				for _, c := range cases {
+					w.reset()
+					code, body := do(c.method, c.path(), c.body)
+					trips, stmts, sqls := w.counts()
+					if code != c.wantStatus {
+						t.Fatalf("%s pass %d: status %d, want %d (%v)", c.name, pass, code, c.wantStatus, body)
+					}
+					if c.name == "CreateTodo" {
+						created = int64(body["id"].(float64))
+					}
+					t.Logf("%s %s pass %d: %d round trip(s), %d statement(s), %d parsed", mode.name, c.name, pass, trips, stmts, len(sqls))
+					if trips > c.maxTrips || trips == 0 {
+						t.Errorf("%s pass %d: %d round trips, want at most %d; statements: %q", c.name, pass, trips, c.maxTrips, sqls)
+					}
+					if pass == 3 && c.method == "GET" && len(sqls) != 0 {
+						t.Errorf("%s pass 3: statements parsed again instead of run prepared: %q", c.name, sqls)
+					}
 				}
 			}
 		})

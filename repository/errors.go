@@ -28,6 +28,8 @@ const (
 	sqlstateQueryCanceled       = "57014"
 	sqlstateAdminShutdown       = "57P01"
 	sqlstateCannotConnectNow    = "57P03"
+	sqlstateDeadlockDetected    = "40P01"
+	sqlstateSerialization       = "40001"
 )
 
 // PgCode returns the SQLSTATE of err, or "".
@@ -71,6 +73,11 @@ func translate(err error, notFound string) error {
 		return apperr.Wrap(apperr.EINVALID, err, "invalid value")
 	case sqlstateQueryCanceled, sqlstateAdminShutdown, sqlstateCannotConnectNow:
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
+	case sqlstateDeadlockDetected, sqlstateSerialization:
+		// PostgreSQL rolled the transaction back to let a conflicting
+		// one (a tenant being deleted, say) through: nothing was
+		// written, and the request may be sent again.
+		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The request conflicted with another one; try again.")
 	}
 	if errors.Is(err, tenancy.ErrTenantGone) {
 		return err

@@ -14,10 +14,15 @@ import (
 // CheckUser returns the user with id as the request's authenticated user
 // and defers the check that it still exists and is active to the
 // request's first statements (tenancy.DeferCheck): it costs no round trip
-// of its own. Username is filled in when the check has run; a failed
+// of its own. A user such a check found recently, with no change to it
+// announced since, is not checked again (tenancy.KnownUser). Username is filled in when the check has run; a failed
 // check is the EUNAUTHORIZED error ("User not found") of the statement
 // it travelled with, and of the request.
 func CheckUser(ctx context.Context, id int64) (*tenancy.User, error) {
+	known, remember := tenancy.KnownUser(ctx, id)
+	if known != nil {
+		return known, nil
+	}
 	st, err := tenancy.BuildShape(ctx, "user check", []any{id, 1}, func(db *gorm.DB) *gorm.DB {
 		return db.Model(&models.User{}).Select("username").Where("id = ? AND is_active", id).Take(&models.User{})
 	})
@@ -38,6 +43,7 @@ func CheckUser(ctx context.Context, id int64) (*tenancy.User, error) {
 		if !found {
 			return apperr.Errorf(apperr.EUNAUTHORIZED, "User not found")
 		}
+		remember(u.Username)
 		return nil
 	}})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/tenancy"
@@ -50,27 +51,29 @@ const todoColumns = "id, title, description, completed, recurrence_interval, cre
 
 // scanTodo reads a row of todoColumns, and after them extra, into t.
 func scanTodo(r pgx.Row, t *models.Todo, extra ...any) error {
-	var ownerName *string
-	dest := append([]any{&t.ID, &t.Title, &t.Description, &t.Completed, &t.RecurrenceInterval, &t.CreatedAt,
-		&t.CompletionTime, &t.DueAt, &t.PreviousID, &t.OwnerID, &ownerName}, extra...)
-	if err := r.Scan(dest...); err != nil {
-		return err
-	}
-	t.Owner = ownerOf(t.OwnerID, ownerName)
-	return nil
+	var sc todoScanner
+	return sc.scan(r, t, extra...)
 }
 
-// ownerOf is the owner of a todo as read with its username: nil for an
-// ownerless todo.
-func ownerOf(id *int64, name *string) *models.User {
-	if id == nil {
-		return nil
+// todoScanner scans rows of todoColumns; one reused for the rows of a
+// list spares each row its destination slice.
+type todoScanner struct {
+	dest      []any
+	ownerName pgtype.Text
+}
+
+func (sc *todoScanner) scan(r pgx.Row, t *models.Todo, extra ...any) error {
+	sc.dest = append(sc.dest[:0], &t.ID, &t.Title, &t.Description, &t.Completed, &t.RecurrenceInterval, &t.CreatedAt,
+		&t.CompletionTime, &t.DueAt, &t.PreviousID, &t.OwnerID, &sc.ownerName)
+	sc.dest = append(sc.dest, extra...)
+	if err := r.Scan(sc.dest...); err != nil {
+		return err
 	}
-	u := &models.User{ID: *id}
-	if name != nil {
-		u.Username = *name
+	t.Owner = nil
+	if t.OwnerID != nil {
+		t.Owner = &models.User{ID: *t.OwnerID, Username: sc.ownerName.String}
 	}
-	return u
+	return nil
 }
 
 // todosWithOwner is the tenant's todos left-joined with their owners'
@@ -172,15 +175,15 @@ func FindTodos(ctx context.Context, f TodoFilter) ([]models.Todo, int64, error) 
 	if err != nil {
 		return nil, 0, err
 	}
-	var out []models.Todo
+	out := make([]models.Todo, 0, min(max(f.Limit, 0), 100))
 	var total int64
 	st.Rows = func(rows pgx.Rows) error {
+		var sc todoScanner
 		for rows.Next() {
-			var t models.Todo
-			if err := scanTodo(rows, &t, &total); err != nil {
+			out = append(out, models.Todo{})
+			if err := sc.scan(rows, &out[len(out)-1], &total); err != nil {
 				return err
 			}
-			out = append(out, t)
 		}
 		return rows.Err()
 	}

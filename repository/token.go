@@ -2,8 +2,6 @@ package repository
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -78,21 +76,19 @@ func BlacklistToken(ctx context.Context, userID int64, jti string, expiresAt tim
 }
 
 // IsTokenBlacklisted reports whether the refresh token jti is blacklisted
-// in the tenant of ctx.
+// in the tenant of ctx. It reads as tenancy.Read does: on a READ ONLY
+// transaction of its own when the request's has not begun.
 func IsTokenBlacklisted(ctx context.Context, jti string) (bool, error) {
-	db, err := tenancy.DB(ctx)
-	if err != nil {
-		return false, err
-	}
 	ot, bt, err := tokenTables(ctx)
 	if err != nil {
 		return false, err
 	}
 	var found bool
-	err = db.Raw(`SELECT EXISTS (SELECT 1 FROM `+bt+` b JOIN `+ot+` o ON o.id = b.token_id WHERE o.jti = ?)`, jti).Row().Scan(&found)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
+	err = tenancy.ReadRow(ctx, tenancy.First{
+		SQL:  `SELECT EXISTS (SELECT 1 FROM ` + bt + ` b JOIN ` + ot + ` o ON o.id = b.token_id WHERE o.jti = $1)`,
+		Args: []any{jti},
+		Scan: func(r tenancy.Row) error { return r.Scan(&found) },
+	})
 	if err != nil {
 		return false, translate(err, "")
 	}

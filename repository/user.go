@@ -27,16 +27,16 @@ func CreateUser(ctx context.Context, u *models.User) error {
 }
 
 // FindUserByID returns the active user with id in the tenant of ctx.
-// ENOTFOUND when there is none. It is the first query of an
-// authenticated request, so it shares the round trip that begins the
-// request's scope.
+// ENOTFOUND when there is none. It reads as tenancy.Read does: on a READ
+// ONLY transaction of its own when the request's has not begun, so that
+// a request which only checks a token (a refresh) holds no transaction.
 func FindUserByID(ctx context.Context, id int64) (*models.User, error) {
 	t := tenancy.TenantFromContext(ctx)
 	if t == nil {
 		return nil, apperr.Errorf(apperr.EINTERNAL, "repository: no tenant in context")
 	}
 	var u models.User
-	err := tenancy.QueryRow(ctx, tenancy.First{
+	err := tenancy.ReadRow(ctx, tenancy.First{
 		SQL: "SELECT id, username, email, is_active, date_joined FROM " +
 			pgx.Identifier{t.Schema, "users"}.Sanitize() + " WHERE id = $1 AND is_active",
 		Args: []any{id},
@@ -57,14 +57,28 @@ func FindUserByID(ctx context.Context, id int64) (*models.User, error) {
 // the tenant of ctx, compared case-insensitively by PostgreSQL's lower(),
 // the function of the unique index, so that login and uniqueness agree;
 // username must be normalised already (auth.NormalizeUsername). ENOTFOUND
-// when there is none.
+// when there is none. It reads on a READ ONLY transaction of its own
+// (tenancy.Read) when the request's has not begun: the password check
+// that follows a login's lookup holds neither a transaction nor a
+// connection.
 func FindUserByUsername(ctx context.Context, username string) (*models.User, error) {
-	db, err := tenancy.DB(ctx)
-	if err != nil {
-		return nil, err
+	t := tenancy.TenantFromContext(ctx)
+	if t == nil {
+		return nil, apperr.Errorf(apperr.EINTERNAL, "repository: no tenant in context")
 	}
 	var u models.User
-	if err := db.Where("lower(username) = lower(?) AND is_active", username).Take(&u).Error; err != nil {
+	err := tenancy.ReadRow(ctx, tenancy.First{
+		SQL: "SELECT id, username, email, password_hash, is_active, date_joined FROM " +
+			pgx.Identifier{t.Schema, "users"}.Sanitize() + " WHERE lower(username) = lower($1) AND is_active LIMIT 1",
+		Args: []any{username},
+		Scan: func(r tenancy.Row) error {
+			return r.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.IsActive, &u.DateJoined)
+		},
+	})
+	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows) {
+		return nil, apperr.Errorf(apperr.ENOTFOUND, "No such user.")
+	}
+	if err != nil {
 		return nil, translate(err, "No such user.")
 	}
 	return &u, nil

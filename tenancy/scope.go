@@ -208,6 +208,46 @@ func QueryRow(ctx context.Context, q First) error {
 	return Run(ctx, Stmt{SQL: q.SQL, Args: q.Args, Row: func(r pgx.Row) error { return q.Scan(r) }})
 }
 
+// Read sends stmts, which must only read, in ctx's scope so that no
+// transaction stays open and no connection stays held after it returns,
+// even in a writing scope: when the scope has no open transaction, the
+// statements go as a whole READ ONLY transaction of their own — BEGIN
+// READ ONLY, the role switch, the pending checks, stmts and COMMIT — in
+// one round trip, and the scope's writing transaction begins later with
+// its first write. A request reads with it what it needs before
+// CPU-heavy work (a password check), so that its transaction is not held
+// idle while that work runs. The pending checks travel with stmts, their
+// failure is Read's error as with Run, and they are not sent again: like
+// the checks of a read-only scope, they held when the request read.
+// When the scope's transaction is open already, Read is Run: stmts see
+// that transaction's writes and it stays open. Errors are Run's.
+func Read(ctx context.Context, stmts ...Stmt) error {
+	s, err := scopeFrom(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return errEnded(s)
+	}
+	if s.conn != nil || s.readOnly {
+		return s.sendLocked(ctx, stmts, nil, false)
+	}
+	// As Finish does: a read-only transaction that ends in the same
+	// pipeline, retried on a dead pooled connection like any read, and
+	// leaving the scope open for its writes.
+	s.readOnly = true
+	defer func() { s.readOnly = false }()
+	return s.beginLocked(ctx, stmts, nil, true, false)
+}
+
+// ReadRow runs a single-row query in ctx's scope, as Read does: on its
+// own READ ONLY transaction when the scope has none open.
+func ReadRow(ctx context.Context, q First) error {
+	return Read(ctx, Stmt{SQL: q.SQL, Args: q.Args, Row: func(r pgx.Row) error { return q.Scan(r) }})
+}
+
 func errEnded(s *Scope) error {
 	return apperr.Errorf(apperr.EINTERNAL, "tenancy: scope of tenant %q already ended", s.tenant.Schema)
 }
@@ -233,7 +273,7 @@ func (s *Scope) sendLocked(ctx context.Context, stmts []Stmt, checks []Check, co
 	}
 	if commit {
 		s.done = true
-		release(s.conn, false, s.comment()) // the COMMIT ran, or failed: nothing is left to keep
+		s.tenant.store.release(s.conn, false, s.comment()) // the COMMIT ran, or failed: nothing is left to keep
 		s.conn, s.db = nil, nil
 	}
 	return err
@@ -286,7 +326,7 @@ func (s *Scope) begin(ctx context.Context, stmts []Stmt, checks []Check, end, ke
 	}
 	noRows, err = s.pipeline(ctx, conn, true, stmts, checks, end)
 	if err != nil || !keep {
-		release(conn, false, s.comment())
+		s.tenant.store.release(conn, false, s.comment())
 		if err != nil {
 			return nil, noRows, err
 		}
@@ -304,24 +344,24 @@ func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts 
 	ran := make([]bool, len(checks))
 	err = conn.Raw(func(driverConn any) error {
 		pc := driverConn.(*stdlib.Conn).Conn()
-		b := &pgx.Batch{}
+		qs := make([]Stmt, 0, len(checks)+len(stmts)+3)
 		if begin {
 			if s.readOnly {
-				b.Queue(comment + "BEGIN READ ONLY")
+				qs = append(qs, Stmt{SQL: comment + "BEGIN READ ONLY"})
 			} else {
-				b.Queue(comment + "BEGIN")
+				qs = append(qs, Stmt{SQL: comment + "BEGIN"})
 			}
 			if s.strict {
-				b.Queue(comment+"SELECT set_config('role', $1, true)", s.tenant.Role)
+				qs = append(qs, Stmt{SQL: comment + "SELECT set_config('role', $1, true)", Args: []any{s.tenant.Role}})
 			}
 		}
 		queue := func(st Stmt) {
-			qq := b.Queue(comment+st.SQL, st.Args...)
+			q := Stmt{SQL: comment + st.SQL, Args: st.Args}
 			switch {
 			case st.Rows != nil:
-				qq.Query(st.Rows)
+				q.Rows = st.Rows
 			case st.Row != nil:
-				qq.QueryRow(func(r pgx.Row) error {
+				q.Row = func(r pgx.Row) error {
 					err := st.Row(r)
 					if errors.Is(err, pgx.ErrNoRows) {
 						// The pipeline goes on; Run reports it.
@@ -331,10 +371,11 @@ func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts 
 						return nil
 					}
 					return err
-				})
+				}
 			case st.Exec != nil:
-				qq.Exec(st.Exec)
+				q.Exec = st.Exec
 			}
+			qs = append(qs, q)
 		}
 		for i, c := range checks {
 			st := c.Stmt
@@ -355,9 +396,9 @@ func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts 
 			queue(st)
 		}
 		if end {
-			b.Queue(comment + "COMMIT")
+			qs = append(qs, Stmt{SQL: comment + "COMMIT"})
 		}
-		err := pc.SendBatch(ctx, b).Close()
+		err := s.tenant.store.send(ctx, pc, qs)
 		if err == nil && begin && !end && pc.PgConn().TxStatus() != 'T' {
 			err = errors.New("tenancy: BEGIN left no open transaction")
 		}
@@ -420,7 +461,7 @@ func unavailable(err error) error {
 // hands the connection back to the pool, or has the pool discard it when
 // the transaction could not be ended cleanly: a connection never goes
 // back to the pool inside a transaction or as a tenant's role.
-func release(conn *sql.Conn, commit bool, comment string) error {
+func (st *Store) release(conn *sql.Conn, commit bool, comment string) error {
 	// A cancelled request must still end its transaction.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -450,7 +491,7 @@ func release(conn *sql.Conn, commit bool, comment string) error {
 		}
 		return nil
 	})
-	conn.Close()
+	st.put(conn)
 	return endErr
 }
 
@@ -581,7 +622,7 @@ func (s *Scope) Commit() error {
 	}
 	conn := s.conn
 	s.conn = nil
-	if err := release(conn, true, s.comment()); err != nil {
+	if err := s.tenant.store.release(conn, true, s.comment()); err != nil {
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
 	}
 	return nil
@@ -596,7 +637,7 @@ func (s *Scope) Rollback() {
 	s.db = nil
 	s.pending = nil
 	if s.conn != nil {
-		_ = release(s.conn, false, s.comment())
+		_ = s.tenant.store.release(s.conn, false, s.comment())
 		s.conn = nil
 	}
 }

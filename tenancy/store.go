@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/strictmt/strictmt/apperr"
+	"golang.org/x/sync/semaphore"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -25,10 +26,18 @@ import (
 // ("tenant_a"."todos") from the scope it is built in, so a tenant costs
 // the bytes of its Tenant, not a handle of its own.
 type Store struct {
-	sql      *sql.DB   // the catalog's pool: tenantExists
-	groups   []*sql.DB // tenant connections, in affinity groups
+	sql    *sql.DB   // the catalog's pool: tenantExists
+	groups []*sql.DB // tenant connections, in affinity groups
+	// slots, with two or more groups, is one queue for all of them: a
+	// scope takes a slot before its connection and gives it back after,
+	// so that when every group is busy the longest-waiting scope gets
+	// the next connection freed in any group. nil: one pool, whose own
+	// queue does that.
+	slots    *semaphore.Weighted
 	orm      *gorm.DB
 	comments bool
+	prepared int // statements prepared per connection; 0: none
+	users    *userCache
 
 	mu     sync.RWMutex
 	shapes map[string]string // BuildShape's statements, by shape
@@ -55,6 +64,17 @@ type StoreOptions struct {
 	// tenant pool. Empty: scopes use the pool given to NewStore. The
 	// caller closes them.
 	Groups []*sql.DB
+	// PreparedStatements is how many statements the scopes' pipelines
+	// keep prepared on each connection (see prepared.go); 0 prepares
+	// none. It must be 0 when the pool's connections go through a
+	// transaction pooler or use the simple protocol.
+	PreparedStatements int
+	// KnownUsers is how many users (of all tenants) the token check
+	// remembers as found, for KnownUserTTL at most and only while
+	// ListenForUsers says a listener runs (see users.go); 0 remembers
+	// none.
+	KnownUsers   int
+	KnownUserTTL time.Duration
 }
 
 // NewStore returns the tenant data path on pool.
@@ -81,7 +101,34 @@ func NewStore(pool *sql.DB, opts StoreOptions) *Store {
 	if len(groups) < 2 {
 		groups = []*sql.DB{pool}
 	}
-	return &Store{sql: pool, groups: groups, orm: orm, comments: opts.StatementComments, shapes: map[string]string{}}
+	st := &Store{sql: pool, groups: groups, orm: orm, comments: opts.StatementComments, prepared: max(opts.PreparedStatements, 0),
+		users: newUserCache(opts.KnownUsers, opts.KnownUserTTL), shapes: map[string]string{}}
+	if n := st.maxOpen(); len(groups) > 1 && n > 0 {
+		st.slots = semaphore.NewWeighted(int64(n))
+	}
+	return st
+}
+
+// send runs qs on pc as one pipeline: with the connection's prepared
+// statements when the store keeps them, else as a pgx batch in the pool's
+// query exec mode.
+func (s *Store) send(ctx context.Context, pc *pgx.Conn, qs []Stmt) error {
+	if s.prepared > 0 {
+		return sendQueued(ctx, pc, s.prepared, qs)
+	}
+	b := &pgx.Batch{}
+	for _, q := range qs {
+		qq := b.Queue(q.SQL, q.Args...)
+		switch {
+		case q.Rows != nil:
+			qq.Query(q.Rows)
+		case q.Row != nil:
+			qq.QueryRow(q.Row)
+		case q.Exec != nil:
+			qq.Exec(q.Exec)
+		}
+	}
+	return pc.SendBatch(ctx, b).Close()
 }
 
 // home returns the affinity group of the tenant of schema: a stable hash
@@ -101,13 +148,28 @@ func (s *Store) home(schema string) int {
 // When the home group is saturated, the scope overflows to the group with
 // the most free capacity: a busy tenant is not held to its group, it can
 // use the whole pool (tenancy.max_conns_per_tenant still bounds it).
-// Only when every group is saturated does the scope wait, in its home
-// group. Backends an overflow has widened are recycled by
+// When every group is saturated the scope waits in one queue for all of
+// them (slots), first come first served, as in a single pool. Backends an overflow has widened are recycled by
 // database.conn_max_lifetime like any other.
 func (s *Store) conn(ctx context.Context, schema string) (*sql.Conn, error) {
 	if len(s.groups) == 1 {
 		return s.groups[0].Conn(ctx)
 	}
+	if s.slots != nil {
+		if err := s.slots.Acquire(ctx, 1); err != nil {
+			return nil, err
+		}
+	}
+	c, err := s.groupConn(ctx, schema)
+	if err != nil && s.slots != nil {
+		s.slots.Release(1)
+	}
+	return c, err
+}
+
+// groupConn takes the connection of conn from the tenant's home group, or
+// the freest one.
+func (s *Store) groupConn(ctx context.Context, schema string) (*sql.Conn, error) {
 	h := s.home(schema)
 	if st := s.groups[h].Stats(); st.InUse < st.MaxOpenConnections || st.MaxOpenConnections <= 0 {
 		return s.groups[h].Conn(ctx)
@@ -120,6 +182,15 @@ func (s *Store) conn(ctx context.Context, schema string) (*sql.Conn, error) {
 		}
 	}
 	return s.groups[best].Conn(ctx)
+}
+
+// put hands a connection of conn back: to its pool (conn.Close), then its
+// slot.
+func (s *Store) put(conn *sql.Conn) {
+	conn.Close()
+	if s.slots != nil {
+		s.slots.Release(1)
+	}
 }
 
 // maxOpen returns the number of tenant connections the store may open,

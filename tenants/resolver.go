@@ -70,6 +70,9 @@ func NewResolver(db *gorm.DB, ttl time.Duration, opts ...tenancy.StoreOptions) *
 	if len(opts) > 0 {
 		o = opts[0]
 	}
+	if o.KnownUserTTL == 0 {
+		o.KnownUserTTL = ttl
+	}
 	return &Resolver{
 		catalog: repository.NewCatalog(db),
 		store:   tenancy.NewStore(sqlDB, o),
@@ -171,7 +174,9 @@ func (r *Resolver) Invalidate() {
 }
 
 // Listen keeps a connection LISTENing on CatalogChannel and invalidates the
-// cache on every notification, until ctx ends. After a lost connection it
+// cache on every notification, until ctx ends. The same connection
+// LISTENs on tenancy.UsersChannel for the store's known users (see
+// tenancy.KnownUser), which are believed only while it is connected. After a lost connection it
 // reconnects with backoff and invalidates, since notifications may have
 // been missed meanwhile.
 func (r *Resolver) Listen(ctx context.Context, connString string, log *slog.Logger) {
@@ -203,14 +208,23 @@ func (r *Resolver) listenOnce(ctx context.Context, connString string, connected 
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+CatalogChannel); err != nil {
-		return err
+	for _, ch := range []string{tenancy.UsersChannel, CatalogChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+			return err
+		}
 	}
 	*connected = true
 	r.Invalidate()
+	r.store.ListenForUsers(true)
+	defer r.store.ListenForUsers(false)
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return err
+		}
+		if n.Channel == tenancy.UsersChannel {
+			r.store.ForgetUser(n.Payload)
+			continue
 		}
 		r.Invalidate()
 	}

@@ -417,7 +417,41 @@ func (s *Service) DeleteTenant(ctx context.Context, schema string, dropSchema bo
 	if err := ValidateSchemaName(schema); err != nil {
 		return err
 	}
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := retryDeadlock(ctx, func() error {
+		return s.deleteTenant(ctx, schema, dropSchema)
+	})
+	if err != nil {
+		return err
+	}
+	s.changed()
+	return nil
+}
+
+// maxDeadlockRetries bounds how often DeleteTenant starts again after
+// PostgreSQL chose it as a deadlock's victim.
+const maxDeadlockRetries = 5
+
+// retryDeadlock runs tx, a whole transaction, again when PostgreSQL
+// aborted it to break a deadlock: dropping a tenant's schema takes its
+// tables' locks one by one while the tenant's requests may hold some and
+// wait for others. Nothing of an aborted try remains.
+func retryDeadlock(ctx context.Context, tx func() error) error {
+	var err error
+	for try := 0; try <= maxDeadlockRetries; try++ {
+		if err = tx(); repository.PgCode(err) != "40P01" || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(try+1) * 20 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func (s *Service) deleteTenant(ctx context.Context, schema string, dropSchema bool) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		cat := repository.NewCatalog(tx)
 		client, err := cat.FindClientBySchema(ctx, schema)
 		if err != nil {
@@ -439,11 +473,6 @@ func (s *Service) DeleteTenant(ctx context.Context, schema string, dropSchema bo
 		}
 		return notify(ctx, tx, schema)
 	})
-	if err != nil {
-		return err
-	}
-	s.changed()
-	return nil
 }
 
 // deleteExisting deletes, in tx, the tenant with schema if there is one:
