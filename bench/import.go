@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"flag"
 	"fmt"
 	"io"
@@ -82,10 +83,16 @@ func runImport(ctx context.Context, args []string) error {
 
 	var base baselineResult
 	if !*skipBaseline {
+		if err := settle(ctx, a.SQL); err != nil {
+			return err
+		}
 		fmt.Fprintln(os.Stderr, "import: baseline (bare COPY)")
 		if base, err = b.baseline(ctx); err != nil {
 			return fmt.Errorf("baseline: %w", err)
 		}
+	}
+	if err := settle(ctx, a.SQL); err != nil {
+		return err
 	}
 	fmt.Fprintln(os.Stderr, "import: strictmt import django-tenants")
 	if *cpuProfile != "" {
@@ -133,6 +140,30 @@ func runImport(ctx context.Context, args []string) error {
 
 // sibling creates (afresh) the database name on the server of rawURL and
 // returns its URL.
+// settle lets the server finish what the previous step left it before a
+// timed run: a CHECKPOINT writes out the dirty pages of the rows just
+// written, and the run waits (up to a minute) until no autovacuum worker
+// is busy with the tables just filled, so that neither lands inside the
+// next run's time.
+func settle(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		var busy int
+		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'").Scan(&busy); err != nil {
+			return err
+		}
+		if busy == 0 {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	fmt.Fprintln(os.Stderr, "import: autovacuum still busy after a minute; measuring anyway")
+	return nil
+}
+
 func sibling(ctx context.Context, rawURL, name string) (string, error) {
 	conn, err := pgx.Connect(ctx, rawURL)
 	if err != nil {
