@@ -105,6 +105,10 @@ func runImport(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	cpBefore, err := checkpoints(ctx, a.SQL)
+	if err != nil {
+		return err
+	}
 	rep, err := importer.Run(ctx, importer.Target{DB: a.DB, Tenants: a.Tenants}, importer.Options{
 		Source: b.src, Workers: b.workers, PublicHosts: a.Config.Tenancy.PublicHosts,
 	})
@@ -135,7 +139,22 @@ func runImport(ctx context.Context, args []string) error {
 	_ = tw.Flush()
 	fmt.Printf("\nrows: per tenant %d users + %d todos + %d projects + %d tasks in strictmt; the baseline copies the users once per tenant too.\n",
 		b.users, b.todos, b.projects, b.tasks)
+	if cpAfter, err := checkpoints(ctx, a.SQL); err == nil {
+		fmt.Printf("checkpoints the server started during the import: %d (requested by WAL volume: %d)\n", cpAfter.all()-cpBefore.all(), cpAfter.req-cpBefore.req)
+	}
 	return nil
+}
+
+// checkpointCount is what pg_stat_bgwriter counts of checkpoints.
+type checkpointCount struct{ timed, req int64 }
+
+func (c checkpointCount) all() int64 { return c.timed + c.req }
+
+// checkpoints reads the server's checkpoint counters.
+func checkpoints(ctx context.Context, db *sql.DB) (checkpointCount, error) {
+	var c checkpointCount
+	err := db.QueryRowContext(ctx, "SELECT checkpoints_timed, checkpoints_req FROM pg_stat_bgwriter").Scan(&c.timed, &c.req)
+	return c, err
 }
 
 // sibling creates (afresh) the database name on the server of rawURL and
