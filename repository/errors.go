@@ -41,6 +41,10 @@ func PgCode(err error) string {
 	return ""
 }
 
+// Deadlocked reports whether err says PostgreSQL aborted the transaction
+// to break a deadlock: nothing of it remains, and it may be run again.
+func Deadlocked(err error) bool { return PgCode(err) == sqlstateDeadlockDetected }
+
 // PgConstraint returns the constraint named by err, or "".
 func PgConstraint(err error) string {
 	var pgErr *pgconn.PgError

@@ -15,9 +15,10 @@ import (
 // and defers the check that it still exists and is active to the
 // request's first statements (tenancy.DeferCheck): it costs no round trip
 // of its own. A user such a check found recently, with no change to it
-// announced since, is not checked again (tenancy.KnownUser). Username is filled in when the check has run; a failed
-// check is the EUNAUTHORIZED error ("User not found") of the statement
-// it travelled with, and of the request.
+// announced since, is not checked again (tenancy.KnownUser). Username is
+// filled in when the check has run; a failed check is the EUNAUTHORIZED
+// error ("User not found") of the statement it travelled with, and of
+// the request.
 func CheckUser(ctx context.Context, id int64) (*tenancy.User, error) {
 	known, remember := tenancy.KnownUser(ctx, id)
 	if known != nil {

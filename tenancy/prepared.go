@@ -90,8 +90,8 @@ func sendQueued(ctx context.Context, pc *pgx.Conn, size int, stmts []Stmt) error
 	cs := statementsOf(pc.PgConn(), size)
 	tm := pc.TypeMap()
 	type plan struct {
-		prepare string                       // name Parsed in this pipeline
-		sd      *pgconn.StatementDescription // when already prepared
+		prepare string // name Parsed in this pipeline
+		cached  bool   // run as a statement prepared before
 	}
 	plans := make([]plan, len(stmts))
 	var preparing map[string]string // text → name, Parsed earlier in this pipeline
@@ -108,7 +108,7 @@ func sendQueued(ctx context.Context, pc *pgx.Conn, size int, stmts []Stmt) error
 				p.Close()
 				return err
 			}
-			plans[i].sd = sd
+			plans[i].cached = true
 			p.SendQueryPrepared(sd.Name, cs.eqb.ParamValues, cs.eqb.ParamFormats, cs.eqb.ResultFormats)
 			continue
 		}
@@ -168,19 +168,19 @@ func sendQueued(ctx context.Context, pc *pgx.Conn, size int, stmts []Stmt) error
 				// Prepared on the server now, whatever its run gives.
 				cs.prepared.Add(st.SQL, sd)
 			}
-			res, err := p.GetResults()
-			if err != nil {
-				if plans[i].sd != nil && staleStatement(err) {
-					cs.forget(st.SQL)
+			err := func() error {
+				res, err := p.GetResults()
+				if err != nil {
+					return err
 				}
-				return err
-			}
-			rr, ok := res.(*pgconn.ResultReader)
-			if !ok {
-				return fmt.Errorf("tenancy: expected a result, got %T", res)
-			}
-			if err := deliver(tm, rr, st); err != nil {
-				if plans[i].sd != nil && staleStatement(err) {
+				rr, ok := res.(*pgconn.ResultReader)
+				if !ok {
+					return fmt.Errorf("tenancy: expected a result, got %T", res)
+				}
+				return deliver(tm, rr, st)
+			}()
+			if err != nil {
+				if plans[i].cached && staleStatement(err) {
 					cs.forget(st.SQL)
 				}
 				return err

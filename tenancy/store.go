@@ -149,8 +149,9 @@ func (s *Store) home(schema string) int {
 // the most free capacity: a busy tenant is not held to its group, it can
 // use the whole pool (tenancy.max_conns_per_tenant still bounds it).
 // When every group is saturated the scope waits in one queue for all of
-// them (slots), first come first served, as in a single pool. Backends an overflow has widened are recycled by
-// database.conn_max_lifetime like any other.
+// them (slots), first come first served, as in a single pool. Backends
+// an overflow has widened are recycled by database.conn_max_lifetime
+// like any other.
 func (s *Store) conn(ctx context.Context, schema string) (*sql.Conn, error) {
 	if len(s.groups) == 1 {
 		return s.groups[0].Conn(ctx)
@@ -167,8 +168,8 @@ func (s *Store) conn(ctx context.Context, schema string) (*sql.Conn, error) {
 	return c, err
 }
 
-// groupConn takes the connection of conn from the tenant's home group, or
-// the freest one.
+// groupConn takes a connection from the home group of the tenant of
+// schema while it has one free, else from the freest group.
 func (s *Store) groupConn(ctx context.Context, schema string) (*sql.Conn, error) {
 	h := s.home(schema)
 	if st := s.groups[h].Stats(); st.InUse < st.MaxOpenConnections || st.MaxOpenConnections <= 0 {
@@ -184,8 +185,8 @@ func (s *Store) groupConn(ctx context.Context, schema string) (*sql.Conn, error)
 	return s.groups[best].Conn(ctx)
 }
 
-// put hands a connection of conn back: to its pool (conn.Close), then its
-// slot.
+// put hands a connection that conn gave back to its pool (conn.Close),
+// then frees its slot.
 func (s *Store) put(conn *sql.Conn) {
 	conn.Close()
 	if s.slots != nil {

@@ -66,7 +66,7 @@ func newUserCache(size int, ttl time.Duration) *userCache {
 	return c
 }
 
-// KnownUser returns the user id of the tenant of ctx's scope when a
+// KnownUser returns the user with id of the tenant of ctx's scope when a
 // recent check found it active and no change to it was announced since.
 // Otherwise it returns nil and a function for the caller to call with the
 // username once its own check found the user, which remembers it when

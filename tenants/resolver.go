@@ -176,9 +176,9 @@ func (r *Resolver) Invalidate() {
 // Listen keeps a connection LISTENing on CatalogChannel and invalidates the
 // cache on every notification, until ctx ends. The same connection
 // LISTENs on tenancy.UsersChannel for the store's known users (see
-// tenancy.KnownUser), which are believed only while it is connected. After a lost connection it
-// reconnects with backoff and invalidates, since notifications may have
-// been missed meanwhile.
+// tenancy.KnownUser), which are believed only while it is connected.
+// After a lost connection it reconnects with backoff and invalidates,
+// since notifications may have been missed meanwhile.
 func (r *Resolver) Listen(ctx context.Context, connString string, log *slog.Logger) {
 	const firstBackoff = 100 * time.Millisecond
 	backoff := firstBackoff

@@ -438,7 +438,7 @@ const maxDeadlockRetries = 5
 func retryDeadlock(ctx context.Context, tx func() error) error {
 	var err error
 	for try := 0; try <= maxDeadlockRetries; try++ {
-		if err = tx(); repository.PgCode(err) != "40P01" || ctx.Err() != nil {
+		if err = tx(); !repository.Deadlocked(err) || ctx.Err() != nil {
 			return err
 		}
 		select {
