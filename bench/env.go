@@ -20,8 +20,21 @@ const benchSecret = "bench-secret-0123456789abcdef0123456789"
 
 // database is a PostgreSQL database for one benchmark run.
 type database struct {
-	URL  string
+	URL string
+	// Dir is the cluster's data directory ("" for
+	// STRICTMT_BENCH_DATABASE_URL's). It is made under $TMPDIR: creating
+	// a tenant creates some fifty files, and how long that takes depends
+	// on the file system there, so the benchmarks print where it was.
+	Dir  string
 	stop func()
+}
+
+// where says, for a benchmark's header, where the cluster's files are.
+func (d *database) where() string {
+	if d.Dir == "" {
+		return "an external server (STRICTMT_BENCH_DATABASE_URL)"
+	}
+	return "a cluster in " + filepath.Dir(d.Dir) + " ($TMPDIR)"
 }
 
 // startDatabase returns STRICTMT_BENCH_DATABASE_URL, or a fresh database on
@@ -60,7 +73,7 @@ func startDatabase(ctx context.Context, maxConns int) (*database, error) {
 		stop()
 		return nil, err
 	}
-	return &database{URL: srv.URL("bench"), stop: stop}, nil
+	return &database{URL: srv.URL("bench"), Dir: filepath.Join(dir, "pg"), stop: stop}, nil
 }
 
 // benchConfig is the configuration of a strictmt under test.

@@ -122,8 +122,8 @@ func runImport(ctx context.Context, args []string) error {
 		return fmt.Errorf("%d tenant(s) failed, first %s: %v", len(f), f[0], rep.Tenants[0].Err)
 	}
 
-	fmt.Printf("Measured %s on %s, %d cores; %s, PostgreSQL %s on the same machine (durable settings: fsync on), source and target databases on one server.\n\n",
-		time.Now().UTC().Format("2006-01-02"), cpuModel(), runtime.NumCPU(), runtime.Version(), pg)
+	fmt.Printf("Measured %s on %s, %d cores; %s, PostgreSQL %s on the same machine (durable settings: fsync on) in %s, source and target databases on one server.\n\n",
+		time.Now().UTC().Format("2006-01-02"), cpuModel(), runtime.NumCPU(), runtime.Version(), pg, db.where())
 	fmt.Printf("Command: `go run ./bench import -tenants %d -todos %d -projects %d -tasks %d -users %d -workers %d`\n\n",
 		b.tenants, b.todos, b.projects, b.tasks, b.users, b.workers)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)

@@ -155,8 +155,8 @@ func (s *scale) header(ctx context.Context) error {
 	if err := s.a.SQL.QueryRowContext(ctx, "SELECT current_setting('server_version')").Scan(&pg); err != nil {
 		return err
 	}
-	s.printf("Measured %s on %s, %d cores, %s RAM; %s, PostgreSQL %s on the same machine (durable settings: fsync on).\n\n",
-		time.Now().UTC().Format("2006-01-02"), cpuModel(), runtime.NumCPU(), memTotal(), runtime.Version(), pg)
+	s.printf("Measured %s on %s, %d cores, %s RAM; %s, PostgreSQL %s on the same machine (durable settings: fsync on) in %s.\n\n",
+		time.Now().UTC().Format("2006-01-02"), cpuModel(), runtime.NumCPU(), memTotal(), runtime.Version(), pg, s.db.where())
 	s.printf("Command: `go run ./bench scale -tenants %d -sample %d -rounds %d -clients %d`\n\n", s.n, s.sample, s.rounds, s.clients)
 	return nil
 }
