@@ -34,7 +34,7 @@ func (d *database) where() string {
 	if d.Dir == "" {
 		return "an external server (STRICTMT_BENCH_DATABASE_URL)"
 	}
-	return "a cluster in " + filepath.Dir(d.Dir) + " ($TMPDIR)"
+	return "a cluster in " + d.Dir
 }
 
 // startDatabase returns STRICTMT_BENCH_DATABASE_URL, or a fresh database on

@@ -72,7 +72,8 @@ func runScale(ctx context.Context, args []string) error {
 	modes := fs.String("modes", "cache_statement,cache_describe,exec",
 		"pgx default_query_exec_mode values compared in the serving runs")
 	groupList := fs.String("groups", "0", "database.affinity_groups values the spread phase serves with, one after the other (0: strictmt's default)")
-	phases := fs.String("phases", "create,migrate,serve,spread,memory,column", "phases to run (create is always run)")
+	phases := fs.String("phases", "create,migrate,serve,spread,memory,column", "phases to run (create is always run; catalog only when named)")
+	catalogN := fs.Int("catalog-tenants", 1000, "tenants the catalog phase sends one backend (at most -tenants - 1)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -129,6 +130,11 @@ func runScale(ctx context.Context, args []string) error {
 	}
 	if s.phases["spread"] {
 		if err := s.spread(ctx); err != nil {
+			return err
+		}
+	}
+	if s.phases["catalog"] {
+		if err := s.catalog(ctx, *catalogN); err != nil {
 			return err
 		}
 	}
@@ -433,30 +439,38 @@ func (s *scale) serve(ctx context.Context, modes []string) error {
 	return nil
 }
 
-// serveChild serves total requests spread evenly over schemas (tokens
-// in the same order) from a fresh child strictmt in query mode mode, and
-// reads its memory and its PostgreSQL backends' afterwards.
-func (s *scale) serveChild(ctx context.Context, mode string, schemas, tokens []string, total int, env ...string) (serveResult, error) {
-	r := serveResult{mode: mode}
+// child is a strictmt serve process of a scale run.
+type child struct {
+	addr   string
+	pid    int
+	client *http.Client
+	stop   func()
+}
+
+// startChild starts a child strictmt in query mode mode with env added to
+// its environment, and waits until it is ready.
+func (s *scale) startChild(ctx context.Context, mode string, env ...string) (*child, error) {
 	dbURL := withParams(s.db.URL, "application_name", scaleAppName, "default_query_exec_mode", mode)
 	addr, err := freeAddr()
 	if err != nil {
-		return r, err
+		return nil, err
 	}
 	cmd := s.command(ctx, dbURL, "serve")
 	cmd.Env = append(append(cmd.Env, "STRICTMT_HTTP_ADDR="+addr), env...)
 	logf, err := os.Create(filepath.Join(s.dir, "serve-"+mode+".log"))
 	if err != nil {
-		return r, err
+		return nil, err
 	}
-	defer logf.Close()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		return r, err
+		logf.Close()
+		return nil, err
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	defer func() {
+	c := &child{addr: addr, pid: cmd.Process.Pid,
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: s.clients, MaxConnsPerHost: s.clients}, Timeout: 30 * time.Second}}
+	c.stop = func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -464,30 +478,47 @@ func (s *scale) serveChild(ctx context.Context, mode string, schemas, tokens []s
 			_ = cmd.Process.Kill()
 			<-exited
 		}
-	}()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: s.clients, MaxConnsPerHost: s.clients}, Timeout: 30 * time.Second}
-	if err := waitReady(ctx, client, "http://"+addr+"/readyz", exited); err != nil {
-		return r, fmt.Errorf("%w (log: %s)", err, logf.Name())
+		logf.Close()
 	}
-	status := "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/status"
+	if err := waitReady(ctx, c.client, "http://"+addr+"/readyz", exited); err != nil {
+		c.stop()
+		return nil, fmt.Errorf("%w (log: %s)", err, logf.Name())
+	}
+	return c, nil
+}
+
+// list sends GET /api/todos/ to host with token.
+func (c *child) list(ctx context.Context, host, token string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+c.addr+"/api/todos/", nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Host = host
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// serveChild serves total requests spread evenly over schemas (tokens
+// in the same order) from a fresh child strictmt in query mode mode, and
+// reads its memory and its PostgreSQL backends' afterwards.
+func (s *scale) serveChild(ctx context.Context, mode string, schemas, tokens []string, total int, env ...string) (serveResult, error) {
+	r := serveResult{mode: mode}
+	c, err := s.startChild(ctx, mode, env...)
+	if err != nil {
+		return r, err
+	}
+	defer c.stop()
+	status := "/proc/" + strconv.Itoa(c.pid) + "/status"
 	if r.idleRSS, err = procStatus(status, "VmRSS"); err != nil {
 		return r, err
 	}
-	do := func(host, token string) (int, error) {
-		req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/api/todos/", nil)
-		if err != nil {
-			return 0, err
-		}
-		req.Host = host
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, nil
-	}
+	do := func(host, token string) (int, error) { return c.list(ctx, host, token) }
 	if r.load, err = s.load(do, schemas, tokens, total); err != nil {
 		return r, err
 	}
