@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -52,49 +53,61 @@ func (s *scale) catalog(ctx context.Context, k int) error {
 		}
 		return err
 	}
-	// Tenant 0 opens the connection; its backend is the one whose last
-	// statement read a todos table.
+	// Tenant 0 opens the connection. Every backend of the child is
+	// counted: the tenant connection, and the catalog pool's, which
+	// resolves each new host once.
 	if err := get(0); err != nil {
 		return err
 	}
-	var pids []int
-	rows, err := s.a.SQL.QueryContext(ctx, `SELECT pid FROM pg_stat_activity
-		WHERE application_name = $1 AND backend_type = 'client backend' AND query LIKE '%"todos"%'`, scaleAppName)
+	backends := func() ([]int, error) {
+		rows, err := s.a.SQL.QueryContext(ctx, "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND backend_type = 'client backend' ORDER BY pid", scaleAppName)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var pids []int
+		for rows.Next() {
+			var pid int
+			if err := rows.Scan(&pid); err != nil {
+				return nil, err
+			}
+			pids = append(pids, pid)
+		}
+		return pids, rows.Err()
+	}
+	pids, err := backends()
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var pid int
-		if err := rows.Scan(&pid); err != nil {
-			rows.Close()
-			return err
+	sum := func() (cpu time.Duration, anon int64, err error) {
+		for _, pid := range pids {
+			kb, err := procStatus("/proc/"+strconv.Itoa(pid)+"/status", "RssAnon")
+			if err != nil {
+				return 0, 0, fmt.Errorf("catalog: backend %d ended during the run", pid)
+			}
+			cpu += procCPU(pid)
+			anon += kb
 		}
-		pids = append(pids, pid)
+		return cpu, anon, nil
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if len(pids) != 1 {
-		return fmt.Errorf("catalog: %d backends served the tenant requests, want 1", len(pids))
-	}
-	backend := pids[0]
-	status := "/proc/" + strconv.Itoa(backend) + "/status"
 	run := func(name string, tenant func(j int) int) (catalogPass, error) {
 		p := catalogPass{name: name, n: k}
-		rss0, err := procStatus(status, "RssAnon")
+		pg0, rss0, err := sum()
 		if err != nil {
 			return p, err
 		}
-		pg0, srv0, t0 := procCPU(backend), procCPU(c.pid), time.Now()
+		srv0, t0 := procCPU(c.pid), time.Now()
 		for j := range k {
 			if err := get(tenant(j)); err != nil {
 				return p, err
 			}
 		}
-		p.elapsed, p.pg, p.server = time.Since(t0), procCPU(backend)-pg0, procCPU(c.pid)-srv0
-		rss1, err := procStatus(status, "RssAnon")
-		p.backendGrow = rss1 - rss0
+		p.elapsed, p.server = time.Since(t0), procCPU(c.pid)-srv0
+		pg1, rss1, err := sum()
+		p.pg, p.backendGrow = pg1-pg0, rss1-rss0
+		if now, err2 := backends(); err == nil && (err2 != nil || !slices.Equal(now, pids)) {
+			err = fmt.Errorf("catalog: the child's backends changed during the run (%v, then %v)", pids, now)
+		}
 		return p, err
 	}
 	var passes []catalogPass
@@ -114,8 +127,8 @@ func (s *scale) catalog(ctx context.Context, k int) error {
 	}
 
 	s.printf("#### One backend: what a schema new to it costs\n\n")
-	s.printf("`GET /api/todos/` (a page of 5 todos) from one client to a child strictmt with one tenant connection (`database.max_open_conns` 1, query mode %s), so that one PostgreSQL backend serves every request. CPU per request from /proc/PID/stat (10 ms ticks) of that backend and of the strictmt process; memory is the backend's private memory (`RssAnon`), which it keeps until it ends.\n\n", app.DefaultQueryExecMode)
-	s.printf("| requests | PostgreSQL CPU per request | strictmt CPU per request | time per request | backend memory added |\n")
+	s.printf("`GET /api/todos/` (a page of 5 todos) from one client to a child strictmt with one tenant connection (`database.max_open_conns` 1, query mode %s), so that one PostgreSQL backend serves every tenant request. CPU per request from /proc/PID/stat (10 ms ticks) of the child's PostgreSQL backends (that one and the catalog pool's, which resolves each new host once) and of the strictmt process; memory is the private memory (`RssAnon`) of those backends, which a backend keeps until it ends. %d backends.\n\n", app.DefaultQueryExecMode, len(pids))
+	s.printf("| requests | PostgreSQL CPU per request | strictmt CPU per request | time per request | backends' memory added |\n")
 	s.printf("|---|---:|---:|---:|---:|\n")
 	for _, p := range passes {
 		s.printf("| %s | %s | %s | %s | %s (%.1f KB a request) |\n", p.name, us(float64(p.pg.Microseconds())/float64(p.n)),
