@@ -527,16 +527,11 @@ func (s *scale) serveChild(ctx context.Context, mode string, schemas, tokens []s
 			return r, err
 		}
 	}
-	rows, err := s.a.SQL.QueryContext(ctx, "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND backend_type = 'client backend'", scaleAppName)
+	pids, err := s.childBackends(ctx)
 	if err != nil {
 		return r, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var pid int
-		if err := rows.Scan(&pid); err != nil {
-			return r, err
-		}
+	for _, pid := range pids {
 		kb, err := procStatus("/proc/"+strconv.Itoa(pid)+"/status", "RssAnon")
 		if err != nil {
 			continue // the backend ended meanwhile
@@ -545,7 +540,26 @@ func (s *scale) serveChild(ctx context.Context, mode string, schemas, tokens []s
 		r.backendSum += kb
 		r.backendMax = max(r.backendMax, kb)
 	}
-	return r, rows.Err()
+	return r, nil
+}
+
+// childBackends returns the pids of the PostgreSQL backends of the child
+// strictmt (found by its application_name), in order.
+func (s *scale) childBackends(ctx context.Context) ([]int, error) {
+	rows, err := s.a.SQL.QueryContext(ctx, "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND backend_type = 'client backend' ORDER BY pid", scaleAppName)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var pids []int
+	for rows.Next() {
+		var pid int
+		if err := rows.Scan(&pid); err != nil {
+			return nil, err
+		}
+		pids = append(pids, pid)
+	}
+	return pids, rows.Err()
 }
 
 // serveInProcess runs the same load through an in-process strictmt with

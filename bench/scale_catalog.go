@@ -59,23 +59,7 @@ func (s *scale) catalog(ctx context.Context, k int) error {
 	if err := get(0); err != nil {
 		return err
 	}
-	backends := func() ([]int, error) {
-		rows, err := s.a.SQL.QueryContext(ctx, "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND backend_type = 'client backend' ORDER BY pid", scaleAppName)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		var pids []int
-		for rows.Next() {
-			var pid int
-			if err := rows.Scan(&pid); err != nil {
-				return nil, err
-			}
-			pids = append(pids, pid)
-		}
-		return pids, rows.Err()
-	}
-	pids, err := backends()
+	pids, err := s.childBackends(ctx)
 	if err != nil {
 		return err
 	}
@@ -105,7 +89,7 @@ func (s *scale) catalog(ctx context.Context, k int) error {
 		p.elapsed, p.server = time.Since(t0), procCPU(c.pid)-srv0
 		pg1, rss1, err := sum()
 		p.pg, p.backendGrow = pg1-pg0, rss1-rss0
-		if now, err2 := backends(); err == nil && (err2 != nil || !slices.Equal(now, pids)) {
+		if now, err2 := s.childBackends(ctx); err == nil && (err2 != nil || !slices.Equal(now, pids)) {
 			err = fmt.Errorf("catalog: the child's backends changed during the run (%v, then %v)", pids, now)
 		}
 		return p, err
