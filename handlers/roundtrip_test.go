@@ -144,8 +144,9 @@ func countedRouter(t *testing.T, env *apptest.Env, strict bool, w *wireCounter, 
 // TestRoundTripsPerRequest counts at the driver's socket the round trips
 // and statements of each request: every read (todos, projects, their
 // analytics, tasks) is one round trip (BEGIN READ ONLY, role switch, user
-// check, the query, COMMIT), a single-row todo write at most two, in
-// strict and prefix isolation alike.
+// check, the query, COMMIT), a single-row write of a todo, project or
+// task at most two (three for a task, whose references are checked
+// first), in strict and prefix isolation alike.
 func TestRoundTripsPerRequest(t *testing.T) {
 	t.Parallel()
 	env := apptest.New(t)
@@ -196,7 +197,7 @@ func TestRoundTripsPerRequest(t *testing.T) {
 			if code, _ := do("GET", "/api/todos/", ""); code != 200 {
 				t.Fatalf("warm-up: %d", code)
 			}
-			created := int64(0)
+			created, createdProject, createdTask := int64(0), int64(0), int64(0)
 			cases := []struct {
 				name       string
 				method     string
@@ -218,6 +219,14 @@ func TestRoundTripsPerRequest(t *testing.T) {
 				{"PatchTodo", "PATCH", func() string { return fmt.Sprintf("/api/todos/%d/", created) }, `{"title": "renamed"}`, 200, 2},
 				{"CompleteRecurringTodo", "PUT", func() string { return fmt.Sprintf("/api/todos/%d/", created) }, `{"title": "again", "completed": false, "recurrence_interval": 2}`, 200, 2},
 				{"DeleteTodo", "DELETE", func() string { return fmt.Sprintf("/api/todos/%d/", created) }, "", 204, 2},
+				// A write with references checks them first, in the
+				// round trip that begins the transaction.
+				{"CreateProject", "POST", func() string { return "/api/projects/" }, `{"name": "q", "description": "d"}`, 201, 2},
+				{"PatchProject", "PATCH", func() string { return fmt.Sprintf("/api/projects/%d/", createdProject) }, `{"name": "r"}`, 200, 2},
+				{"CreateTask", "POST", func() string { return "/api/tasks/" }, fmt.Sprintf(`{"project": %d, "todo": %d, "due_date": "2030-01-01"}`, projectID, seedID), 201, 3},
+				{"PatchTask", "PATCH", func() string { return fmt.Sprintf("/api/tasks/%d/", createdTask) }, `{"due_date": "2031-01-01"}`, 200, 2},
+				{"DeleteTask", "DELETE", func() string { return fmt.Sprintf("/api/tasks/%d/", createdTask) }, "", 204, 2},
+				{"DeleteProject", "DELETE", func() string { return fmt.Sprintf("/api/projects/%d/", createdProject) }, "", 204, 2},
 			}
 			passes := 1
 			if mode.prepared > 0 {
@@ -231,8 +240,13 @@ func TestRoundTripsPerRequest(t *testing.T) {
 					if code != c.wantStatus {
 						t.Fatalf("%s pass %d: status %d, want %d (%v)", c.name, pass, code, c.wantStatus, body)
 					}
-					if c.name == "CreateTodo" {
+					switch c.name {
+					case "CreateTodo":
 						created = int64(body["id"].(float64))
+					case "CreateProject":
+						createdProject = int64(body["id"].(float64))
+					case "CreateTask":
+						createdTask = int64(body["id"].(float64))
 					}
 					t.Logf("%s %s pass %d: %d round trip(s), %d statement(s), %d parsed", mode.name, c.name, pass, trips, stmts, len(sqls))
 					if trips > c.maxTrips || trips == 0 {

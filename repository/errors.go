@@ -15,6 +15,7 @@ import (
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/tenancy"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // SQLSTATE codes the repository translates.
@@ -104,18 +105,67 @@ func isConnectionError(err error) bool {
 // matches owner_name to OwnerName). Every column must have a field of T.
 // Errors are the database's, for translate.
 func findRows[T any](ctx context.Context, q func(db *gorm.DB) *gorm.DB) ([]T, error) {
-	st, err := tenancy.Build(ctx, q)
+	var out []T
+	st, err := rowsStmt(ctx, q, &out)
 	if err != nil {
 		return nil, err
-	}
-	var out []T
-	st.Rows = func(rows pgx.Rows) error {
-		var err error
-		out, err = pgx.CollectRows(rows, pgx.RowToStructByNameLax[T])
-		return err
 	}
 	if err := tenancy.Run(ctx, st); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// rowsStmt builds the statement q builds, to be sent with others: its
+// rows are scanned into *out as findRows scans them.
+func rowsStmt[T any](ctx context.Context, q func(db *gorm.DB) *gorm.DB, out *[]T) (tenancy.Stmt, error) {
+	st, err := tenancy.Build(ctx, q)
+	if err != nil {
+		return st, err
+	}
+	st.Rows = func(rows pgx.Rows) error {
+		var err error
+		*out, err = pgx.CollectRows(rows, pgx.RowToStructByNameLax[T])
+		return err
+	}
+	return st, nil
+}
+
+// insertStmt builds the INSERT of row (its associations and id omitted,
+// with clauses) and the RETURNING of its new id, which it stores in *id.
+// GORM fills in row's creation time, so row is a copy of the caller's.
+func insertStmt(ctx context.Context, row any, id *int64, clauses ...clause.Expression) (tenancy.Stmt, error) {
+	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+		return db.Omit(clause.Associations, "id").Clauses(clauses...).Create(row)
+	})
+	if err != nil {
+		return st, err
+	}
+	st.Rows = func(rows pgx.Rows) error {
+		for rows.Next() {
+			if err := rows.Scan(id); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
+	return st, nil
+}
+
+// deleteRow deletes the row of model's table with id from the tenant of
+// ctx, in one round trip with the COMMIT. ENOTFOUND when there is none.
+func deleteRow(ctx context.Context, id int64, model any) error {
+	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB { return db.Where("id = ?", id).Delete(model) })
+	if err != nil {
+		return err
+	}
+	var deleted int64
+	st.Exec = func(tag pgconn.CommandTag) error { deleted = tag.RowsAffected(); return nil }
+	if err := tenancy.Commit(ctx, st); err != nil {
+		return translate(err, detailNotFound)
+	}
+	if deleted == 0 {
+		return apperr.Errorf(apperr.ENOTFOUND, detailNotFound)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/tenancy"
@@ -108,35 +109,61 @@ var projectForeignKeys = map[string]string{"projects_owner_id_fkey": "owner"}
 
 // CreateProject inserts p into the tenant of ctx and fills in its id,
 // creation time and owner. EINVALID (field owner) when the owner is not
-// a user of the tenant.
+// a user of the tenant. Two round trips, the second with the COMMIT.
 func CreateProject(ctx context.Context, p *models.Project) error {
-	db, err := tenancy.DB(ctx)
+	c := *p
+	c.Owner = nil
+	st, err := insertStmt(ctx, &c, &p.ID)
 	if err != nil {
 		return err
 	}
-	p.Owner = nil
-	if err := db.Create(p).Error; err != nil {
+	if err := tenancy.Run(ctx, st); err != nil {
 		return translateRefs(err, projectForeignKeys, map[string]*int64{"owner": &p.OwnerID}, "")
 	}
-	created, err := FindProjectByID(ctx, p.ID)
+	return commitProject(ctx, p, p.ID, nil)
+}
+
+// commitProject commits the scope's transaction with the statements
+// before it and the read of the project with id into p, in one round
+// trip; ids are the references the statements set, for the error of a
+// foreign key. ENOTFOUND when there is no such project.
+func commitProject(ctx context.Context, p *models.Project, id int64, ids map[string]*int64, before ...tenancy.Stmt) error {
+	var rows []projectRow
+	st, err := projectByID(ctx, id, &rows)
 	if err != nil {
 		return err
 	}
-	*p = *created
+	if err := tenancy.Commit(ctx, append(before, st)...); err != nil {
+		return translateRefs(err, projectForeignKeys, ids, detailNotFound)
+	}
+	if len(rows) == 0 {
+		return apperr.Errorf(apperr.ENOTFOUND, detailNotFound)
+	}
+	*p = rows[0].model()
 	return nil
 }
 
-// FindProjectByID returns the project with id of the tenant of ctx, with
-// its owner's id and username. ENOTFOUND when there is none.
-func FindProjectByID(ctx context.Context, id int64) (*models.Project, error) {
-	rows, err := findRows[projectRow](ctx, func(db *gorm.DB) *gorm.DB {
+// projectByID builds the read of the project with id, with its owner's
+// id and username, into *rows.
+func projectByID(ctx context.Context, id int64, rows *[]projectRow) (tenancy.Stmt, error) {
+	return rowsStmt(ctx, func(db *gorm.DB) *gorm.DB {
 		src, err := projects(db)
 		if err != nil {
 			return withError(db, err)
 		}
 		return src.Where("id = ?", id).Take(&projectRow{})
-	})
+	}, rows)
+}
+
+// FindProjectByID returns the project with id of the tenant of ctx, with
+// its owner's id and username. ENOTFOUND when there is none.
+func FindProjectByID(ctx context.Context, id int64) (*models.Project, error) {
+	var rows []projectRow
+	st, err := projectByID(ctx, id, &rows)
 	if err != nil {
+		return nil, err
+	}
+	if err := tenancy.Run(ctx, st); err != nil {
 		return nil, translate(err, detailNotFound)
 	}
 	if len(rows) == 0 {
@@ -178,13 +205,10 @@ func FindProjects(ctx context.Context, f ProjectFilter) ([]models.Project, int64
 }
 
 // UpdateProject changes the given fields of the project with id of the
-// tenant of ctx and returns it. ENOTFOUND when there is none; EINVALID
-// (field owner) when the new owner is not a user of the tenant.
+// tenant of ctx and returns it; the update, the read and the COMMIT go
+// in one round trip. ENOTFOUND when there is none; EINVALID (field owner)
+// when the new owner is not a user of the tenant.
 func UpdateProject(ctx context.Context, id int64, u ProjectUpdate) (*models.Project, error) {
-	db, err := tenancy.DB(ctx)
-	if err != nil {
-		return nil, err
-	}
 	fields := map[string]any{}
 	if u.Name != nil {
 		fields["name"] = *u.Name
@@ -195,33 +219,27 @@ func UpdateProject(ctx context.Context, id int64, u ProjectUpdate) (*models.Proj
 	if u.OwnerID != nil {
 		fields["owner_id"] = *u.OwnerID
 	}
-	if len(fields) > 0 {
-		res := db.Model(&models.Project{}).Where("id = ?", id).Updates(fields)
-		if res.Error != nil {
-			return nil, translateRefs(res.Error, projectForeignKeys, map[string]*int64{"owner": u.OwnerID}, detailNotFound)
-		}
-		if res.RowsAffected == 0 {
-			return nil, apperr.Errorf(apperr.ENOTFOUND, detailNotFound)
-		}
+	if len(fields) == 0 {
+		return FindProjectByID(ctx, id)
 	}
-	return FindProjectByID(ctx, id)
+	// No row read back: no such project (the update changed nothing).
+	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+		return db.Model(&models.Project{}).Where("id = ?", id).Updates(fields)
+	})
+	if err != nil {
+		return nil, err
+	}
+	var p models.Project
+	if err := commitProject(ctx, &p, id, map[string]*int64{"owner": u.OwnerID}, st); err != nil {
+		return nil, err
+	}
+	return &p, nil
 }
 
 // DeleteProject deletes the project with id of the tenant of ctx and, by
-// cascade, its tasks. ENOTFOUND when there is none.
+// cascade, its tasks, and commits. ENOTFOUND when there is none.
 func DeleteProject(ctx context.Context, id int64) error {
-	db, err := tenancy.DB(ctx)
-	if err != nil {
-		return err
-	}
-	res := db.Where("id = ?", id).Delete(&models.Project{})
-	if res.Error != nil {
-		return translate(res.Error, detailNotFound)
-	}
-	if res.RowsAffected == 0 {
-		return apperr.Errorf(apperr.ENOTFOUND, detailNotFound)
-	}
-	return nil
+	return deleteRow(ctx, id, &models.Project{})
 }
 
 // FindProjectAnalytics summarises the tasks of the project with id of the
@@ -278,36 +296,40 @@ type ref struct {
 // the tenant of ctx. The error names each one that is not, with DRF's
 // message, so it merges with the request's other field errors.
 func checkRefs(ctx context.Context, refs []ref) error {
-	var (
-		cols  []string
-		vars  []any
-		given []ref
-	)
-	db, err := tenancy.DB(ctx)
-	if err != nil {
-		return err
-	}
+	var given []ref
 	for _, r := range refs {
-		if r.id == nil {
-			continue
+		if r.id != nil {
+			given = append(given, r)
 		}
-		table, err := schemaTable(db, r.model)
-		if err != nil {
-			return err
-		}
-		cols = append(cols, "EXISTS (SELECT 1 FROM ? WHERE id = ?)")
-		vars = append(vars, table, *r.id)
-		given = append(given, r)
 	}
 	if len(given) == 0 {
 		return nil
 	}
 	found := make([]bool, len(given))
-	dest := make([]any, len(given))
-	for i := range found {
-		dest[i] = &found[i]
+	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+		cols := make([]string, len(given))
+		vars := make([]any, 0, 2*len(given))
+		for i, r := range given {
+			table, err := schemaTable(db, r.model)
+			if err != nil {
+				return withError(db, err)
+			}
+			cols[i] = "EXISTS (SELECT 1 FROM ? WHERE id = ?)"
+			vars = append(vars, table, *r.id)
+		}
+		return db.Raw("SELECT "+strings.Join(cols, ", "), vars...)
+	})
+	if err != nil {
+		return err
 	}
-	if err := db.Raw("SELECT "+strings.Join(cols, ", "), vars...).Row().Scan(dest...); err != nil {
+	st.Row = func(row pgx.Row) error {
+		dest := make([]any, len(found))
+		for i := range found {
+			dest[i] = &found[i]
+		}
+		return row.Scan(dest...)
+	}
+	if err := tenancy.Run(ctx, st); err != nil {
 		return translate(err, "")
 	}
 	fields := apperr.Fields{}

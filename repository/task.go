@@ -113,38 +113,65 @@ func CheckTaskRefs(ctx context.Context, r TaskRefs) error {
 
 // CreateTask inserts t into the tenant of ctx and fills in its id,
 // creation time, project name and todo title and completion. EINVALID
-// naming the field when a reference is not a row of the tenant.
+// naming the field when a reference is not a row of the tenant. Two
+// round trips, the second with the COMMIT.
 func CreateTask(ctx context.Context, t *models.Task) error {
-	db, err := tenancy.DB(ctx)
+	c := *t
+	c.Project, c.Todo, c.AssignedUser = nil, nil, nil
+	st, err := insertStmt(ctx, &c, &t.ID)
 	if err != nil {
 		return err
 	}
-	t.Project, t.Todo, t.AssignedUser = nil, nil, nil
-	if err := db.Create(t).Error; err != nil {
+	if err := tenancy.Run(ctx, st); err != nil {
 		return translateRefs(err, taskForeignKeys, map[string]*int64{
 			"project": &t.ProjectID, "todo": &t.TodoID, "assigned_user": t.AssignedUserID,
 		}, "")
 	}
-	created, err := FindTaskByID(ctx, t.ID)
+	return commitTask(ctx, t, t.ID, nil)
+}
+
+// commitTask commits the scope's transaction with the statements before
+// it and the read of the task with id into t, in one round trip; ids are
+// the references the statements set, for the error of a foreign key.
+// ENOTFOUND when there is no such task.
+func commitTask(ctx context.Context, t *models.Task, id int64, ids map[string]*int64, before ...tenancy.Stmt) error {
+	var rows []taskRow
+	st, err := taskByID(ctx, id, &rows)
 	if err != nil {
 		return err
 	}
-	*t = *created
+	if err := tenancy.Commit(ctx, append(before, st)...); err != nil {
+		return translateRefs(err, taskForeignKeys, ids, detailNotFound)
+	}
+	if len(rows) == 0 {
+		return apperr.Errorf(apperr.ENOTFOUND, detailNotFound)
+	}
+	*t = rows[0].model()
 	return nil
+}
+
+// taskByID builds the read of the task with id, with its project's name
+// and its todo's title and completion, into *rows.
+func taskByID(ctx context.Context, id int64, rows *[]taskRow) (tenancy.Stmt, error) {
+	return rowsStmt(ctx, func(db *gorm.DB) *gorm.DB {
+		src, err := tasks(db)
+		if err != nil {
+			return withError(db, err)
+		}
+		return src.Where("id = ?", id).Take(&taskRow{})
+	}, rows)
 }
 
 // FindTaskByID returns the task with id of the tenant of ctx, with its
 // project's name and its todo's title and completion. ENOTFOUND when
 // there is none.
 func FindTaskByID(ctx context.Context, id int64) (*models.Task, error) {
-	rows, err := findRows[taskRow](ctx, func(db *gorm.DB) *gorm.DB {
-		src, err := tasks(db)
-		if err != nil {
-			return withError(db, err)
-		}
-		return src.Where("id = ?", id).Take(&taskRow{})
-	})
+	var rows []taskRow
+	st, err := taskByID(ctx, id, &rows)
 	if err != nil {
+		return nil, err
+	}
+	if err := tenancy.Run(ctx, st); err != nil {
 		return nil, translate(err, detailNotFound)
 	}
 	if len(rows) == 0 {
@@ -198,13 +225,10 @@ func FindTasks(ctx context.Context, f TaskFilter) ([]models.Task, int64, error) 
 }
 
 // UpdateTask changes the given fields of the task with id of the tenant
-// of ctx and returns it. ENOTFOUND when there is none; EINVALID naming
-// the field when a new reference is not a row of the tenant.
+// of ctx and returns it; the update, the read and the COMMIT go in one
+// round trip. ENOTFOUND when there is none; EINVALID naming the field
+// when a new reference is not a row of the tenant.
 func UpdateTask(ctx context.Context, id int64, u TaskUpdate) (*models.Task, error) {
-	db, err := tenancy.DB(ctx)
-	if err != nil {
-		return nil, err
-	}
 	fields := map[string]any{}
 	ids := map[string]*int64{"project": u.ProjectID, "todo": u.TodoID}
 	if u.ProjectID != nil {
@@ -220,31 +244,25 @@ func UpdateTask(ctx context.Context, id int64, u TaskUpdate) (*models.Task, erro
 	if u.DueDate != nil {
 		fields["due_date"] = *u.DueDate
 	}
-	if len(fields) > 0 {
-		res := db.Model(&models.Task{}).Where("id = ?", id).Updates(fields)
-		if res.Error != nil {
-			return nil, translateRefs(res.Error, taskForeignKeys, ids, detailNotFound)
-		}
-		if res.RowsAffected == 0 {
-			return nil, apperr.Errorf(apperr.ENOTFOUND, detailNotFound)
-		}
+	if len(fields) == 0 {
+		return FindTaskByID(ctx, id)
 	}
-	return FindTaskByID(ctx, id)
+	// No row read back: no such task (the update changed nothing).
+	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+		return db.Model(&models.Task{}).Where("id = ?", id).Updates(fields)
+	})
+	if err != nil {
+		return nil, err
+	}
+	var t models.Task
+	if err := commitTask(ctx, &t, id, ids, st); err != nil {
+		return nil, err
+	}
+	return &t, nil
 }
 
-// DeleteTask deletes the task with id of the tenant of ctx. ENOTFOUND
-// when there is none.
+// DeleteTask deletes the task with id of the tenant of ctx, and commits.
+// ENOTFOUND when there is none.
 func DeleteTask(ctx context.Context, id int64) error {
-	db, err := tenancy.DB(ctx)
-	if err != nil {
-		return err
-	}
-	res := db.Where("id = ?", id).Delete(&models.Task{})
-	if res.Error != nil {
-		return translate(res.Error, detailNotFound)
-	}
-	if res.RowsAffected == 0 {
-		return apperr.Errorf(apperr.ENOTFOUND, detailNotFound)
-	}
-	return nil
+	return deleteRow(ctx, id, &models.Task{})
 }

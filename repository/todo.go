@@ -244,26 +244,12 @@ func withError(db *gorm.DB, err error) *gorm.DB {
 // reading the new id into t.ID. With skipDuplicate a todo whose
 // previous_id already has a next occurrence is not inserted.
 func todoInsert(ctx context.Context, t *models.Todo, skipDuplicate bool) (tenancy.Stmt, error) {
-	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
-		q := db.Omit(clause.Associations, "id")
-		if skipDuplicate {
-			q = q.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "previous_id"}}, DoNothing: true})
-		}
-		c := *t
-		return q.Create(&c)
-	})
-	if err != nil {
-		return st, err
+	var clauses []clause.Expression
+	if skipDuplicate {
+		clauses = append(clauses, clause.OnConflict{Columns: []clause.Column{{Name: "previous_id"}}, DoNothing: true})
 	}
-	st.Rows = func(rows pgx.Rows) error {
-		for rows.Next() {
-			if err := rows.Scan(&t.ID); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
-	}
-	return st, nil
+	c := *t
+	return insertStmt(ctx, &c, &t.ID, clauses...)
 }
 
 // CreateTodo inserts t into the tenant of ctx and fills in t.ID; next,
