@@ -152,6 +152,12 @@ func insertStmt(ctx context.Context, row any, id *int64, clauses ...clause.Expre
 	return st, nil
 }
 
+// updateStmt builds the UPDATE of fields of the row of model's table with
+// id.
+func updateStmt(ctx context.Context, model any, id int64, fields map[string]any) (tenancy.Stmt, error) {
+	return tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB { return db.Model(model).Where("id = ?", id).Updates(fields) })
+}
+
 // deleteRow deletes the row of model's table with id from the tenant of
 // ctx, in one round trip with the COMMIT. ENOTFOUND when there is none.
 func deleteRow(ctx context.Context, id int64, model any) error {

@@ -223,9 +223,7 @@ func UpdateProject(ctx context.Context, id int64, u ProjectUpdate) (*models.Proj
 		return FindProjectByID(ctx, id)
 	}
 	// No row read back: no such project (the update changed nothing).
-	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
-		return db.Model(&models.Project{}).Where("id = ?", id).Updates(fields)
-	})
+	st, err := updateStmt(ctx, &models.Project{}, id, fields)
 	if err != nil {
 		return nil, err
 	}

@@ -248,9 +248,7 @@ func UpdateTask(ctx context.Context, id int64, u TaskUpdate) (*models.Task, erro
 		return FindTaskByID(ctx, id)
 	}
 	// No row read back: no such task (the update changed nothing).
-	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
-		return db.Model(&models.Task{}).Where("id = ?", id).Updates(fields)
-	})
+	st, err := updateStmt(ctx, &models.Task{}, id, fields)
 	if err != nil {
 		return nil, err
 	}
