@@ -159,7 +159,7 @@ func updateStmt(ctx context.Context, model any, id int64, fields map[string]any)
 }
 
 // deleteRow deletes the row of model's table with id from the tenant of
-// ctx, in one round trip with the COMMIT. ENOTFOUND when there is none.
+// ctx, sent with the COMMIT. ENOTFOUND when there is none.
 func deleteRow(ctx context.Context, id int64, model any) error {
 	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB { return db.Where("id = ?", id).Delete(model) })
 	if err != nil {

@@ -124,8 +124,8 @@ func CreateProject(ctx context.Context, p *models.Project) error {
 }
 
 // commitProject commits the scope's transaction with the statements
-// before it and the read of the project with id into p, in one round
-// trip; ids are the references the statements set, for the error of a
+// before it and the read of the project with id into p, all sent with
+// the COMMIT (see tenancy.Commit); ids are the references the statements set, for the error of a
 // foreign key. ENOTFOUND when there is no such project.
 func commitProject(ctx context.Context, p *models.Project, id int64, ids map[string]*int64, before ...tenancy.Stmt) error {
 	var rows []projectRow
@@ -205,8 +205,8 @@ func FindProjects(ctx context.Context, f ProjectFilter) ([]models.Project, int64
 }
 
 // UpdateProject changes the given fields of the project with id of the
-// tenant of ctx and returns it; the update, the read and the COMMIT go
-// in one round trip. ENOTFOUND when there is none; EINVALID (field owner)
+// tenant of ctx and returns it; the update and the read travel with the
+// COMMIT. ENOTFOUND when there is none; EINVALID (field owner)
 // when the new owner is not a user of the tenant.
 func UpdateProject(ctx context.Context, id int64, u ProjectUpdate) (*models.Project, error) {
 	fields := map[string]any{}

@@ -131,8 +131,8 @@ func CreateTask(ctx context.Context, t *models.Task) error {
 }
 
 // commitTask commits the scope's transaction with the statements before
-// it and the read of the task with id into t, in one round trip; ids are
-// the references the statements set, for the error of a foreign key.
+// it and the read of the task with id into t, all sent with the COMMIT
+// (see tenancy.Commit); ids are the references the statements set, for the error of a foreign key.
 // ENOTFOUND when there is no such task.
 func commitTask(ctx context.Context, t *models.Task, id int64, ids map[string]*int64, before ...tenancy.Stmt) error {
 	var rows []taskRow
@@ -225,8 +225,8 @@ func FindTasks(ctx context.Context, f TaskFilter) ([]models.Task, int64, error) 
 }
 
 // UpdateTask changes the given fields of the task with id of the tenant
-// of ctx and returns it; the update, the read and the COMMIT go in one
-// round trip. ENOTFOUND when there is none; EINVALID naming the field
+// of ctx and returns it; the update and the read travel with the
+// COMMIT. ENOTFOUND when there is none; EINVALID naming the field
 // when a new reference is not a row of the tenant.
 func UpdateTask(ctx context.Context, id int64, u TaskUpdate) (*models.Task, error) {
 	fields := map[string]any{}

@@ -321,19 +321,5 @@ func SaveTodo(ctx context.Context, t *models.Todo, next *models.Todo) error {
 // request's transaction commits with the DELETE. ENOTFOUND when there is
 // no such todo.
 func DeleteTodo(ctx context.Context, id int64) error {
-	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
-		return db.Where("id = ?", id).Delete(&models.Todo{})
-	})
-	if err != nil {
-		return err
-	}
-	deleted := int64(0)
-	st.Exec = func(tag pgconn.CommandTag) error { deleted = tag.RowsAffected(); return nil }
-	if err := tenancy.Commit(ctx, st); err != nil {
-		return translate(err, msgTodoNotFound)
-	}
-	if deleted == 0 {
-		return &apperr.Error{Code: apperr.ENOTFOUND, Message: msgTodoNotFound}
-	}
-	return nil
+	return deleteRow(ctx, id, &models.Todo{})
 }
