@@ -132,8 +132,8 @@ func CreateTask(ctx context.Context, t *models.Task) error {
 
 // commitTask commits the scope's transaction with the statements before
 // it and the read of the task with id into t, all sent with the COMMIT
-// (see tenancy.Commit); ids are the references the statements set, for the error of a foreign key.
-// ENOTFOUND when there is no such task.
+// (see tenancy.Commit); ids are the references the statements set, for
+// the error of a foreign key. ENOTFOUND when there is no such task.
 func commitTask(ctx context.Context, t *models.Task, id int64, ids map[string]*int64, before ...tenancy.Stmt) error {
 	var rows []taskRow
 	st, err := taskByID(ctx, id, &rows)
