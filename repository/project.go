@@ -125,8 +125,9 @@ func CreateProject(ctx context.Context, p *models.Project) error {
 
 // commitProject commits the scope's transaction with the statements
 // before it and the read of the project with id into p, all sent with
-// the COMMIT (see tenancy.Commit); ids are the references the statements set, for the error of a
-// foreign key. ENOTFOUND when there is no such project.
+// the COMMIT (see tenancy.Commit); ids are the references the statements
+// set, for the error of a foreign key. ENOTFOUND when there is no such
+// project.
 func commitProject(ctx context.Context, p *models.Project, id int64, ids map[string]*int64, before ...tenancy.Stmt) error {
 	var rows []projectRow
 	st, err := projectByID(ctx, id, &rows)
