@@ -50,9 +50,12 @@ type App struct {
 	DirectURL string
 	DirectSQL *sql.DB
 	DirectDB  *gorm.DB
-	Tenants   *tenants.Service
-	Resolver  *tenants.Resolver
-	Tokens    *auth.Tokens
+	// Cluster is what the database is (plain PostgreSQL or Citus, see
+	// database.citus) and the tenant roles' group role.
+	Cluster  tenants.Cluster
+	Tenants  *tenants.Service
+	Resolver *tenants.Resolver
+	Tokens   *auth.Tokens
 	// Metrics is nil unless metrics.enabled.
 	Metrics *metrics.Metrics
 	// Passwords and Throttles are the sign-up password policy and the
@@ -86,6 +89,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, migrate Migr
 	if err := a.openPools(ctx); err != nil {
 		return nil, err
 	}
+	if a.Cluster, err = tenants.DetectCluster(ctx, a.DirectSQL, cfg.Database.Citus, cfg.Tenancy.TenantGroup); err != nil {
+		return nil, err
+	}
+	log.Info("database", "cluster", a.Cluster.String(), "tenant_group", cfg.Tenancy.TenantGroup)
 	a.openMetrics()
 	if migrate.Shared || migrate.Tenants {
 		if err := a.Migrate(ctx, migrate); err != nil {
@@ -324,6 +331,20 @@ func (a *App) preparedStatements() int {
 	return n
 }
 
+// knownUsers returns how many users the token check remembers:
+// tenancy.known_users, or 0 on Citus, where a user's change is announced
+// by a trigger on the worker that holds the tenant, whose notifications
+// never reach strictmt; there every request checks its user (one more
+// statement in the request's first round trip).
+func (a *App) knownUsers() int {
+	n := a.Config.Tenancy.KnownUsers
+	if n > 0 && a.Cluster.Citus {
+		a.Log.Info("tenancy.known_users is off on Citus: every request checks its token's user")
+		return 0
+	}
+	return n
+}
+
 // hasConnParam reports whether the connection string (URL or key=value
 // form) sets key.
 func hasConnParam(conn, key string) bool {
@@ -343,13 +364,14 @@ func (a *App) buildServices(ctx context.Context) error {
 		StatementComments:  a.Config.Database.StatementComments,
 		Groups:             a.tenantPools,
 		PreparedStatements: a.preparedStatements(),
-		KnownUsers:         a.Config.Tenancy.KnownUsers,
+		KnownUsers:         a.knownUsers(),
 	})
 	// Provisioning DDL and spare upkeep go to PostgreSQL directly.
 	svc, err := tenants.NewService(ctx, a.DirectDB, a.Config.Tenancy.PublicHosts, a.Resolver.Invalidate)
 	if err != nil {
 		return err
 	}
+	svc.SetCluster(a.Cluster)
 	a.Tenants = svc
 	if a.Metrics != nil {
 		a.Resolver.SetObserver(a.Metrics)

@@ -24,6 +24,9 @@ func (a *App) Migrate(ctx context.Context, opts MigrateOptions) error {
 		return nil
 	}
 	start := time.Now()
+	if opts.Cluster == nil {
+		opts.Cluster = &a.Cluster
+	}
 	_, err := tenants.MigrateTenants(ctx, a.DirectSQL, a.Log, opts)
 	if err == nil {
 		a.observeMigration("tenants", start)

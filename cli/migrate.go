@@ -68,6 +68,7 @@ With neither --shared nor --tenant, both run.`,
 			}
 			bar := newProgress(e.stderr, isTerminal(e.stderr))
 			opts.Progress = bar.update
+			opts.Cluster = &a.Cluster
 			rep, err := tenants.MigrateTenants(cmd.Context(), a.DirectSQL, log, opts)
 			bar.finish()
 			if rep != nil {

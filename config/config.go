@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -100,8 +101,12 @@ type Database struct {
 	// connection, in the same round trip); 0: none. Off by itself when
 	// database.url goes through a connection pooler or sets
 	// default_query_exec_mode=simple_protocol.
-	PreparedStatements int      `mapstructure:"prepared_statements"`
-	Embedded           Embedded `mapstructure:"embedded"`
+	PreparedStatements int `mapstructure:"prepared_statements"`
+	// Citus is auto (Citus mode when the citus extension is installed in
+	// the database), on or off; see tenants.Cluster and
+	// docs/SCALE-OUT.md.
+	Citus    string   `mapstructure:"citus"`
+	Embedded Embedded `mapstructure:"embedded"`
 }
 
 // Embedded configures the PostgreSQL the program runs itself when
@@ -169,6 +174,9 @@ type Tenancy struct {
 	// MaxConnsWait is how long a request over its tenant's share waits
 	// for a slot before it gets 503.
 	MaxConnsWait time.Duration `mapstructure:"max_conns_wait"`
+	// TenantGroup is the NOLOGIN role every tenant role is a member of,
+	// so that one pg_hba.conf line refuses a login as any of them.
+	TenantGroup string `mapstructure:"tenant_group"`
 }
 
 // HeaderIdentification reports whether requests to public hosts may name
@@ -202,6 +210,10 @@ func (c Config) AffinityGroupCount() int {
 	}
 	return max(1, min(n, c.Database.MaxOpenConns))
 }
+
+// tenantGroupRE is what tenancy.tenant_group may be (the rule of
+// tenants.ValidateGroupName; config cannot import tenants).
+var tenantGroupRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // Admin configures the admin HTTP API.
 type Admin struct {
@@ -242,6 +254,7 @@ func Default() Config {
 			ConnMaxLifetime:    30 * time.Minute,
 			ConnMaxIdleTime:    5 * time.Minute,
 			PreparedStatements: 128,
+			Citus:              "auto",
 			Embedded: Embedded{
 				DataDir: "./.data/postgres",
 				OSUser:  "postgres",
@@ -272,6 +285,7 @@ func Default() Config {
 			IdentifyBy:   []string{"host"},
 			Header:       "X-Tenant",
 			MaxConnsWait: time.Second,
+			TenantGroup:  "strictmt_tenants",
 		},
 		Dev:     Dev{DemoTenant: true},
 		Log:     Log{Level: "info", Format: "text"},
@@ -447,6 +461,14 @@ func (c Config) Validate() error {
 	}
 	if c.Database.MaxOpenConns < 1 {
 		bad("database.max_open_conns", "must be at least 1")
+	}
+	switch c.Database.Citus {
+	case "auto", "on", "off":
+	default:
+		bad("database.citus", "must be auto, on or off, got %q", c.Database.Citus)
+	}
+	if !tenantGroupRE.MatchString(c.Tenancy.TenantGroup) || strings.HasPrefix(c.Tenancy.TenantGroup, "pg_") {
+		bad("tenancy.tenant_group", "must be a role name of 1-63 lower-case letters, digits and _, not starting with a digit or pg_, got %q", c.Tenancy.TenantGroup)
 	}
 	if c.Database.AffinityGroups < 0 || (c.Database.MaxOpenConns >= 1 && c.Database.AffinityGroups > c.Database.MaxOpenConns) {
 		bad("database.affinity_groups", "must be between 0 (one group per 2 connections) and database.max_open_conns")

@@ -221,28 +221,28 @@ func deferBuild(ctx context.Context, conn *pgx.Conn, indexTables []string, keyCo
 	if err != nil {
 		return nil, fmt.Errorf("reading the indexes and foreign keys to build after the copy: %w", err)
 	}
-	var drop, build strings.Builder
+	var drop, build []string
 	for rows.Next() {
 		var d, m string
 		if err := rows.Scan(&d, &m); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		drop.WriteString(d + ";\n")
-		build.WriteString(m + ";\n")
+		drop = append(drop, d)
+		build = append(build, m)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading the indexes and foreign keys to build after the copy: %w", err)
 	}
-	if drop.Len() == 0 {
+	if len(drop) == 0 {
 		return func(context.Context) error { return nil }, nil
 	}
-	// Simple protocol: several statements in one round trip.
-	if _, err := conn.PgConn().Exec(ctx, drop.String()).ReadAll(); err != nil {
+	// One round trip, a statement per message (see tenants.ExecEach).
+	if err := tenants.ExecEach(ctx, conn.PgConn(), drop); err != nil {
 		return nil, fmt.Errorf("dropping the indexes and foreign keys to build after the copy: %w", err)
 	}
 	return func(ctx context.Context) error {
-		if _, err := conn.PgConn().Exec(ctx, build.String()).ReadAll(); err != nil {
+		if err := tenants.ExecEach(ctx, conn.PgConn(), build); err != nil {
 			return fmt.Errorf("building the indexes and foreign keys after the copy: %w", err)
 		}
 		return nil

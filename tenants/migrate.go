@@ -37,6 +37,13 @@ type MigrateOptions struct {
 	// Progress, when set, is called after each tenant schema is done and
 	// once for the schemas found up to date, never concurrently.
 	Progress func(p Progress)
+	// Cluster, when not nil, is how the tenants are provisioned (see
+	// DetectCluster): in Citus mode the schemas are read from their own
+	// version tables and undistributed schemas are distributed, and
+	// every tenant role is made to match the mode (LOGIN or NOLOGIN) and
+	// be a member of the group role. When nil, Citus mode follows the
+	// citus extension and the roles' login and group are left as they are.
+	Cluster *Cluster
 }
 
 // Progress is the state of a tenant migration run.
@@ -87,6 +94,11 @@ type tenantRow struct {
 	version      int64 // highest applied version; -1 without a version table
 	applied      int   // distinct versions above 0 recorded as applied
 	missingRole  bool
+	// fixRole: the role's LOGIN or group membership does not match the
+	// cluster (see MigrateOptions.Cluster).
+	fixRole bool
+	// distribute: in Citus mode, the schema is not distributed yet.
+	distribute bool
 	// recorded: the catalog's believed copy of the schema's versions
 	// (public.tenant_versions_current) holds every migration.
 	recorded bool
@@ -125,16 +137,39 @@ func MigrateTenants(ctx context.Context, db *sql.DB, log *slog.Logger, opts Migr
 		rep.Elapsed = time.Since(start)
 		return rep, nil
 	}
-	if err := markMissingRoles(ctx, db, rows); err != nil {
+	cluster, fixRoles := opts.Cluster, true
+	if cluster == nil {
+		c, err := DetectCluster(ctx, db, CitusAuto, "")
+		if err != nil {
+			return nil, err
+		}
+		cluster, fixRoles = &c, false
+	}
+	if !opts.DryRun {
+		// A missing role is created a member of it, in any case.
+		if err := EnsureTenantGroup(ctx, db, *cluster); err != nil {
+			return nil, err
+		}
+	}
+	if err := markRoles(ctx, db, rows, *cluster, fixRoles); err != nil {
 		return nil, err
+	}
+	if cluster.Citus && cluster.Extension {
+		if err := markUndistributed(ctx, db, rows); err != nil {
+			return nil, err
+		}
 	}
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
-	records, err := hasVersionRecords(ctx, db)
-	if err != nil {
-		return nil, err
+	// On Citus the trigger that keeps the catalog's copies true does not
+	// fire (see Cluster): every schema's own version table is read.
+	records := false
+	if !cluster.Citus {
+		if records, err = hasVersionRecords(ctx, db); err != nil {
+			return nil, err
+		}
 	}
 	if records {
 		if err := readRecords(ctx, db, rows, migrations); err != nil {
@@ -160,7 +195,7 @@ func MigrateTenants(ctx context.Context, db *sql.DB, log *slog.Logger, opts Migr
 	var work []tenantRow
 	var record []string // up to date, but not vouched for by the catalog yet
 	for _, t := range rows {
-		if t.upToDate(migrations) && !t.missingRole {
+		if t.upToDate(migrations) && !t.needsWork() {
 			rep.UpToDate++
 			if t.recorded {
 				rep.Vouched++
@@ -201,7 +236,7 @@ func MigrateTenants(ctx context.Context, db *sql.DB, log *slog.Logger, opts Migr
 				if opts.DryRun {
 					pending, err = pendingIn(ctx, db, t.schema, migrations)
 				} else {
-					applied, err = migrateSchema(ctx, db, t, migrations)
+					applied, err = migrateSchema(ctx, db, *cluster, t, migrations)
 					if err == nil && records {
 						if rerr := recordVersions(ctx, db, []string{t.schema}); rerr != nil {
 							log.Warn("recording tenant versions in the catalog failed; the next migrate reads this schema again", "schema", t.schema, "err", rerr)
@@ -287,29 +322,72 @@ func listTenants(ctx context.Context, db *sql.DB, only string) ([]tenantRow, err
 	return out, rs.Err()
 }
 
-func markMissingRoles(ctx context.Context, db *sql.DB, rows []tenantRow) error {
+// markRoles marks the rows whose role is missing and, with fix, those
+// whose role's LOGIN or membership of the group role does not match c, in
+// one query.
+func markRoles(ctx context.Context, db *sql.DB, rows []tenantRow, c Cluster, fix bool) error {
 	names := make([]string, len(rows))
 	for i, t := range rows {
 		names[i] = t.role
 	}
-	rs, err := db.QueryContext(ctx, "SELECT rolname FROM pg_roles WHERE rolname = ANY($1)", names)
+	rs, err := db.QueryContext(ctx, `SELECT r.rolname, r.rolcanlogin,
+			EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
+			        WHERE m.member = r.oid AND g.rolname = $2)
+		FROM pg_catalog.pg_roles r WHERE r.rolname = ANY($1)`, names, c.group())
 	if err != nil {
 		return err
 	}
 	defer rs.Close()
 	present := map[string]bool{}
+	wrong := map[string]bool{}
 	for rs.Next() {
 		var r string
-		if err := rs.Scan(&r); err != nil {
+		var login, member bool
+		if err := rs.Scan(&r, &login, &member); err != nil {
 			return err
 		}
 		present[r] = true
+		wrong[r] = login != c.Citus || !member
 	}
 	for i := range rows {
 		rows[i].missingRole = !present[rows[i].role]
+		rows[i].fixRole = fix && wrong[rows[i].role]
 	}
 	return rs.Err()
 }
+
+// markUndistributed marks, on Citus, the rows whose schema exists and is
+// not a distributed schema (pg_dist_schema, Citus 12+:
+// src/backend/distributed/sql/citus--11.3-1--12.0-1.sql).
+func markUndistributed(ctx context.Context, db *sql.DB, rows []tenantRow) error {
+	names := make([]string, len(rows))
+	for i, t := range rows {
+		names[i] = t.schema
+	}
+	rs, err := db.QueryContext(ctx, `SELECT n.nspname FROM pg_catalog.pg_namespace n
+		WHERE n.nspname = ANY($1)
+		  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_schema d WHERE d.schemaid = n.oid)`, names)
+	if err != nil {
+		return fmt.Errorf("listing the tenant schemas Citus does not distribute: %w", err)
+	}
+	defer rs.Close()
+	at := make(map[string]int, len(rows))
+	for i, t := range rows {
+		at[t.schema] = i
+	}
+	for rs.Next() {
+		var s string
+		if err := rs.Scan(&s); err != nil {
+			return err
+		}
+		rows[at[s]].distribute = true
+	}
+	return rs.Err()
+}
+
+// needsWork reports whether t's role or, on Citus, its schema needs
+// something whatever its version.
+func (t tenantRow) needsWork() bool { return t.missingRole || t.fixRole || t.distribute }
 
 // readVersions sets every row's version: one catalog query finds the
 // schemas that have a version table, then one UNION ALL query per chunk
@@ -485,35 +563,85 @@ func pendingIn(ctx context.Context, db *sql.DB, schema string, migrations []Migr
 }
 
 // migrateSchema brings one schema to the latest version and gives its role
-// the grants, creating the role if it is missing.
-func migrateSchema(ctx context.Context, db *sql.DB, t tenantRow, migrations []Migration) (applied int, err error) {
+// the grants, creating the role if it is missing, making it match the
+// cluster and, on Citus, distributing the schema.
+func migrateSchema(ctx context.Context, db *sql.DB, c Cluster, t tenantRow, migrations []Migration) (applied int, err error) {
 	if err := ValidateSchemaName(t.schema); err != nil {
 		return 0, err
 	}
-	if t.missingRole {
-		if err := restoreRole(ctx, db, t); err != nil {
+	if t.missingRole || t.fixRole {
+		if err := restoreRole(ctx, db, c, t); err != nil {
 			return 0, err
 		}
 	}
-	if t.upToDate(migrations) {
-		return 0, nil
+	if !t.upToDate(migrations) {
+		p, err := newTenantProvider(db, c, t.schema, t.role, migrations)
+		if err != nil {
+			return 0, err
+		}
+		results, err := p.Up(ctx)
+		var partial *goose.PartialError
+		if errors.As(err, &partial) {
+			return len(partial.Applied), fmt.Errorf("version %d: %w", partial.Failed.Source.Version, partial.Err)
+		}
+		if err != nil {
+			return len(results), err
+		}
+		applied = len(results)
 	}
-	p, err := newTenantProvider(db, t.schema, t.role, migrations)
+	if t.distribute {
+		if err := distributeSchema(ctx, db, t.schema); err != nil {
+			return applied, err
+		}
+	}
+	return applied, nil
+}
+
+// distributeSchema makes schema a distributed schema of Citus
+// (citus_schema_distribute, Citus 12+:
+// src/backend/distributed/sql/udfs/citus_schema_distribute/12.0-1.sql),
+// under the schema's advisory lock. Its tables become single-shard tables
+// on one node.
+func distributeSchema(ctx context.Context, db *sql.DB, schema string) error {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	results, err := p.Up(ctx)
-	var partial *goose.PartialError
-	if errors.As(err, &partial) {
-		return len(partial.Applied), fmt.Errorf("version %d: %w", partial.Failed.Source.Version, partial.Err)
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", schemaLockID(schema)); err != nil {
+		return err
 	}
-	return len(results), err
+	var done bool
+	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_schema WHERE schemaid = $1::regnamespace)", QuoteIdent(schema)).Scan(&done); err != nil {
+		return err
+	}
+	if !done {
+		// The version table's trigger of plain PostgreSQL (shared
+		// migration 00002) would go to the worker with the table, where
+		// the catalog it writes does not exist; Citus mode does without
+		// it (see Cluster). Citus refuses to distribute tables with
+		// triggers unless told they are safe: the users table's are
+		// (they only notify).
+		if err := execEachTx(ctx, tx, []string{
+			"DROP TRIGGER IF EXISTS strictmt_versions_changed ON " + QuoteIdent(schema) + "." + VersionTable,
+			"DELETE FROM public.tenant_versions WHERE schema_name = " + quoteLiteral(schema),
+			"SET LOCAL citus.enable_unsafe_triggers TO on",
+		}); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "SELECT citus_schema_distribute($1::regnamespace)", QuoteIdent(schema)); err != nil {
+			return fmt.Errorf("distributing the schema: %w", err)
+		}
+	}
+	return tx.Commit()
 }
 
 // restoreRole creates a tenant's missing role (a tenant from before roles
-// existed, or one whose role was dropped by hand) and its grants, under the
-// schema's advisory lock so that concurrent runs do not race.
-func restoreRole(ctx context.Context, db *sql.DB, t tenantRow) error {
+// existed, or one whose role was dropped by hand) with its grants, or
+// makes an existing one match c (LOGIN or NOLOGIN, a member of the group
+// role), under the schema's advisory lock so that concurrent runs do not
+// race.
+func restoreRole(ctx context.Context, db *sql.DB, c Cluster, t tenantRow) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -526,12 +654,18 @@ func restoreRole(ctx context.Context, db *sql.DB, t tenantRow) error {
 	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", t.role).Scan(&exists); err != nil {
 		return err
 	}
+	r := QuoteIdent(t.role)
 	if !exists {
-		if _, err := tx.ExecContext(ctx, "CREATE ROLE "+QuoteIdent(t.role)+" NOLOGIN"); err != nil {
+		if _, err := tx.ExecContext(ctx, "CREATE ROLE "+r+" "+c.loginClause()+" IN ROLE "+QuoteIdent(c.group())); err != nil {
 			return err
 		}
-	}
-	if err := grantExisting(ctx, tx, t.schema, t.role); err != nil {
+		if err := grantExisting(ctx, tx, t.schema, t.role); err != nil {
+			return err
+		}
+	} else if err := execEachTx(ctx, tx, []string{
+		"ALTER ROLE " + r + " " + c.loginClause(),
+		"GRANT " + QuoteIdent(c.group()) + " TO " + r,
+	}); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -34,6 +34,24 @@ type Migration struct {
 	Version int64
 	Name    string
 	SQL     string
+	// Stmts is SQL split into its statements, each sent as a message of
+	// its own (see ExecEach); NewMigration fills it.
+	Stmts []string
+}
+
+// NewMigration returns the migration version with its SQL split into
+// statements.
+func NewMigration(version int64, name, sql string) Migration {
+	return Migration{Version: version, Name: name, SQL: sql, Stmts: SplitStatements(sql)}
+}
+
+// statements returns m's statements, splitting SQL when Stmts was not
+// filled (a Migration written as a literal).
+func (m Migration) statements() []string {
+	if m.Stmts == nil {
+		return SplitStatements(m.SQL)
+	}
+	return m.Stmts
 }
 
 // TenantMigrations returns the embedded tenant migrations in version order.
@@ -59,7 +77,7 @@ func loadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Migration{Version: v, Name: name, SQL: string(body)})
+		out = append(out, NewMigration(v, name, string(body)))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
 	for i := 1; i < len(out); i++ {
@@ -185,7 +203,7 @@ func schemaLockID(schema string) int64 {
 // transaction whose search_path is the schema. The same transaction grants
 // the tenant role what the migration created, so a schema's version and
 // its role's grants never disagree.
-func newTenantProvider(db *sql.DB, schema, role string, migrations []Migration) (*goose.Provider, error) {
+func newTenantProvider(db *sql.DB, c Cluster, schema, role string, migrations []Migration) (*goose.Provider, error) {
 	store, err := database.NewStore(database.DialectPostgres, schema+"."+VersionTable)
 	if err != nil {
 		return nil, err
@@ -194,7 +212,7 @@ func newTenantProvider(db *sql.DB, schema, role string, migrations []Migration) 
 	for _, m := range migrations {
 		gos = append(gos, goose.NewGoMigration(m.Version,
 			&goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
-				if err := applyTenantSQL(ctx, tx, schema, m); err != nil {
+				if err := applyTenantSQL(ctx, tx, c, schema, m); err != nil {
 					return err
 				}
 				return grantExisting(ctx, tx, schema, role)
@@ -214,12 +232,18 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-func applyTenantSQL(ctx context.Context, tx execer, schema string, m Migration) error {
+// applyTenantSQL runs m in tx with schema as search_path, a statement per
+// message (see ExecEach): goose's transaction gives no access to its
+// connection, so each goes in a round trip of its own, as goose sends the
+// statements of its own SQL migrations.
+func applyTenantSQL(ctx context.Context, tx execer, c Cluster, schema string, m Migration) error {
 	// SET LOCAL ends with the transaction, so the search_path never leaks
 	// to another user of the pooled connection.
-	// One round trip: with no arguments the statements go as one simple
-	// query.
-	if _, err := tx.ExecContext(ctx, "SET LOCAL search_path TO "+QuoteIdent(schema)+";\n"+m.SQL); err != nil {
+	stmts := []string{"SET LOCAL search_path TO " + QuoteIdent(schema)}
+	if c.Citus {
+		stmts = append(stmts, "SET LOCAL citus.enable_unsafe_triggers TO on")
+	}
+	if err := execEachTx(ctx, tx, append(stmts, m.statements()...)); err != nil {
 		return fmt.Errorf("%s: %w", m.Name, err)
 	}
 	return nil

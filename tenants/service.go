@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -32,10 +33,14 @@ type Service struct {
 	dbName      string
 	publicHosts map[string]bool
 	migrations  []Migration
-	schemaSQL   string // see buildSchemaSQL
+	schemaStmts []string // see buildSchemaStmts
 	onChange    func()
 	spares      *spareKeeper        // see KeepSpares
 	provisioned func(time.Duration) // see SetProvisionObserver
+	cluster     Cluster             // see SetCluster
+
+	groupMu    sync.Mutex
+	groupReady bool // the cluster's tenant group role exists
 
 	// failAt, set only by tests, makes creation fail at the named step.
 	failAt string
@@ -53,7 +58,7 @@ func NewService(ctx context.Context, db *gorm.DB, publicHosts []string, onChange
 	if err != nil {
 		return nil, err
 	}
-	schemaSQL, err := buildSchemaSQL(migrations)
+	schemaStmts, err := buildSchemaStmts(migrations)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +66,45 @@ func NewService(ctx context.Context, db *gorm.DB, publicHosts []string, onChange
 	for _, h := range publicHosts {
 		hosts[NormalizeHost(h)] = true
 	}
-	return &Service{db: db, dbName: dbName, publicHosts: hosts, migrations: migrations, schemaSQL: schemaSQL, onChange: onChange}, nil
+	// Citus mode follows the database until SetCluster says otherwise.
+	var cluster Cluster
+	if err := db.WithContext(ctx).Raw("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')").Scan(&cluster.Extension).Error; err != nil {
+		return nil, fmt.Errorf("tenants: %w", err)
+	}
+	cluster.Citus = cluster.Extension
+	return &Service{db: db, dbName: dbName, publicHosts: hosts, migrations: migrations, schemaStmts: schemaStmts, onChange: onChange, cluster: cluster}, nil
+}
+
+// SetCluster sets how tenants are provisioned (see Cluster and
+// DetectCluster); call it before the service is used.
+func (s *Service) SetCluster(c Cluster) {
+	s.groupMu.Lock()
+	defer s.groupMu.Unlock()
+	s.cluster = c
+	s.groupReady = false
+}
+
+// Cluster returns how the service provisions tenants.
+func (s *Service) Cluster() Cluster { return s.cluster }
+
+// ensureGroup creates the tenant roles' group role once, before the first
+// provisioning that grants it (outside that transaction, so that two
+// concurrent creations do not both try to create it in theirs).
+func (s *Service) ensureGroup(ctx context.Context) error {
+	s.groupMu.Lock()
+	defer s.groupMu.Unlock()
+	if s.groupReady {
+		return nil
+	}
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	if err := EnsureTenantGroup(ctx, sqlDB, s.cluster); err != nil {
+		return err
+	}
+	s.groupReady = true
+	return nil
 }
 
 // CreateParams describes a new tenant.
@@ -160,44 +203,49 @@ func (s *Service) CreateTenantWith(ctx context.Context, p CreateParams, o Create
 	if o.DB != nil {
 		db = o.DB
 	}
+	if err := s.ensureGroup(ctx); err != nil {
+		return nil, err
+	}
 	var took time.Duration // provisioning, for the observer
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		cat := repository.NewCatalog(tx)
-		if o.Replace {
-			if err := s.deleteExisting(ctx, tx, client.SchemaName); err != nil {
+	err := onConn(ctx, db, func(conn *gorm.DB, raw rawConn) error {
+		return conn.Transaction(func(tx *gorm.DB) error {
+			cat := repository.NewCatalog(tx)
+			if o.Replace {
+				if err := s.deleteExisting(ctx, tx, client.SchemaName); err != nil {
+					return err
+				}
+			}
+			// The catalog row goes first: its unique schema_name makes a
+			// concurrent creation of the same schema wait here, then fail
+			// with a conflict, before either touches the schema.
+			if err := cat.CreateClient(ctx, client); err != nil {
 				return err
 			}
-		}
-		// The catalog row goes first: its unique schema_name makes a
-		// concurrent creation of the same schema wait here, then fail
-		// with a conflict, before either touches the schema.
-		if err := cat.CreateClient(ctx, client); err != nil {
-			return err
-		}
-		for i, d := range domains {
-			dom := models.Domain{Domain: d, TenantID: client.ID, IsPrimary: i == 0}
-			if err := cat.CreateDomain(ctx, &dom); err != nil {
+			for i, d := range domains {
+				dom := models.Domain{Domain: d, TenantID: client.ID, IsPrimary: i == 0}
+				if err := cat.CreateDomain(ctx, &dom); err != nil {
+					return err
+				}
+				client.Domains = append(client.Domains, dom)
+			}
+			if err := s.step("catalog"); err != nil {
 				return err
 			}
-			client.Domains = append(client.Domains, dom)
-		}
-		if err := s.step("catalog"); err != nil {
-			return err
-		}
-		start := time.Now()
-		if err := s.provision(ctx, tx, client.SchemaName, client.RoleName); err != nil {
-			return err
-		}
-		took = time.Since(start)
-		if err := s.step("provisioned"); err != nil {
-			return err
-		}
-		if o.Populate != nil {
-			if err := o.Populate(ctx, tx, client); err != nil {
+			start := time.Now()
+			if err := s.provision(ctx, tx, raw, client.SchemaName, client.RoleName); err != nil {
 				return err
 			}
-		}
-		return notify(ctx, tx, client.SchemaName)
+			took = time.Since(start)
+			if err := s.step("provisioned"); err != nil {
+				return err
+			}
+			if o.Populate != nil {
+				if err := o.Populate(ctx, tx, client); err != nil {
+					return err
+				}
+			}
+			return notify(ctx, tx, client.SchemaName)
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -225,10 +273,11 @@ func (s *Service) changed() {
 
 // provision creates the schema with every tenant migration applied and
 // recorded in its version table, and the tenant's role with its grants,
-// all in tx. It claims a spare schema when one is ready (a rename, see
-// KeepSpares); otherwise it runs the whole provisioning DDL in one round
-// trip. Either way the cost does not depend on the number of tenants.
-func (s *Service) provision(ctx context.Context, tx *gorm.DB, schema, role string) error {
+// all in tx (on raw's connection). It claims a spare schema when one is
+// ready (a rename, see KeepSpares); otherwise it sends the whole
+// provisioning DDL in one round trip, a statement per message (see
+// ExecEach). Either way the cost does not depend on the number of tenants.
+func (s *Service) provision(ctx context.Context, tx *gorm.DB, raw rawConn, schema, role string) error {
 	// A claimed spare that vanished is retried with another, a few times.
 	for range 3 {
 		spare, err := s.claimSpare(ctx, tx)
@@ -238,7 +287,7 @@ func (s *Service) provision(ctx context.Context, tx *gorm.DB, schema, role strin
 		if spare == "" {
 			break
 		}
-		ok, err := s.provisionSpare(ctx, tx, spare, schema, role)
+		ok, err := s.provisionSpare(ctx, raw, spare, schema, role)
 		if err != nil {
 			return provisionError(err, schema, role)
 		}
@@ -246,33 +295,44 @@ func (s *Service) provision(ctx context.Context, tx *gorm.DB, schema, role strin
 			return nil
 		}
 	}
-	_, err := gormExecer{tx.WithContext(ctx)}.ExecContext(ctx, s.provisionScript(schema, role))
-	return provisionError(err, schema, role)
+	return provisionError(raw.execEach(ctx, s.provisionStmts(schema, role)), schema, role)
 }
 
-// provisionScript returns the SQL that creates schema with every
+// provisionStmts returns the statements that create schema with every
 // migration and its version table, and role with its grants. The role's
 // default privileges in the schema come before the tables, so that each
 // table and sequence is granted as it is made: no statement has to find
 // the schema's objects (GRANT ... ON ALL TABLES IN SCHEMA reads the whole
 // of pg_class, which grows with every tenant).
-func (s *Service) provisionScript(schema, role string) string {
+func (s *Service) provisionStmts(schema, role string) []string {
 	sch := QuoteIdent(schema)
-	var b strings.Builder
-	b.Grow(len(s.schemaSQL) + 1024)
-	b.WriteString("CREATE SCHEMA " + sch + ";\n")
-	b.WriteString("CREATE ROLE " + QuoteIdent(role) + " NOLOGIN;\n")
-	b.WriteString(roleSQL(schema, role))
-	// SET LOCAL ends with the transaction: the search_path never outlives
-	// it on the pooled connection.
-	b.WriteString("SET LOCAL search_path TO " + sch + ";\n")
-	b.WriteString(s.schemaSQL)
-	b.WriteString("REVOKE ALL ON " + sch + "." + VersionTable + " FROM " + QuoteIdent(role) + ";\n")
-	// The catalog's copy of the versions just recorded (see
-	// tenants/migrations/shared/00002_tenant_versions.sql), so that
-	// migrate need not open this schema to know it is up to date.
-	b.WriteString("SELECT public.strictmt_record_versions(current_schema());\n")
-	return b.String()
+	out := make([]string, 0, len(s.schemaStmts)+16)
+	// SET LOCAL ends with the transaction: none of these settings
+	// outlives it on the pooled connection.
+	if s.cluster.Citus {
+		// The schema is created distributed, its tables single-shard
+		// tables placed together on one node; the triggers of the
+		// migrations are accepted (see Cluster).
+		out = append(out,
+			"SET LOCAL citus.enable_schema_based_sharding TO on",
+			"SET LOCAL citus.enable_unsafe_triggers TO on")
+	}
+	out = append(out,
+		"CREATE SCHEMA "+sch,
+		"CREATE ROLE "+QuoteIdent(role)+" "+s.cluster.loginClause()+" IN ROLE "+QuoteIdent(s.cluster.group()))
+	out = append(out, roleStmts(schema, role)...)
+	out = append(out, "SET LOCAL search_path TO "+sch)
+	out = append(out, s.schemaStmts...)
+	out = append(out, "REVOKE ALL ON "+sch+"."+VersionTable+" FROM "+QuoteIdent(role))
+	if !s.cluster.Citus {
+		// The catalog's copy of the versions just recorded (see
+		// tenants/migrations/shared/00002_tenant_versions.sql), so that
+		// migrate need not open this schema to know it is up to date.
+		// Not on Citus, where the trigger that keeps it true would not
+		// fire (see Cluster).
+		out = append(out, "SELECT public.strictmt_record_versions(current_schema())")
+	}
+	return out
 }
 
 // provisionError translates the errors of a provisioning script.
@@ -286,34 +346,33 @@ func provisionError(err error, schema, role string) error {
 	return err
 }
 
-// buildSchemaSQL returns the part of the provisioning script that runs
-// with the new schema as search_path: every migration, then goose's
-// version table with a row per version, exactly as goose would leave a
-// schema it had migrated.
-func buildSchemaSQL(ms []Migration) (string, error) {
+// buildSchemaStmts returns the part of the provisioning that runs with
+// the new schema as search_path, a statement each: every migration, then
+// goose's version table with a row per version, exactly as goose would
+// leave a schema it had migrated.
+func buildSchemaStmts(ms []Migration) ([]string, error) {
 	store, err := database.NewStore(database.DialectPostgres, VersionTable)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	rec := &recorder{}
 	if err := store.CreateVersionTable(context.Background(), rec); err != nil {
-		return "", err
+		return nil, err
 	}
-	var b strings.Builder
+	var out []string
 	for _, m := range ms {
-		// The newline ends a trailing comment before the separator.
-		b.WriteString(m.SQL + "\n;\n")
+		out = append(out, m.Stmts...)
 	}
 	for _, q := range rec.stmts {
-		b.WriteString(q + ";\n")
+		out = append(out, SplitStatements(q)...)
 	}
 	// goose records version 0 when it creates the table; keep its shape.
+	var b strings.Builder
 	b.WriteString("INSERT INTO " + VersionTable + " (version_id, is_applied) VALUES (0, true)")
 	for _, v := range versions(ms) {
 		b.WriteString(", (" + strconv.FormatInt(v, 10) + ", true)")
 	}
-	b.WriteString(";\n")
-	return b.String(), nil
+	return append(out, b.String()), nil
 }
 
 // recorder collects the statements goose's store would execute, so the
@@ -341,18 +400,18 @@ func versions(ms []Migration) []int64 {
 	return out
 }
 
-// roleSQL lets role use schema and be used by the login role, and grants
+// roleStmts let role use schema and be used by the login role, and grant
 // it whatever tables and sequences the login role creates there from now
 // on (the version table, made by goose, is revoked explicitly).
-func roleSQL(schema, role string) string {
+func roleStmts(schema, role string) []string {
 	s, r := QuoteIdent(schema), QuoteIdent(role)
-	return strings.Join([]string{
+	return []string{
 		// The login role must be a member to SET ROLE to the tenant role.
 		"GRANT " + r + " TO CURRENT_USER",
 		"GRANT USAGE ON SCHEMA " + s + " TO " + r,
 		"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO " + r,
 		"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO " + r,
-	}, ";\n") + ";\n"
+	}
 }
 
 // dbtx is what grantExisting needs of a transaction.
@@ -361,12 +420,12 @@ type dbtx interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// grantExisting gives role roleSQL and the tables and sequences that exist
-// in schema, but not its version table. It runs after every migration, so
-// that tables made by another login role (whose default privileges are
-// not the tenant's) are granted too. The objects are found through
-// pg_depend's index on the namespace, so the cost is that of the schema,
-// not of the database.
+// grantExisting gives role roleStmts and the tables and sequences that
+// exist in schema, but not its version table. It runs after every
+// migration, so that tables made by another login role (whose default
+// privileges are not the tenant's) are granted too. The objects are found
+// through pg_depend's index on the namespace, so the cost is that of the
+// schema, not of the database.
 func grantExisting(ctx context.Context, tx dbtx, schema, role string) error {
 	rows, err := tx.QueryContext(ctx, `SELECT c.relname, c.relkind = 'S'
 		FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c ON c.oid = d.objid
@@ -378,9 +437,9 @@ func grantExisting(ctx context.Context, tx dbtx, schema, role string) error {
 	if err != nil {
 		return err
 	}
-	var b strings.Builder
-	b.WriteString(roleSQL(schema, role))
 	s, r := QuoteIdent(schema), QuoteIdent(role)
+	var tables, sequences []string
+	version := false
 	for rows.Next() {
 		var name string
 		var sequence bool
@@ -391,19 +450,28 @@ func grantExisting(ctx context.Context, tx dbtx, schema, role string) error {
 		obj := s + "." + QuoteIdent(name)
 		switch {
 		case name == VersionTable:
-			b.WriteString("REVOKE ALL ON " + obj + " FROM " + r + ";\n")
+			version = true
 		case sequence:
-			b.WriteString("GRANT USAGE, SELECT, UPDATE ON SEQUENCE " + obj + " TO " + r + ";\n")
+			sequences = append(sequences, obj)
 		default:
-			b.WriteString("GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE " + obj + " TO " + r + ";\n")
+			tables = append(tables, obj)
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, b.String())
-	return err
+	stmts := roleStmts(schema, role)
+	if version {
+		stmts = append(stmts, "REVOKE ALL ON "+s+"."+VersionTable+" FROM "+r)
+	}
+	if len(sequences) > 0 {
+		stmts = append(stmts, "GRANT USAGE, SELECT, UPDATE ON SEQUENCE "+strings.Join(sequences, ", ")+" TO "+r)
+	}
+	if len(tables) > 0 {
+		stmts = append(stmts, "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "+strings.Join(tables, ", ")+" TO "+r)
+	}
+	return execEachTx(ctx, tx, stmts)
 }
 
 func notify(ctx context.Context, tx *gorm.DB, schema string) error {
@@ -506,7 +574,10 @@ func dropRole(ctx context.Context, tx *gorm.DB, role string) error {
 	r := QuoteIdent(role)
 	// DROP OWNED revokes the role's grants in this database (it owns
 	// nothing) so that DROP ROLE succeeds.
-	return tx.WithContext(ctx).Exec("DROP OWNED BY " + r + "; DROP ROLE " + r).Error
+	if err := tx.WithContext(ctx).Exec("DROP OWNED BY " + r).Error; err != nil {
+		return err
+	}
+	return tx.WithContext(ctx).Exec("DROP ROLE " + r).Error
 }
 
 // ListParams selects tenants in ListTenants.

@@ -98,53 +98,62 @@ func (s *Service) FillSpares(ctx context.Context, target int) (int, error) {
 // wait for a filler, and reports whether it did.
 func (s *Service) fillOne(ctx context.Context, target int) (built bool, err error) {
 	latest := s.latestVersion()
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var mine bool
-		if err := tx.Raw("SELECT pg_try_advisory_xact_lock(?)", fillLockID).Scan(&mine).Error; err != nil || !mine {
-			return err
-		}
-		var spares []struct {
-			Name    string
-			HasRole bool
-		}
-		if err := tx.Raw(`SELECT nspname AS name, EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = nspname) AS has_role
-			FROM pg_catalog.pg_namespace WHERE starts_with(nspname, ?)`, sparePrefix).Scan(&spares).Error; err != nil {
-			return err
-		}
-		ready := 0
-		var drop []string
-		for _, sp := range spares {
-			v, ok := spareVersion(sp.Name)
-			switch {
-			case ok && v == latest && sp.HasRole:
-				ready++
-			case ok && (v < latest || v == latest && !sp.HasRole):
-				// Only older or broken spares: a newer process's spares
-				// are its own.
-				drop = append(drop, sp.Name)
-			}
-		}
-		for _, n := range drop {
-			var free bool
-			if err := tx.Raw("SELECT pg_try_advisory_xact_lock(?, hashtext(?))", spareLockClass, n).Scan(&free).Error; err != nil {
+	if err := s.ensureGroup(ctx); err != nil {
+		return false, err
+	}
+	err = onConn(ctx, s.db, func(conn *gorm.DB, raw rawConn) error {
+		return conn.Transaction(func(tx *gorm.DB) error {
+			var mine bool
+			if err := tx.Raw("SELECT pg_try_advisory_xact_lock(?)", fillLockID).Scan(&mine).Error; err != nil || !mine {
 				return err
 			}
-			if free {
-				q := QuoteIdent(n)
-				if err := tx.Exec("DROP SCHEMA " + q + " CASCADE; DROP ROLE IF EXISTS " + q + "; DELETE FROM public.tenant_versions WHERE schema_name = " + quoteLiteral(n)).Error; err != nil {
-					return err
+			var spares []struct {
+				Name    string
+				HasRole bool
+			}
+			if err := tx.Raw(`SELECT nspname AS name, EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = nspname) AS has_role
+			FROM pg_catalog.pg_namespace WHERE starts_with(nspname, ?)`, sparePrefix).Scan(&spares).Error; err != nil {
+				return err
+			}
+			ready := 0
+			var drop []string
+			for _, sp := range spares {
+				v, ok := spareVersion(sp.Name)
+				switch {
+				case ok && v == latest && sp.HasRole:
+					ready++
+				case ok && (v < latest || v == latest && !sp.HasRole):
+					// Only older or broken spares: a newer process's spares
+					// are its own.
+					drop = append(drop, sp.Name)
 				}
 			}
-		}
-		if ready >= target {
+			for _, n := range drop {
+				var free bool
+				if err := tx.Raw("SELECT pg_try_advisory_xact_lock(?, hashtext(?))", spareLockClass, n).Scan(&free).Error; err != nil {
+					return err
+				}
+				if free {
+					q := QuoteIdent(n)
+					if err := raw.execEach(ctx, []string{
+						"DROP SCHEMA " + q + " CASCADE",
+						"DROP ROLE IF EXISTS " + q,
+						"DELETE FROM public.tenant_versions WHERE schema_name = " + quoteLiteral(n),
+					}); err != nil {
+						return err
+					}
+				}
+			}
+			if ready >= target {
+				return nil
+			}
+			name := spareName(latest)
+			if err := raw.execEach(ctx, s.provisionStmts(name, name)); err != nil {
+				return err
+			}
+			built = true
 			return nil
-		}
-		name := spareName(latest)
-		if _, err := (gormExecer{tx}).ExecContext(ctx, s.provisionScript(name, name)); err != nil {
-			return err
-		}
-		built = true
-		return nil
+		})
 	})
 	return built && err == nil, err
 }
@@ -213,17 +222,23 @@ func (s *Service) Close() {
 // privileges follow. ok is false when the spare vanished meanwhile
 // (claimed by a transaction that committed between the candidate scan and
 // the lock), leaving tx as it was.
-func (s *Service) provisionSpare(ctx context.Context, tx *gorm.DB, spare, schema, role string) (ok bool, err error) {
-	exec := gormExecer{tx.WithContext(ctx)}
-	_, err = exec.ExecContext(ctx, "SAVEPOINT strictmt_claim;\n"+
-		"ALTER SCHEMA "+QuoteIdent(spare)+" RENAME TO "+QuoteIdent(schema)+";\n"+
-		"ALTER ROLE "+QuoteIdent(spare)+" RENAME TO "+QuoteIdent(role)+";\n"+
+func (s *Service) provisionSpare(ctx context.Context, raw rawConn, spare, schema, role string) (ok bool, err error) {
+	r := QuoteIdent(role)
+	err = raw.execEach(ctx, []string{
+		"SAVEPOINT strictmt_claim",
+		"ALTER SCHEMA " + QuoteIdent(spare) + " RENAME TO " + QuoteIdent(schema),
+		"ALTER ROLE " + QuoteIdent(spare) + " RENAME TO " + r,
+		// A spare built before the group role, or in the other mode,
+		// is made like a new tenant's role (see provisionStmts).
+		"ALTER ROLE " + r + " " + s.cluster.loginClause(),
+		"GRANT " + QuoteIdent(s.cluster.group()) + " TO " + r,
 		// The spare's recorded versions follow it (the fingerprint
 		// holds oids, which a rename keeps).
-		"UPDATE public.tenant_versions SET schema_name = "+quoteLiteral(schema)+" WHERE schema_name = "+quoteLiteral(spare))
+		"UPDATE public.tenant_versions SET schema_name = " + quoteLiteral(schema) + " WHERE schema_name = " + quoteLiteral(spare),
+	})
 	switch repository.PgCode(err) {
 	case "3F000", "42704": // invalid_schema_name, undefined_object: the spare or its role is gone
-		if _, rerr := exec.ExecContext(ctx, "ROLLBACK TO SAVEPOINT strictmt_claim"); rerr != nil {
+		if rerr := raw.execEach(ctx, []string{"ROLLBACK TO SAVEPOINT strictmt_claim"}); rerr != nil {
 			return false, rerr
 		}
 		return false, nil

@@ -1,0 +1,5 @@
+package tenants
+
+import "gorm.io/gorm/clause"
+
+var lockForUpdate = clause.Locking{Strength: "UPDATE"}
