@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -59,10 +60,23 @@ func Config(t testing.TB) config.Config {
 	// Likewise a burst of one tenant's requests waits for its share of
 	// the pool (tenancy.max_conns_per_tenant) rather than getting 503.
 	cfg.Tenancy.MaxConnsWait = time.Minute
+	cfg.Database.Citus = citusSetting(cfg.Database.Citus)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// EnvCitus names the environment variable that sets database.citus for
+// every test app (auto, on or off), so that a suite runs in Citus mode on
+// plain PostgreSQL too: `STRICTMT_TEST_CITUS=on go test ./handlers/`.
+const EnvCitus = "STRICTMT_TEST_CITUS"
+
+func citusSetting(def string) string {
+	if v := os.Getenv(EnvCitus); v != "" {
+		return v
+	}
+	return def
 }
 
 // ShippedConfig returns the configuration of the repository's config.yaml
@@ -92,6 +106,7 @@ func ShippedConfig(t testing.TB) config.Config {
 		t.Fatalf("loading %s: %v", path, err)
 	}
 	cfg.HTTP.RequestTimeout = time.Minute
+	cfg.Database.Citus = citusSetting(cfg.Database.Citus)
 	return cfg
 }
 
