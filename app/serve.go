@@ -40,6 +40,7 @@ func (a *App) Handler() http.Handler {
 		BlacklistAfterRotation: a.Config.Auth.BlacklistAfterRotation,
 
 		Tenants:          a.Tenants,
+		Placements:       tenants.PlacementService{DB: a.DirectSQL},
 		AdminToken:       a.Config.Admin.Token,
 		PublicHosts:      a.Config.Tenancy.PublicHosts,
 		EnforcePaidUntil: a.Config.Tenancy.EnforcePaidUntil,

@@ -122,7 +122,7 @@ func (e *env) tenantsCmd() *cobra.Command {
 	del.Flags().BoolVar(&dropSchema, "drop-schema", false, "also drop the schema and all its data")
 	del.Flags().BoolVar(&yes, "yes", false, "confirm the deletion")
 
-	cmd.AddCommand(create, list, del)
+	cmd.AddCommand(create, list, del, e.placementCmd(), e.moveCmd())
 	return cmd
 }
 

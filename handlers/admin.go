@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -43,6 +44,7 @@ func registerAdmin(r *gin.RouterGroup, d Deps) {
 		"/tenants/:schema/domains": {http.MethodPost: h.addDomain},
 		"/domains/:domain":         {http.MethodDelete: h.removeDomain},
 	}
+	maps.Copy(routes, placementRoutes(d))
 	for path, handlers := range routes {
 		for _, m := range adminMethods {
 			if fn, ok := handlers[m]; ok {

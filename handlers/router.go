@@ -46,6 +46,9 @@ type Deps struct {
 	Tenants     TenantService
 	AdminToken  string
 	PublicHosts []string
+	// Placements, when not nil, serves the admin API's tenant placement
+	// paths (Citus); without it they answer 404.
+	Placements PlacementService
 	// EnforcePaidUntil answers 402 to tenants past paid_until and not on
 	// trial (see middleware.PaidUntil).
 	EnforcePaidUntil bool
