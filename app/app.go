@@ -345,6 +345,18 @@ func (a *App) knownUsers() int {
 	return n
 }
 
+// groupsPerTenant returns StoreOptions.GroupsPerTenant: 2 on Citus in
+// strict isolation, where every coordinator backend a tenant's requests
+// reach keeps a connection to the tenant's worker as the tenant's role
+// (docs/SCALE-OUT.md §3), so a tenant's requests stay on its home
+// affinity group and one more; 0 (overflow anywhere) otherwise.
+func (a *App) groupsPerTenant() int {
+	if a.Cluster.Citus && a.Config.Tenancy.Isolation == config.IsolationStrict {
+		return 2
+	}
+	return 0
+}
+
 // hasConnParam reports whether the connection string (URL or key=value
 // form) sets key.
 func hasConnParam(conn, key string) bool {
@@ -365,6 +377,7 @@ func (a *App) buildServices(ctx context.Context) error {
 		Groups:             a.tenantPools,
 		PreparedStatements: a.preparedStatements(),
 		KnownUsers:         a.knownUsers(),
+		GroupsPerTenant:    a.groupsPerTenant(),
 	})
 	// Provisioning DDL and spare upkeep go to PostgreSQL directly.
 	svc, err := tenants.NewService(ctx, a.DirectDB, a.Config.Tenancy.PublicHosts, a.Resolver.Invalidate)

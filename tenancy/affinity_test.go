@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/strictmt/strictmt/internal/pgtest"
 )
@@ -16,7 +17,7 @@ import (
 // connections each on a fresh database. Each group's connections carry
 // application_name "group<i>", so pg_stat_activity tells which group a
 // backend belongs to.
-func affinityStore(t *testing.T, groups, share int) (*Store, *sql.DB) {
+func affinityStore(t *testing.T, groups, share int, opts ...StoreOptions) (*Store, *sql.DB) {
 	t.Helper()
 	url := pgtest.NewDatabase(t)
 	open := func(app string, n int) *sql.DB {
@@ -36,7 +37,12 @@ func affinityStore(t *testing.T, groups, share int) (*Store, *sql.DB) {
 	for i := range groups {
 		pools = append(pools, open(fmt.Sprintf("group%d", i), share))
 	}
-	return NewStore(catalog, StoreOptions{Groups: pools}), catalog
+	o := StoreOptions{}
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	o.Groups = pools
+	return NewStore(catalog, o), catalog
 }
 
 // groupOf returns the group whose connection runs a read of t's, as
@@ -153,5 +159,48 @@ func TestAffinityOverflow(t *testing.T) {
 	defer cancel()
 	if g := groupOf(t, rctx, catalog, NewReadOnlyScope(tenant, false)); g == home {
 		t.Errorf("a read ran on its saturated home group %s", g)
+	}
+}
+
+// TestAffinityGroupsPerTenant: with GroupsPerTenant 2 (Citus in strict
+// isolation), a tenant's transactions take its home group, then its next
+// group, and then wait rather than reach a third; another tenant whose
+// groups are free is served meanwhile, not queued behind it.
+func TestAffinityGroupsPerTenant(t *testing.T) {
+	ctx := context.Background()
+	store, catalog := affinityStore(t, 4, 2, StoreOptions{GroupsPerTenant: 2})
+	tenant := store.NewTenant(Tenant{ID: 1, Schema: "tenant_hot"})
+	h := store.home(tenant.Schema)
+	mine := map[string]bool{fmt.Sprintf("group%d", h): true, fmt.Sprintf("group%d", (h+1)%4): true}
+	groups := map[string]int{}
+	for range 4 {
+		g, end := holdConn(t, ctx, catalog, tenant)
+		defer end()
+		groups[g]++
+	}
+	for g, n := range groups {
+		if !mine[g] || n != 2 {
+			t.Errorf("4 concurrent transactions of one tenant ran on %v, want 2 on each of its groups %v", groups, mine)
+			break
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	scope := NewReadOnlyScope(tenant, false)
+	err := Run(NewContextWithScope(wctx, scope), Stmt{SQL: "SELECT 1", Exec: func(pgconn.CommandTag) error { return nil }})
+	if err == nil {
+		t.Fatal("a fifth transaction of the tenant was served with its two groups held: it overflowed to another group")
+	}
+	var other *Tenant
+	for i := 0; other == nil; i++ {
+		s := fmt.Sprintf("tenant_%d", i)
+		if g := store.home(s); g != h && g != (h+1)%4 && (g+1)%4 != h && (g+1)%4 != (h+1)%4 {
+			other = store.NewTenant(Tenant{ID: 2, Schema: s})
+		}
+	}
+	rctx, cancel2 := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel2()
+	if g := groupOf(t, rctx, catalog, NewReadOnlyScope(other, false)); mine[g] {
+		t.Errorf("another tenant ran on %s, one of the hot tenant's groups", g)
 	}
 }

@@ -34,6 +34,7 @@ type Store struct {
 	// the next connection freed in any group. nil: one pool, whose own
 	// queue does that.
 	slots    *semaphore.Weighted
+	spread   int // StoreOptions.GroupsPerTenant, at most len(groups); 0: any group
 	orm      *gorm.DB
 	comments bool
 	prepared int // statements prepared per connection; 0: none
@@ -75,6 +76,15 @@ type StoreOptions struct {
 	// none.
 	KnownUsers   int
 	KnownUserTTL time.Duration
+	// GroupsPerTenant, when not 0, keeps each tenant's scopes on its
+	// home group and, when that is saturated, the next
+	// GroupsPerTenant-1 groups, waiting for one of them rather than
+	// overflowing to any other. On Citus in strict isolation every
+	// coordinator backend keeps a connection to a worker per tenant role
+	// it served (see docs/SCALE-OUT.md §3), so a tenant spread over the
+	// whole pool costs the workers a connection per backend. 0: a
+	// saturated home overflows to the freest group.
+	GroupsPerTenant int
 }
 
 // NewStore returns the tenant data path on pool.
@@ -103,7 +113,11 @@ func NewStore(pool *sql.DB, opts StoreOptions) *Store {
 	}
 	st := &Store{sql: pool, groups: groups, orm: orm, comments: opts.StatementComments, prepared: max(opts.PreparedStatements, 0),
 		users: newUserCache(opts.KnownUsers, opts.KnownUserTTL), shapes: map[string]string{}}
-	if n := st.maxOpen(); len(groups) > 1 && n > 0 {
+	if opts.GroupsPerTenant > 0 && opts.GroupsPerTenant < len(groups) {
+		// A scope waits in its own groups' queues: a shared queue would
+		// make every tenant wait behind a hot one whose groups are full.
+		st.spread = opts.GroupsPerTenant
+	} else if n := st.maxOpen(); len(groups) > 1 && n > 0 {
 		st.slots = semaphore.NewWeighted(int64(n))
 	}
 	return st
@@ -151,7 +165,8 @@ func (s *Store) home(schema string) int {
 // When every group is saturated the scope waits in one queue for all of
 // them (slots), first come first served, as in a single pool. Backends
 // an overflow has widened are recycled by database.conn_max_lifetime
-// like any other.
+// like any other. With StoreOptions.GroupsPerTenant a tenant overflows
+// only to its next few groups and otherwise waits for its home group.
 func (s *Store) conn(ctx context.Context, schema string) (*sql.Conn, error) {
 	if len(s.groups) == 1 {
 		return s.groups[0].Conn(ctx)
@@ -174,6 +189,19 @@ func (s *Store) groupConn(ctx context.Context, schema string) (*sql.Conn, error)
 	h := s.home(schema)
 	if st := s.groups[h].Stats(); st.InUse < st.MaxOpenConnections || st.MaxOpenConnections <= 0 {
 		return s.groups[h].Conn(ctx)
+	}
+	if s.spread > 0 {
+		// The tenant's own few groups only, home first; when all are
+		// saturated it waits for its home group.
+		best, free := h, 0
+		for k := 1; k < s.spread; k++ {
+			g := (h + k) % len(s.groups)
+			st := s.groups[g].Stats()
+			if f := st.MaxOpenConnections - st.InUse; f > free {
+				best, free = g, f
+			}
+		}
+		return s.groups[best].Conn(ctx)
 	}
 	best, free := h, 0
 	for i, g := range s.groups {

@@ -358,7 +358,7 @@ func markRoles(ctx context.Context, db *sql.DB, rows []tenantRow, c Cluster, fix
 
 // markUndistributed marks, on Citus, the rows whose schema exists and is
 // not a distributed schema (pg_dist_schema, Citus 12+:
-// src/backend/distributed/sql/citus--11.3-1--12.0-1.sql).
+// src/backend/distributed/sql/citus--11.3-2--12.0-1.sql).
 func markUndistributed(ctx context.Context, db *sql.DB, rows []tenantRow) error {
 	names := make([]string, len(rows))
 	for i, t := range rows {
