@@ -20,7 +20,7 @@ import (
 // whole query string of some DDL (CREATE INDEX, CREATE TRIGGER, ALTER
 // TABLE) to its workers in an extended-protocol message, which takes one
 // command, so a script fails there with "cannot insert multiple commands
-// into a prepared statement" (citusdata/citus#6608). ExecEach keeps the
+// into a prepared statement" (Citus issue 6608). ExecEach keeps the
 // single round trip a script had: the statements travel as one pipeline
 // of extended-protocol messages (Parse, Bind, Execute each, one Sync),
 // where PostgreSQL itself refuses a message with more than one command.
