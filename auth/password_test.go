@@ -38,7 +38,8 @@ func TestHashPasswordDefaultCost(t *testing.T) {
 
 func TestHashPasswordSalted(t *testing.T) {
 	t.Parallel()
-	if hashFast(t, "same password") == hashFast(t, "same password") {
+	first, second := hashFast(t, "same password"), hashFast(t, "same password")
+	if first == second {
 		t.Error("two hashes of one password are equal")
 	}
 }

@@ -229,9 +229,10 @@ func buildBinary(t *testing.T) string {
 		t.Fatal("cannot locate the source tree")
 	}
 	root := filepath.Dir(filepath.Dir(file))
+	// go test puts its own toolchain's bin first on PATH.
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("cannot find the go command to build the binary: %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "strictmt")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -103,9 +103,6 @@ type input struct {
 	partial bool
 }
 
-// has reports whether the field was sent.
-func (in *input) has(name string) bool { _, ok := in.raw[name]; return ok }
-
 func isNull(v json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(v), []byte("null")) }
 
 // present returns the raw value when sent; records "required" when a

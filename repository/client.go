@@ -15,9 +15,6 @@ type Catalog struct{ db *gorm.DB }
 // NewCatalog returns a Catalog on db.
 func NewCatalog(db *gorm.DB) *Catalog { return &Catalog{db: db} }
 
-// WithTx returns a Catalog whose queries run in tx.
-func (c *Catalog) WithTx(tx *gorm.DB) *Catalog { return &Catalog{db: tx} }
-
 // ClientFilter selects clients in FindClients.
 type ClientFilter struct {
 	Search string // case-insensitive match on name or schema name

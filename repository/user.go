@@ -98,16 +98,3 @@ func UpdateUserPasswordHash(ctx context.Context, id int64, oldHash, newHash stri
 	}
 	return res.RowsAffected > 0, nil
 }
-
-// UserExists reports whether the tenant of ctx has a user with id.
-func UserExists(ctx context.Context, id int64) (bool, error) {
-	db, err := tenancy.DB(ctx)
-	if err != nil {
-		return false, err
-	}
-	var n int64
-	if err := db.Model(&models.User{}).Where("id = ?", id).Limit(1).Count(&n).Error; err != nil {
-		return false, translate(err, "")
-	}
-	return n > 0, nil
-}

@@ -201,13 +201,6 @@ type First struct {
 	Scan func(Row) error
 }
 
-// QueryRow runs a single-row query in ctx's scope, as Run does. q.SQL
-// must name tables schema-qualified; it runs as the tenant's role in
-// strict isolation like every other statement of the scope.
-func QueryRow(ctx context.Context, q First) error {
-	return Run(ctx, Stmt{SQL: q.SQL, Args: q.Args, Row: func(r pgx.Row) error { return q.Scan(r) }})
-}
-
 // Read sends stmts, which must only read, in ctx's scope so that no
 // transaction stays open and no connection stays held after it returns,
 // even in a writing scope: when the scope has no open transaction, the

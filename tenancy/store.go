@@ -255,9 +255,6 @@ func (s *Store) Stats() sql.DBStats {
 	return sum
 }
 
-// Groups returns the number of affinity groups (1: affinity is off).
-func (s *Store) Groups() int { return len(s.groups) }
-
 // NewTenant returns t served by s: its requests reach its schema through
 // s's pool and models. t.Schema and t.Role must come from the catalog.
 func (s *Store) NewTenant(t Tenant) *Tenant {

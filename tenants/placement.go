@@ -108,14 +108,6 @@ func (s PlacementService) MoveTenant(ctx context.Context, schema, node string, b
 	return MoveTenant(ctx, s.DB, schema, node, blockWrites, progress)
 }
 
-// CitusInstalled reports whether the citus extension is installed in the
-// database of db.
-func CitusInstalled(ctx context.Context, db *sql.DB) (bool, error) {
-	var ok bool
-	err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')").Scan(&ok)
-	return ok, err
-}
-
 // Placements returns, ordered by schema, the placement of every tenant in
 // the catalog, or of schema alone when it is not "". A tenant whose schema
 // Citus does not distribute is listed with Distributed false and no node.

@@ -24,9 +24,9 @@ func TestPlacementsOnPlainPostgreSQL(t *testing.T) {
 	ctx, db := context.Background(), env.App.DirectSQL
 
 	t.Run("CitusNotInstalled", func(t *testing.T) {
-		ok, err := tenants.CitusInstalled(ctx, db)
-		if err != nil || ok {
-			t.Fatalf("CitusInstalled = %v, %v; want false, nil", ok, err)
+		c, err := tenants.DetectCluster(ctx, db, tenants.CitusAuto, "")
+		if err != nil || c.Extension || c.Citus {
+			t.Fatalf("DetectCluster = %+v, %v; want no extension, not Citus", c, err)
 		}
 	})
 

@@ -219,9 +219,6 @@ func (b *PgBouncer) URL(rawURL string) string {
 // Port returns the port pgbouncer listens on at 127.0.0.1.
 func (b *PgBouncer) Port() int { return b.port }
 
-// LogPath returns pgbouncer's log file.
-func (b *PgBouncer) LogPath() string { return b.logPath }
-
 // Servers returns the server connections pgbouncer holds now, from its
 // admin console's SHOW SERVERS.
 func (b *PgBouncer) Servers(ctx context.Context) ([]ServerConn, error) {
