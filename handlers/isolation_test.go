@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/strictmt/strictmt/config"
 	"github.com/strictmt/strictmt/internal/apptest"
+	"github.com/strictmt/strictmt/internal/pgerr"
 	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/repository"
@@ -62,7 +63,7 @@ func TestStrictIsolationIsEnforcedByPostgres(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = db.Exec(sql).Error
-			if code := repository.PgCode(err); code != "42501" {
+			if code := pgerr.Code(err); code != "42501" {
 				t.Fatalf("%s: want permission denied (42501), got %v", sql, err)
 			}
 		})

@@ -8,8 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/internal/apptest"
+	"github.com/strictmt/strictmt/internal/pgerr"
 	"github.com/strictmt/strictmt/internal/pgtest"
-	"github.com/strictmt/strictmt/repository"
 	"github.com/strictmt/strictmt/tenancy"
 )
 
@@ -77,7 +77,7 @@ func TestStrictModeWithoutSuperuser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Exec(`SELECT count(*) FROM "plain_b".todos`).Error; repository.PgCode(err) != "42501" {
+	if err := db.Exec(`SELECT count(*) FROM "plain_b".todos`).Error; pgerr.Code(err) != "42501" {
 		t.Fatalf("cross-tenant read as non-superuser: want 42501, got %v", err)
 	}
 	if err := env.App.Tenants.DeleteTenant(ctx, "plain_b", true); err != nil {

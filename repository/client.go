@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/internal/pgerr"
 	"github.com/strictmt/strictmt/models"
 	"gorm.io/gorm"
 )
@@ -32,7 +33,7 @@ type ClientUpdate struct {
 // CreateClient inserts a client. ECONFLICT when its schema name is taken.
 func (c *Catalog) CreateClient(ctx context.Context, client *models.Client) error {
 	err := c.db.WithContext(ctx).Omit("Domains").Create(client).Error
-	if PgCode(err) == sqlstateUniqueViolation {
+	if pgerr.Is(err, pgerr.UniqueViolation) {
 		return apperr.Wrap(apperr.ECONFLICT, err, "A tenant with schema_name \""+client.SchemaName+"\" already exists.")
 	}
 	return translate(err, "")

@@ -4,13 +4,14 @@ import (
 	"context"
 
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/internal/pgerr"
 	"github.com/strictmt/strictmt/models"
 )
 
 // CreateDomain inserts a domain. ECONFLICT when the domain is taken.
 func (c *Catalog) CreateDomain(ctx context.Context, d *models.Domain) error {
 	err := c.db.WithContext(ctx).Create(d).Error
-	if PgCode(err) == sqlstateUniqueViolation {
+	if pgerr.Is(err, pgerr.UniqueViolation) {
 		return apperr.Wrap(apperr.ECONFLICT, err, "The domain \""+d.Domain+"\" is already in use.")
 	}
 	return translate(err, "")

@@ -13,47 +13,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/internal/pgerr"
 	"github.com/strictmt/strictmt/tenancy"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
-
-// SQLSTATE codes the repository translates.
-const (
-	sqlstateUniqueViolation     = "23505"
-	sqlstateForeignKeyViolation = "23503"
-	sqlstateCheckViolation      = "23514"
-	sqlstateNotNullViolation    = "23502"
-	sqlstateStringTooLong       = "22001"
-	sqlstateNumericOutOfRange   = "22003"
-	sqlstateQueryCanceled       = "57014"
-	sqlstateAdminShutdown       = "57P01"
-	sqlstateCannotConnectNow    = "57P03"
-	sqlstateDeadlockDetected    = "40P01"
-	sqlstateSerialization       = "40001"
-)
-
-// PgCode returns the SQLSTATE of err, or "".
-func PgCode(err error) string {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code
-	}
-	return ""
-}
-
-// Deadlocked reports whether err says PostgreSQL aborted the transaction
-// to break a deadlock: nothing of it remains, and it may be run again.
-func Deadlocked(err error) bool { return PgCode(err) == sqlstateDeadlockDetected }
-
-// PgConstraint returns the constraint named by err, or "".
-func PgConstraint(err error) string {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.ConstraintName
-	}
-	return ""
-}
 
 // translate maps database errors to application errors by SQLSTATE and
 // GORM's sentinels; notFound is the message for a missing row.
@@ -70,15 +34,15 @@ func translate(err error, notFound string) error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The request took too long.")
 	}
-	switch PgCode(err) {
-	case sqlstateUniqueViolation:
+	switch code := pgerr.Code(err); {
+	case code == pgerr.UniqueViolation:
 		return apperr.Wrap(apperr.ECONFLICT, err, "already exists")
-	case sqlstateForeignKeyViolation, sqlstateCheckViolation, sqlstateNotNullViolation,
-		sqlstateStringTooLong, sqlstateNumericOutOfRange:
+	case pgerr.Is(err, pgerr.ForeignKeyViolation, pgerr.CheckViolation, pgerr.NotNullViolation,
+		pgerr.StringDataRightTruncation, pgerr.NumericValueOutOfRange):
 		return apperr.Wrap(apperr.EINVALID, err, "invalid value")
-	case sqlstateQueryCanceled, sqlstateAdminShutdown, sqlstateCannotConnectNow:
+	case pgerr.Unavailable(err):
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
-	case sqlstateDeadlockDetected, sqlstateSerialization:
+	case pgerr.Retryable(err):
 		// PostgreSQL rolled the transaction back to let a conflicting
 		// one (a tenant being deleted, say) through: nothing was
 		// written, and the request may be sent again.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/internal/pgerr"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/tenancy"
 	"gorm.io/gorm"
@@ -351,8 +352,8 @@ func invalidPK(id int64) string {
 // translate does. It backs checkRefs up when a referenced row vanishes
 // between the check and the write.
 func translateRefs(err error, fks map[string]string, ids map[string]*int64, notFound string) error {
-	if PgCode(err) == sqlstateForeignKeyViolation {
-		if field, ok := fks[PgConstraint(err)]; ok {
+	if pgerr.Is(err, pgerr.ForeignKeyViolation) {
+		if field, ok := fks[pgerr.Constraint(err)]; ok {
 			msg := "Invalid pk - object does not exist."
 			if id := ids[field]; id != nil {
 				msg = invalidPK(*id)

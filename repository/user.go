@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/internal/pgerr"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/tenancy"
 )
@@ -20,7 +21,7 @@ func CreateUser(ctx context.Context, u *models.User) error {
 		return err
 	}
 	err = db.Create(u).Error
-	if PgCode(err) == sqlstateUniqueViolation {
+	if pgerr.Is(err, pgerr.UniqueViolation) {
 		return apperr.FieldError("username", "A user with that username already exists.")
 	}
 	return translate(err, "")

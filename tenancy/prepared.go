@@ -2,7 +2,6 @@ package tenancy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/maphash"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/strictmt/strictmt/internal/pgerr"
 )
 
 // Prepared statements.
@@ -250,15 +250,7 @@ func (r firstRow) Scan(dest ...any) error {
 // longer matches the server: its result type changed under it (a
 // migration altered a column) or the server no longer has it.
 func staleStatement(err error) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return false
-	}
-	switch pgErr.Code {
-	case "0A000": // feature_not_supported: cached plan must not change result type
-		return true
-	case "26000": // invalid_sql_statement_name: prepared statement does not exist
-		return true
-	}
-	return false
+	// feature_not_supported: "cached plan must not change result type";
+	// invalid_sql_statement_name: the prepared statement does not exist.
+	return pgerr.Is(err, pgerr.FeatureNotSupported, pgerr.InvalidSQLStatementName)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/internal/pgerr"
 	"gorm.io/gorm"
 )
 
@@ -524,10 +525,6 @@ func (t txConn) Commit() error { return errScopeOwnsTx }
 // Rollback refuses: only the scope rolls back.
 func (t txConn) Rollback() error { return errScopeOwnsTx }
 
-// sqlstateInvalidParameterValue is what set_config('role', …) fails with
-// for a role that does not exist.
-const sqlstateInvalidParameterValue = "22023"
-
 // ErrTenantGone is in the chain of the error a request gets when its
 // tenant was deleted while the request ran (its role or schema no longer
 // exists, and the catalog no longer has it). Code that turns a missing
@@ -569,13 +566,8 @@ func DeadConnection(ctx context.Context, err error) bool {
 	if errors.As(err, &connectErr) {
 		return false
 	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.Code {
-		case "57P01", "57P02": // admin_shutdown, crash_shutdown
-			return true
-		}
-		return false
+	if pgerr.Code(err) != "" {
+		return pgerr.ServerShutdown(err)
 	}
 	var netErr net.Error
 	return errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/internal/pgerr"
 	"golang.org/x/sync/semaphore"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -388,12 +389,6 @@ func (dryConn) QueryContext(context.Context, string, ...any) (*sql.Rows, error) 
 }
 func (dryConn) QueryRowContext(context.Context, string, ...any) *sql.Row { return nil }
 
-// SQLSTATEs of a statement naming a table or schema that does not exist.
-const (
-	sqlstateUndefinedTable    = "42P01"
-	sqlstateInvalidSchemaName = "3F000"
-)
-
 // classify turns the error of a tenant statement into ErrTenantGone when
 // it says a relation, schema or role is missing and the catalog confirms
 // that the tenant was deleted. A missing table of a live tenant (a typo in
@@ -405,11 +400,11 @@ func (s *Scope) classify(ctx context.Context, err error) error {
 		return err
 	}
 	switch pgErr.Code {
-	case sqlstateUndefinedTable, sqlstateInvalidSchemaName, sqlstateInvalidParameterValue:
+	case pgerr.UndefinedTable, pgerr.InvalidSchemaName, pgerr.InvalidParameterValue:
 	default:
 		return err
 	}
-	if pgErr.Code == sqlstateInvalidParameterValue && !strings.Contains(pgErr.Message, "role") {
+	if pgErr.Code == pgerr.InvalidParameterValue && !strings.Contains(pgErr.Message, "role") {
 		return err
 	}
 	if s.tenant.store.tenantExists(context.WithoutCancel(ctx), s.tenant.Schema) {

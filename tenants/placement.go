@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/internal/pgerr"
 )
 
 // Where tenant schemas live on a Citus cluster, and moving them.
@@ -366,7 +367,7 @@ func MoveTenant(ctx context.Context, db *sql.DB, schema, node string, blockWrite
 		// src/backend/distributed/operations/shard_transfer.c:1441-1465),
 		// and says what to do instead: the operator's to read.
 		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "0A000" {
+		if errors.As(err, &pe) && pe.Code == pgerr.FeatureNotSupported {
 			msg := pe.Message
 			if pe.Hint != "" {
 				msg += ". " + pe.Hint

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pressly/goose/v3/database"
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/internal/pgerr"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/repository"
 	"gorm.io/gorm"
@@ -337,10 +338,10 @@ func (s *Service) provisionStmts(schema, role string) []string {
 
 // provisionError translates the errors of a provisioning script.
 func provisionError(err error, schema, role string) error {
-	switch repository.PgCode(err) {
-	case "42P06": // duplicate_schema
+	switch pgerr.Code(err) {
+	case pgerr.DuplicateSchema:
 		return apperr.Wrap(apperr.ECONFLICT, err, "The schema \""+schema+"\" already exists.")
-	case "42710": // duplicate_object: the only object the scripts create by a given name is the role
+	case pgerr.DuplicateObject: // the only object the scripts create by a given name is the role
 		return apperr.Wrap(apperr.ECONFLICT, err, "The role \""+role+"\" already exists.")
 	}
 	return err
@@ -506,7 +507,7 @@ const maxDeadlockRetries = 5
 func retryDeadlock(ctx context.Context, tx func() error) error {
 	var err error
 	for try := 0; try <= maxDeadlockRetries; try++ {
-		if err = tx(); !repository.Deadlocked(err) || ctx.Err() != nil {
+		if err = tx(); !pgerr.Is(err, pgerr.DeadlockDetected) || ctx.Err() != nil {
 			return err
 		}
 		select {

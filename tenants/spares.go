@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/strictmt/strictmt/repository"
+	"github.com/strictmt/strictmt/internal/pgerr"
 	"gorm.io/gorm"
 )
 
@@ -236,8 +236,7 @@ func (s *Service) provisionSpare(ctx context.Context, raw rawConn, spare, schema
 		// holds oids, which a rename keeps).
 		"UPDATE public.tenant_versions SET schema_name = " + quoteLiteral(schema) + " WHERE schema_name = " + quoteLiteral(spare),
 	})
-	switch repository.PgCode(err) {
-	case "3F000", "42704": // invalid_schema_name, undefined_object: the spare or its role is gone
+	if pgerr.Is(err, pgerr.InvalidSchemaName, pgerr.UndefinedObject) { // the spare or its role is gone
 		if rerr := raw.execEach(ctx, []string{"ROLLBACK TO SAVEPOINT strictmt_claim"}); rerr != nil {
 			return false, rerr
 		}
