@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -20,7 +21,6 @@ import (
 
 // maxUsernameLen is Django's User.username max_length, counted after NFKC
 // normalisation.
-const maxUsernameLen = 150
 
 type accounts struct {
 	log       *slog.Logger
@@ -76,8 +76,8 @@ func (a *accounts) register(c *gin.Context) {
 		// "ａｌｉｃｅ" is "alice" and collides with her.
 		*username = auth.NormalizeUsername(*username)
 		switch {
-		case utf8.RuneCountInString(*username) > maxUsernameLen:
-			in.errs.Add("username", "Ensure this field has no more than 150 characters.")
+		case utf8.RuneCountInString(*username) > models.MaxUsernameLen:
+			in.errs.Add("username", fmt.Sprintf("Ensure this field has no more than %d characters.", models.MaxUsernameLen))
 		case !auth.ValidUsername(*username):
 			in.errs.Add("username", auth.MsgInvalidUsername)
 		}

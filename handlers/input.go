@@ -182,7 +182,7 @@ func (in *input) Password(name string) *string {
 
 // Email reads a string field holding an e-mail address.
 func (in *input) Email(name string, required bool) *string {
-	s := in.String(name, required, false, 254)
+	s := in.String(name, required, false, models.MaxEmailLen)
 	if s == nil {
 		return nil
 	}
@@ -362,7 +362,7 @@ func parseDatetime(s string) (time.Time, error) {
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04Z07:00", "2006-01-02T15:04:05.999999", "2006-01-02T15:04:05", "2006-01-02T15:04"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			t = t.UTC()
-			if t.Year() < 1 || t.Year() > 9999 {
+			if t.Year() < 1 || t.Year() > models.MaxYear {
 				return time.Time{}, errDatetimeRange
 			}
 			return t, nil

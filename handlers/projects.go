@@ -170,7 +170,7 @@ func (h *projects) create(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	name := trimField(in.String("name", true, false, 255))
+	name := trimField(in.String("name", true, false, models.MaxProjectNameLen))
 	description := trimField(in.String("description", false, true, 0))
 	owner, _ := in.PK("owner", false, false)
 	if err := mergeRefErr(in, repository.CheckProjectRefs(ctx, owner)); err != nil {
@@ -230,7 +230,7 @@ func (h *projects) update(c *gin.Context) {
 	}
 	in.partial = c.Request.Method == http.MethodPatch
 	u := repository.ProjectUpdate{
-		Name:        trimField(in.String("name", true, false, 255)),
+		Name:        trimField(in.String("name", true, false, models.MaxProjectNameLen)),
 		Description: trimField(in.String("description", false, true, 0)),
 	}
 	u.OwnerID, _ = in.PK("owner", false, false)

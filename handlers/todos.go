@@ -103,7 +103,7 @@ func readTodo(c *gin.Context, partial bool) (repository.TodoUpdate, error) {
 		return u, err
 	}
 	in.partial = partial
-	u.Title = in.String("title", true, false, 255)
+	u.Title = in.String("title", true, false, models.MaxTitleLen)
 	u.Description = in.String("description", false, true, 0)
 	u.Completed = in.Bool("completed", false)
 	if v, set := in.Int("recurrence_interval", false, true, 1, math.MaxInt32); set {

@@ -23,7 +23,7 @@ type plan struct {
 }
 
 // maxYear is the last year a time can be written in RFC 3339.
-const maxYear = 9999
+const maxYear = models.MaxYear
 
 // check compares the tenant read from the source with strictmt's catalog
 // and rules, and lists every conflict: a schema name, a name or a domain
@@ -128,9 +128,9 @@ func checkRows(d *tenantData, add func(string, ...any)) {
 	names := map[string]int64{}
 	for _, u := range d.users {
 		users[u.ID] = true
-		checkText(add, "user", u.ID, "username", u.Username, 150)
-		if utf8.RuneCountInString(u.Email) > 254 {
-			add("user %d: the email is longer than 254 characters", u.ID)
+		checkText(add, "user", u.ID, "username", u.Username, models.MaxUsernameLen)
+		if utf8.RuneCountInString(u.Email) > models.MaxEmailLen {
+			add("user %d: the email is longer than %d characters", u.ID, models.MaxEmailLen)
 		}
 		key := strings.ToLower(u.Username)
 		if other, dup := names[key]; dup {
@@ -145,7 +145,7 @@ func checkRows(d *tenantData, add func(string, ...any)) {
 	todos := map[int64]bool{}
 	for _, t := range d.todos {
 		todos[t.ID] = true
-		checkText(add, "todo", t.ID, "title", t.Title, 255)
+		checkText(add, "todo", t.ID, "title", t.Title, models.MaxTitleLen)
 		if t.RecurrenceInterval != nil && *t.RecurrenceInterval < 1 {
 			add("todo %d: recurrence_interval %d is under 1", t.ID, *t.RecurrenceInterval)
 		}
@@ -156,7 +156,7 @@ func checkRows(d *tenantData, add func(string, ...any)) {
 	projects := map[int64]bool{}
 	for _, p := range d.projects {
 		projects[p.ID] = true
-		checkText(add, "project", p.ID, "name", p.Name, 255)
+		checkText(add, "project", p.ID, "name", p.Name, models.MaxProjectNameLen)
 		if !users[p.OwnerID] {
 			add("project %d: its owner, user %d, is not among the users imported", p.ID, p.OwnerID)
 		}

@@ -16,7 +16,7 @@ import (
 
 // maxDueYear is the last year a time can be written in (RFC 3339 has four
 // digits for it).
-const maxDueYear = 9999
+const maxDueYear = models.MaxYear
 
 // ErrNotOwner is the EFORBIDDEN error of a change to something the caller
 // may not change.
