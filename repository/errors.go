@@ -4,11 +4,7 @@ package repository
 
 import (
 	"context"
-	"database/sql"
-	"database/sql/driver"
 	"errors"
-	"io"
-	"net"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -51,17 +47,10 @@ func translate(err error, notFound string) error {
 	if errors.Is(err, tenancy.ErrTenantGone) {
 		return err
 	}
-	if isConnectionError(err) {
+	if pgerr.Unreachable(err) || pgerr.ConnectionLost(err) {
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
 	}
 	return apperr.Wrap(apperr.EINTERNAL, err, "")
-}
-
-func isConnectionError(err error) bool {
-	var netErr net.Error
-	var connErr *pgconn.ConnectError
-	return errors.As(err, &netErr) || errors.As(err, &connErr) || pgconn.SafeToRetry(err) ||
-		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, sql.ErrConnDone)
 }
 
 // findRows runs the statement q builds in the scope of ctx (one round

@@ -6,8 +6,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"sync"
 	"time"
 
@@ -562,16 +560,7 @@ func DeadConnection(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
 		return false
 	}
-	var connectErr *pgconn.ConnectError
-	if errors.As(err, &connectErr) {
-		return false
-	}
-	if pgerr.Code(err) != "" {
-		return pgerr.ServerShutdown(err)
-	}
-	var netErr net.Error
-	return errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err)
+	return !pgerr.Unreachable(err) && pgerr.ConnectionLost(err)
 }
 
 // Began reports whether the scope holds an open transaction.

@@ -5,33 +5,37 @@
 package pgerr
 
 import (
+	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"io"
+	"net"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // The SQLSTATEs strictmt reads (PostgreSQL's errcodes.txt names).
 const (
-	UniqueViolation            = "23505"
-	ForeignKeyViolation        = "23503"
-	CheckViolation             = "23514"
-	NotNullViolation           = "23502"
-	StringDataRightTruncation  = "22001"
-	NumericValueOutOfRange     = "22003"
-	InvalidParameterValue      = "22023" // set_config('role', …) of a role that does not exist
-	QueryCanceled              = "57014"
-	AdminShutdown              = "57P01"
-	CrashShutdown              = "57P02"
-	CannotConnectNow           = "57P03"
-	DeadlockDetected           = "40P01"
-	SerializationFailure       = "40001"
-	UndefinedTable             = "42P01"
-	InvalidSchemaName          = "3F000"
-	UndefinedObject            = "42704"
-	DuplicateSchema            = "42P06"
-	DuplicateObject            = "42710"
-	FeatureNotSupported        = "0A000" // also: cached plan must not change result type
-	InvalidSQLStatementName    = "26000" // prepared statement does not exist
+	UniqueViolation           = "23505"
+	ForeignKeyViolation       = "23503"
+	CheckViolation            = "23514"
+	NotNullViolation          = "23502"
+	StringDataRightTruncation = "22001"
+	NumericValueOutOfRange    = "22003"
+	InvalidParameterValue     = "22023" // set_config('role', …) of a role that does not exist
+	QueryCanceled             = "57014"
+	AdminShutdown             = "57P01"
+	CrashShutdown             = "57P02"
+	CannotConnectNow          = "57P03"
+	DeadlockDetected          = "40P01"
+	SerializationFailure      = "40001"
+	UndefinedTable            = "42P01"
+	InvalidSchemaName         = "3F000"
+	UndefinedObject           = "42704"
+	DuplicateSchema           = "42P06"
+	DuplicateObject           = "42710"
+	FeatureNotSupported       = "0A000" // also: cached plan must not change result type
+	InvalidSQLStatementName   = "26000" // prepared statement does not exist
 )
 
 // Code returns the SQLSTATE of the PostgreSQL error in err's chain, or "".
@@ -81,3 +85,23 @@ func ServerShutdown(err error) bool { return Is(err, AdminShutdown, CrashShutdow
 // query (statement_timeout), a shutdown, a server not yet accepting
 // connections.
 func Unavailable(err error) bool { return Is(err, QueryCanceled, AdminShutdown, CannotConnectNow) }
+
+// Unreachable reports whether err is a failed connect: the server could
+// not be reached or refused the session.
+func Unreachable(err error) bool {
+	var connectErr *pgconn.ConnectError
+	return errors.As(err, &connectErr)
+}
+
+// ConnectionLost reports whether err says that an established connection
+// broke: the server ended the session (ServerShutdown), the network or
+// the socket failed, or the driver found the connection unusable. pgconn's
+// SafeToRetry errors (nothing was sent) count too.
+func ConnectionLost(err error) bool {
+	if Code(err) != "" {
+		return ServerShutdown(err)
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) || pgconn.SafeToRetry(err)
+}
