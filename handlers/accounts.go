@@ -68,8 +68,8 @@ func (a *accounts) register(c *gin.Context) {
 		middleware.Error(c, a.log, err)
 		return
 	}
-	username := in.String("username", true, false, 0)
-	email := in.Email("email", true)
+	username := in.String("username", field{required: true})
+	email := in.Email("email", field{required: true})
 	password := in.Password("password")
 	if username != nil {
 		// Django normalises (NFKC) before validating and saving, so
@@ -137,7 +137,7 @@ func (a *accounts) token(c *gin.Context) {
 		middleware.Error(c, a.log, err)
 		return
 	}
-	username := in.String("username", true, false, 0)
+	username := in.String("username", field{required: true})
 	password := in.Password("password")
 	if err := in.Err(); err != nil {
 		middleware.Error(c, a.log, err)
@@ -218,7 +218,7 @@ func (a *accounts) refresh(c *gin.Context) {
 		middleware.Error(c, a.log, err)
 		return
 	}
-	token := in.String("refresh", true, false, 0)
+	token := in.String("refresh", field{required: true})
 	if err := in.Err(); err != nil {
 		middleware.Error(c, a.log, err)
 		return
@@ -295,7 +295,7 @@ func (a *accounts) verify(c *gin.Context) {
 		middleware.Error(c, a.log, err)
 		return
 	}
-	token := in.String("token", true, false, 0)
+	token := in.String("token", field{required: true})
 	if err := in.Err(); err != nil {
 		middleware.Error(c, a.log, err)
 		return
@@ -323,7 +323,7 @@ func (a *accounts) blacklist(c *gin.Context) {
 		middleware.Error(c, a.log, err)
 		return
 	}
-	token := in.String("refresh", true, false, 0)
+	token := in.String("refresh", field{required: true})
 	if err := in.Err(); err != nil {
 		middleware.Error(c, a.log, err)
 		return

@@ -113,11 +113,11 @@ func (h *admin) create(c *gin.Context) {
 	// Content rules (blank, length, schema name, domain syntax) are the
 	// service's, so the CLI and this API refuse the same input with the
 	// same messages; here only presence and JSON types are checked.
-	name := in.String("name", true, true, 0)
-	schema := in.String("schema_name", true, true, 0)
+	name := in.String("name", field{required: true, allowBlank: true})
+	schema := in.String("schema_name", field{required: true, allowBlank: true})
 	domains := in.stringList("domains", true)
 	paidUntil, _ := in.nullableDate("paid_until")
-	onTrial := in.Bool("on_trial", false)
+	onTrial := in.Bool("on_trial", field{})
 	if err := in.Err(); err != nil {
 		middleware.Error(c, h.log, err)
 		return
@@ -182,7 +182,7 @@ func (h *admin) patch(c *gin.Context) {
 		return
 	}
 	in.partial = true
-	u := tenants.UpdateParams{Name: in.String("name", false, true, 0), OnTrial: in.Bool("on_trial", false)}
+	u := tenants.UpdateParams{Name: in.String("name", field{allowBlank: true}), OnTrial: in.Bool("on_trial", field{})}
 	if paidUntil, set := in.nullableDate("paid_until"); set {
 		u.PaidUntil = &paidUntil
 	}
@@ -232,8 +232,8 @@ func (h *admin) addDomain(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	domain := in.String("domain", true, true, 0)
-	primary := in.Bool("is_primary", false)
+	domain := in.String("domain", field{required: true, allowBlank: true})
+	primary := in.Bool("is_primary", field{})
 	if err := in.Err(); err != nil {
 		middleware.Error(c, h.log, err)
 		return
@@ -321,6 +321,6 @@ func (in *input) nullableDate(name string) (val *models.Date, set bool) {
 	if isNull(v) {
 		return nil, true
 	}
-	d := in.Date(name, false)
+	d := in.Date(name, field{})
 	return d, d != nil
 }

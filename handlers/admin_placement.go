@@ -137,8 +137,8 @@ func (h *placementAdmin) move(c *gin.Context) {
 		return
 	}
 	// The node's syntax is the service's to check, as for the CLI.
-	node := in.String("node", true, false, 0)
-	blockWrites := in.Bool("block_writes", false)
+	node := in.String("node", field{required: true})
+	blockWrites := in.Bool("block_writes", field{})
 	if err := in.Err(); err != nil {
 		middleware.Error(c, h.log, err)
 		return

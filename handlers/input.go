@@ -95,6 +95,18 @@ func parseError(msg string) error {
 	return apperr.Errorf(apperr.EINVALID, "JSON parse error - %s", msg)
 }
 
+// field holds the options of one field, named as DRF's serializer fields
+// name them (required, allow_blank, allow_null, max_length, min_value,
+// max_value). Each reader uses those that apply to its type.
+type field struct {
+	required   bool  // absent is an error (never in a PATCH)
+	allowBlank bool  // String: "" (after trimming) is accepted
+	allowNull  bool  // Int, PK, Time: null is accepted (and clears the value)
+	maxLength  int   // String: at most this many characters; 0: no limit
+	minValue   int64 // Int: the smallest value accepted
+	maxValue   int64 // Int: the largest value accepted
+}
+
 // input reads typed fields out of a JSON object, collecting DRF-shaped
 // errors per field. partial (PATCH) makes every field optional.
 type input struct {
@@ -137,21 +149,21 @@ func (in *input) text(name string, required bool, typeMsg string) (s string, ok 
 }
 
 // String reads a string field, trimmed of surrounding white space as
-// DRF's CharField does; blank strings are refused unless allowBlank;
-// maxLen counts characters (0: no limit). Nil when absent or invalid.
-func (in *input) String(name string, required, allowBlank bool, maxLen int) *string {
-	s, ok := in.text(name, required, msgString)
+// DRF's CharField does; blank strings are refused unless f.allowBlank;
+// f.maxLength counts characters. Nil when absent or invalid.
+func (in *input) String(name string, f field) *string {
+	s, ok := in.text(name, f.required, msgString)
 	if !ok {
 		return nil
 	}
 	// DRF's CharField trims surrounding white space before validating.
 	s = strings.TrimSpace(s)
-	if !allowBlank && s == "" {
+	if !f.allowBlank && s == "" {
 		in.errs.Add(name, msgBlank)
 		return nil
 	}
-	if maxLen > 0 && utf8.RuneCountInString(s) > maxLen {
-		in.errs.Add(name, fmt.Sprintf("Ensure this field has no more than %d characters.", maxLen))
+	if f.maxLength > 0 && utf8.RuneCountInString(s) > f.maxLength {
+		in.errs.Add(name, fmt.Sprintf("Ensure this field has no more than %d characters.", f.maxLength))
 		return nil
 	}
 	if strings.ContainsRune(s, 0) {
@@ -180,9 +192,10 @@ func (in *input) Password(name string) *string {
 	return &s
 }
 
-// Email reads a string field holding an e-mail address.
-func (in *input) Email(name string, required bool) *string {
-	s := in.String(name, required, false, models.MaxEmailLen)
+// Email reads a string field holding an e-mail address (at most
+// models.MaxEmailLen characters).
+func (in *input) Email(name string, f field) *string {
+	s := in.String(name, field{required: f.required, maxLength: models.MaxEmailLen})
 	if s == nil {
 		return nil
 	}
@@ -197,8 +210,8 @@ func (in *input) Email(name string, required bool) *string {
 // Bool reads a boolean field; like DRF's BooleanField it accepts true and
 // false, 1 and 0, and the strings "true"/"false", "yes"/"no", "on"/"off",
 // "y"/"n", "t"/"f", "1"/"0" in any case.
-func (in *input) Bool(name string, required bool) *bool {
-	v, ok := in.present(name, required)
+func (in *input) Bool(name string, f field) *bool {
+	v, ok := in.present(name, f.required)
 	if !ok {
 		return nil
 	}
@@ -227,30 +240,30 @@ func (in *input) Bool(name string, required bool) *bool {
 }
 
 // Int reads an integer field (JSON number or numeric string) between
-// minValue and maxValue. nullable lets null through: set reports whether the field was
-// sent at all, so a null can clear a value.
-func (in *input) Int(name string, required, nullable bool, minValue, maxValue int64) (val *int64, set bool) {
-	v, ok := in.present(name, required)
+// f.minValue and f.maxValue. f.allowNull lets null through: set reports
+// whether the field was sent at all, so a null can clear a value.
+func (in *input) Int(name string, f field) (val *int64, set bool) {
+	v, ok := in.present(name, f.required)
 	if !ok {
 		return nil, false
 	}
 	if isNull(v) {
-		if !nullable {
+		if !f.allowNull {
 			in.errs.Add(name, msgNull)
 		}
-		return nil, nullable
+		return nil, f.allowNull
 	}
 	n, ok := parseInt(v)
 	if !ok {
 		in.errs.Add(name, msgInt)
 		return nil, false
 	}
-	if n < minValue {
-		in.errs.Add(name, fmt.Sprintf("Ensure this value is greater than or equal to %d.", minValue))
+	if n < f.minValue {
+		in.errs.Add(name, fmt.Sprintf("Ensure this value is greater than or equal to %d.", f.minValue))
 		return nil, false
 	}
-	if n > maxValue {
-		in.errs.Add(name, fmt.Sprintf("Ensure this value is less than or equal to %d.", maxValue))
+	if n > f.maxValue {
+		in.errs.Add(name, fmt.Sprintf("Ensure this value is less than or equal to %d.", f.maxValue))
 		return nil, false
 	}
 	return &n, true
@@ -279,16 +292,16 @@ func parseInt(v json.RawMessage) (int64, bool) {
 
 // PK reads a primary-key reference: an integer id ≥ 1. Type errors use
 // DRF's related-field messages.
-func (in *input) PK(name string, required, nullable bool) (val *int64, set bool) {
-	v, ok := in.present(name, required)
+func (in *input) PK(name string, f field) (val *int64, set bool) {
+	v, ok := in.present(name, f.required)
 	if !ok {
 		return nil, false
 	}
 	if isNull(v) {
-		if !nullable {
+		if !f.allowNull {
 			in.errs.Add(name, msgNull)
 		}
-		return nil, nullable
+		return nil, f.allowNull
 	}
 	n, ok := parseInt(v)
 	if !ok || n < 1 {
@@ -321,18 +334,18 @@ func jsonTypeName(x any) string {
 	}
 }
 
-// Time reads an RFC 3339 datetime (UTC, like DRF with USE_TZ); nullable
-// as in Int.
-func (in *input) Time(name string, required, nullable bool) (val *time.Time, set bool) {
-	v, ok := in.present(name, required)
+// Time reads an RFC 3339 datetime (UTC, like DRF with USE_TZ);
+// f.allowNull as in Int.
+func (in *input) Time(name string, f field) (val *time.Time, set bool) {
+	v, ok := in.present(name, f.required)
 	if !ok {
 		return nil, false
 	}
 	if isNull(v) {
-		if !nullable {
+		if !f.allowNull {
 			in.errs.Add(name, msgNull)
 		}
-		return nil, nullable
+		return nil, f.allowNull
 	}
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil {
@@ -372,8 +385,8 @@ func parseDatetime(s string) (time.Time, error) {
 }
 
 // Date reads a "YYYY-MM-DD" date.
-func (in *input) Date(name string, required bool) *models.Date {
-	s, ok := in.text(name, required, msgDate)
+func (in *input) Date(name string, f field) *models.Date {
+	s, ok := in.text(name, f.required, msgDate)
 	if !ok {
 		return nil
 	}

@@ -170,9 +170,9 @@ func (h *projects) create(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	name := trimField(in.String("name", true, false, models.MaxProjectNameLen))
-	description := trimField(in.String("description", false, true, 0))
-	owner, _ := in.PK("owner", false, false)
+	name := trimField(in.String("name", field{required: true, maxLength: models.MaxProjectNameLen}))
+	description := trimField(in.String("description", field{allowBlank: true}))
+	owner, _ := in.PK("owner", field{})
 	if err := mergeRefErr(in, repository.CheckProjectRefs(ctx, owner)); err != nil {
 		middleware.Error(c, h.log, err)
 		return
@@ -230,10 +230,10 @@ func (h *projects) update(c *gin.Context) {
 	}
 	in.partial = c.Request.Method == http.MethodPatch
 	u := repository.ProjectUpdate{
-		Name:        trimField(in.String("name", true, false, models.MaxProjectNameLen)),
-		Description: trimField(in.String("description", false, true, 0)),
+		Name:        trimField(in.String("name", field{required: true, maxLength: models.MaxProjectNameLen})),
+		Description: trimField(in.String("description", field{allowBlank: true})),
 	}
-	u.OwnerID, _ = in.PK("owner", false, false)
+	u.OwnerID, _ = in.PK("owner", field{})
 	if err := mergeRefErr(in, repository.CheckProjectRefs(ctx, u.OwnerID)); err != nil {
 		middleware.Error(c, h.log, err)
 		return

@@ -118,10 +118,10 @@ func (h *tasks) create(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	project, _ := in.PK("project", true, false)
-	todo, _ := in.PK("todo", true, false)
-	assigned, _ := in.PK("assigned_user", false, true)
-	due := in.Date("due_date", true)
+	project, _ := in.PK("project", field{required: true})
+	todo, _ := in.PK("todo", field{required: true})
+	assigned, _ := in.PK("assigned_user", field{allowNull: true})
+	due := in.Date("due_date", field{required: true})
 	refs := repository.TaskRefs{ProjectID: project, TodoID: todo, AssignedUserID: assigned}
 	if err := mergeRefErr(in, repository.CheckTaskRefs(ctx, refs)); err != nil {
 		middleware.Error(c, h.log, err)
@@ -176,13 +176,13 @@ func (h *tasks) update(c *gin.Context) {
 	}
 	in.partial = c.Request.Method == http.MethodPatch
 	var u repository.TaskUpdate
-	u.ProjectID, _ = in.PK("project", true, false)
-	u.TodoID, _ = in.PK("todo", true, false)
-	assigned, set := in.PK("assigned_user", false, true)
+	u.ProjectID, _ = in.PK("project", field{required: true})
+	u.TodoID, _ = in.PK("todo", field{required: true})
+	assigned, set := in.PK("assigned_user", field{allowNull: true})
 	if set {
 		u.AssignedUserID = &assigned
 	}
-	u.DueDate = in.Date("due_date", true)
+	u.DueDate = in.Date("due_date", field{required: true})
 	refs := repository.TaskRefs{ProjectID: u.ProjectID, TodoID: u.TodoID, AssignedUserID: assigned}
 	if err := mergeRefErr(in, repository.CheckTaskRefs(ctx, refs)); err != nil {
 		middleware.Error(c, h.log, err)

@@ -103,10 +103,10 @@ func readTodo(c *gin.Context, partial bool) (repository.TodoUpdate, error) {
 		return u, err
 	}
 	in.partial = partial
-	u.Title = in.String("title", true, false, models.MaxTitleLen)
-	u.Description = in.String("description", false, true, 0)
-	u.Completed = in.Bool("completed", false)
-	if v, set := in.Int("recurrence_interval", false, true, 1, math.MaxInt32); set {
+	u.Title = in.String("title", field{required: true, maxLength: models.MaxTitleLen})
+	u.Description = in.String("description", field{allowBlank: true})
+	u.Completed = in.Bool("completed", field{})
+	if v, set := in.Int("recurrence_interval", field{allowNull: true, minValue: 1, maxValue: math.MaxInt32}); set {
 		var n *int
 		if v != nil {
 			i := int(*v)
@@ -114,7 +114,7 @@ func readTodo(c *gin.Context, partial bool) (repository.TodoUpdate, error) {
 		}
 		u.RecurrenceInterval = &n
 	}
-	if v, set := in.Time("completion_time", false, true); set {
+	if v, set := in.Time("completion_time", field{allowNull: true}); set {
 		u.CompletionTime = &v
 	}
 	if err := in.Err(); err != nil {
