@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
+	"golang.org/x/sync/errgroup"
 )
 
 // versionChunk is how many schemas one version query reads. Each schema's
@@ -137,59 +138,13 @@ func MigrateTenants(ctx context.Context, db *sql.DB, log *slog.Logger, opts Migr
 		rep.Elapsed = time.Since(start)
 		return rep, nil
 	}
-	cluster, fixRoles := opts.Cluster, true
-	if cluster == nil {
-		c, err := DetectCluster(ctx, db, CitusAuto, "")
-		if err != nil {
-			return nil, err
-		}
-		cluster, fixRoles = &c, false
-	}
-	if !opts.DryRun {
-		// A missing role is created a member of it, in any case.
-		if err := EnsureTenantGroup(ctx, db, *cluster); err != nil {
-			return nil, err
-		}
-	}
-	if err := markRoles(ctx, db, rows, *cluster, fixRoles); err != nil {
-		return nil, err
-	}
-	if cluster.Citus && cluster.Extension {
-		if err := markUndistributed(ctx, db, rows); err != nil {
-			return nil, err
-		}
-	}
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
-	// On Citus the trigger that keeps the catalog's copies true does not
-	// fire (see Cluster): every schema's own version table is read.
-	records := false
-	if !cluster.Citus {
-		if records, err = hasVersionRecords(ctx, db); err != nil {
-			return nil, err
-		}
-	}
-	if records {
-		if err := readRecords(ctx, db, rows, migrations); err != nil {
-			return nil, err
-		}
-	}
-	// The schemas the catalog cannot vouch for are read one by one.
-	var unknown []tenantRow
-	var at []int
-	for i, t := range rows {
-		if !t.recorded {
-			unknown = append(unknown, t)
-			at = append(at, i)
-		}
-	}
-	if err := readVersions(ctx, db, unknown, workers); err != nil {
+	run := &migrateRun{db: db, log: log, opts: opts, migrations: migrations, workers: workers, start: start, rep: rep}
+	if err := run.readState(ctx, rows); err != nil {
 		return nil, err
-	}
-	for k, i := range at {
-		rows[i] = unknown[k]
 	}
 
 	var work []tenantRow
@@ -206,69 +161,16 @@ func MigrateTenants(ctx context.Context, db *sql.DB, log *slog.Logger, opts Migr
 			work = append(work, t)
 		}
 	}
-	if records && !opts.DryRun && len(record) > 0 {
+	if run.records && !opts.DryRun && len(record) > 0 {
 		if err := recordVersions(ctx, db, record); err != nil {
 			log.Warn("recording tenant versions in the catalog failed; the next migrate reads these schemas again", "err", err)
 		}
 	}
-	var mu sync.Mutex
-	done := 0
-	report := func(schema string) {
-		if opts.Progress != nil {
-			opts.Progress(Progress{Done: done, Total: len(rows), Failed: len(rep.Failed), Schema: schema, Elapsed: time.Since(start)})
-		}
-	}
 	if rep.UpToDate > 0 {
-		done = rep.UpToDate
-		report("")
+		run.done = rep.UpToDate
+		run.report("")
 	}
-
-	jobs := make(chan tenantRow)
-	var wg sync.WaitGroup
-	for range min(workers, len(work)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for t := range jobs {
-				var applied int
-				var pending []int64
-				var err error
-				if opts.DryRun {
-					pending, err = pendingIn(ctx, db, t.schema, migrations)
-				} else {
-					applied, err = migrateSchema(ctx, db, *cluster, t, migrations)
-					if err == nil && records {
-						if rerr := recordVersions(ctx, db, []string{t.schema}); rerr != nil {
-							log.Warn("recording tenant versions in the catalog failed; the next migrate reads this schema again", "schema", t.schema, "err", rerr)
-						}
-					}
-				}
-				mu.Lock()
-				done++
-				if err != nil {
-					rep.Failed[t.schema] = err
-					log.Error("tenant migration failed", "schema", t.schema, "err", err)
-				}
-				if applied > 0 {
-					rep.Migrated++
-					rep.Applied += applied
-				}
-				if len(pending) > 0 {
-					rep.Pending[t.schema] = pending
-				}
-				report(t.schema)
-				mu.Unlock()
-			}
-		}()
-	}
-	for _, t := range work {
-		if ctx.Err() != nil {
-			break
-		}
-		jobs <- t
-	}
-	close(jobs)
-	wg.Wait()
+	run.migrateAll(ctx, work)
 	rep.Elapsed = time.Since(start)
 	if err := ctx.Err(); err != nil {
 		return rep, err
@@ -277,6 +179,138 @@ func MigrateTenants(ctx context.Context, db *sql.DB, log *slog.Logger, opts Migr
 		return rep, &MigrateError{Failed: rep.Failed}
 	}
 	return rep, nil
+}
+
+// migrateRun is one MigrateTenants run: what it found out about the
+// database and what it has done so far.
+type migrateRun struct {
+	db         *sql.DB
+	log        *slog.Logger
+	opts       MigrateOptions
+	migrations []Migration
+	workers    int
+	start      time.Time
+	cluster    Cluster
+	records    bool // the catalog keeps copies of the schemas' versions (never on Citus)
+
+	mu   sync.Mutex // guards rep and done while schemas migrate
+	rep  *MigrateReport
+	done int
+}
+
+// readState fills in what each of rows needs: its role's state and, on
+// Citus, whether its schema is distributed; then its versions, from the
+// catalog's copies where they are believed and from the schema's own
+// version table otherwise.
+func (r *migrateRun) readState(ctx context.Context, rows []tenantRow) error {
+	cluster, fixRoles := r.opts.Cluster, true
+	if cluster == nil {
+		c, err := DetectCluster(ctx, r.db, CitusAuto, "")
+		if err != nil {
+			return err
+		}
+		cluster, fixRoles = &c, false
+	}
+	r.cluster = *cluster
+	if !r.opts.DryRun {
+		// A missing role is created a member of it, in any case.
+		if err := EnsureTenantGroup(ctx, r.db, r.cluster); err != nil {
+			return err
+		}
+	}
+	if err := markRoles(ctx, r.db, rows, r.cluster, fixRoles); err != nil {
+		return err
+	}
+	if r.cluster.Citus && r.cluster.Extension {
+		if err := markUndistributed(ctx, r.db, rows); err != nil {
+			return err
+		}
+	}
+	// On Citus the trigger that keeps the catalog's copies true does not
+	// fire (see Cluster): every schema's own version table is read.
+	if !r.cluster.Citus {
+		var err error
+		if r.records, err = hasVersionRecords(ctx, r.db); err != nil {
+			return err
+		}
+	}
+	if r.records {
+		if err := readRecords(ctx, r.db, rows, r.migrations); err != nil {
+			return err
+		}
+	}
+	// The schemas the catalog cannot vouch for are read one by one.
+	var unknown []tenantRow
+	var at []int
+	for i, t := range rows {
+		if !t.recorded {
+			unknown = append(unknown, t)
+			at = append(at, i)
+		}
+	}
+	if err := readVersions(ctx, r.db, unknown, r.workers); err != nil {
+		return err
+	}
+	for k, i := range at {
+		rows[i] = unknown[k]
+	}
+	return nil
+}
+
+// migrateAll migrates (or, in a dry run, lists the pending migrations of)
+// each of work, r.workers at once, until ctx ends.
+func (r *migrateRun) migrateAll(ctx context.Context, work []tenantRow) {
+	var g errgroup.Group
+	g.SetLimit(r.workers)
+	for _, t := range work {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			r.migrateOne(ctx, t)
+			return nil
+		})
+	}
+	_ = g.Wait()
+}
+
+// migrateOne migrates one schema and records its outcome.
+func (r *migrateRun) migrateOne(ctx context.Context, t tenantRow) {
+	var applied int
+	var pending []int64
+	var err error
+	if r.opts.DryRun {
+		pending, err = pendingIn(ctx, r.db, t.schema, r.migrations)
+	} else {
+		applied, err = migrateSchema(ctx, r.db, r.cluster, t, r.migrations)
+		if err == nil && r.records {
+			if rerr := recordVersions(ctx, r.db, []string{t.schema}); rerr != nil {
+				r.log.Warn("recording tenant versions in the catalog failed; the next migrate reads this schema again", "schema", t.schema, "err", rerr)
+			}
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.done++
+	if err != nil {
+		r.rep.Failed[t.schema] = err
+		r.log.Error("tenant migration failed", "schema", t.schema, "err", err)
+	}
+	if applied > 0 {
+		r.rep.Migrated++
+		r.rep.Applied += applied
+	}
+	if len(pending) > 0 {
+		r.rep.Pending[t.schema] = pending
+	}
+	r.report(t.schema)
+}
+
+// report calls the run's Progress, if any; callers hold r.mu or run alone.
+func (r *migrateRun) report(schema string) {
+	if r.opts.Progress != nil {
+		r.opts.Progress(Progress{Done: r.done, Total: r.rep.Total, Failed: len(r.rep.Failed), Schema: schema, Elapsed: time.Since(r.start)})
+	}
 }
 
 func checkMigrations(ms []Migration) error {
