@@ -19,9 +19,6 @@ import (
 	"github.com/strictmt/strictmt/tenancy"
 )
 
-// maxUsernameLen is Django's User.username max_length, counted after NFKC
-// normalisation.
-
 type accounts struct {
 	log       *slog.Logger
 	tokens    *auth.Tokens
@@ -76,6 +73,7 @@ func (a *accounts) register(c *gin.Context) {
 		// "ａｌｉｃｅ" is "alice" and collides with her.
 		*username = auth.NormalizeUsername(*username)
 		switch {
+		// The length is counted after NFKC normalisation, as Django does.
 		case utf8.RuneCountInString(*username) > models.MaxUsernameLen:
 			in.errs.Add("username", fmt.Sprintf("Ensure this field has no more than %d characters.", models.MaxUsernameLen))
 		case !auth.ValidUsername(*username):
