@@ -174,7 +174,7 @@ func DB(ctx context.Context) (*gorm.DB, error) {
 		return nil, errEnded(s)
 	}
 	if s.conn == nil {
-		if err := s.beginLocked(ctx, nil, nil, false, true); err != nil {
+		if err := s.beginLocked(ctx, nil, nil, keepTx); err != nil {
 			return nil, err
 		}
 	}
@@ -231,7 +231,7 @@ func Read(ctx context.Context, stmts ...Stmt) error {
 	// leaving the scope open for its writes.
 	s.readOnly = true
 	defer func() { s.readOnly = false }()
-	return s.beginLocked(ctx, stmts, nil, true, false)
+	return s.beginLocked(ctx, stmts, nil, commitTx)
 }
 
 // ReadRow runs a single-row query in ctx's scope, as Read does: on its
@@ -252,14 +252,21 @@ func (s *Scope) sendLocked(ctx context.Context, stmts []Stmt, checks []Check, co
 		return errEnded(s)
 	}
 	if s.conn == nil {
-		keep := !s.readOnly && !commit
-		return s.beginLocked(ctx, stmts, checks, commit || s.readOnly, keep)
+		end := keepTx
+		if commit || s.readOnly {
+			end = commitTx
+		}
+		return s.beginLocked(ctx, stmts, checks, end)
 	}
 	if s.db != nil && s.readOnly {
 		// A read-only transaction held for DB: add to it.
 		commit = false
 	}
-	noRows, err := s.pipeline(ctx, s.conn, false, stmts, checks, commit)
+	end := keepTx
+	if commit {
+		end = commitTx
+	}
+	noRows, err := s.pipeline(ctx, s.conn, onOpenTx, stmts, checks, end)
 	if err == nil {
 		err = noRows
 	}
@@ -271,21 +278,41 @@ func (s *Scope) sendLocked(ctx context.Context, stmts []Stmt, checks []Check, co
 	return err
 }
 
+// txEnd says whether a pipeline ends its transaction.
+type txEnd bool
+
+const (
+	// keepTx leaves the transaction open: a beginning pipeline's
+	// connection stays the scope's.
+	keepTx txEnd = false
+	// commitTx sends COMMIT last: a beginning pipeline's connection goes
+	// back to the pool.
+	commitTx txEnd = true
+)
+
+// txStart says whether a pipeline begins its transaction.
+type txStart bool
+
+const (
+	beginTx  txStart = true  // BEGIN and the role switch go first
+	onOpenTx txStart = false // the scope's transaction is open already
+)
+
 // beginLocked takes a connection and sends BEGIN, the role switch, the
-// pending checks and stmts, ending the transaction with end (COMMIT). With
-// keep the connection stays the scope's, in its transaction.
-func (s *Scope) beginLocked(ctx context.Context, stmts []Stmt, checks []Check, end, keep bool) error {
+// pending checks and stmts, ending the transaction (COMMIT) or keeping
+// it, and the connection with it, the scope's, as end says.
+func (s *Scope) beginLocked(ctx context.Context, stmts []Stmt, checks []Check, end txEnd) error {
 	checks = append(s.pending, checks...)
 	// A pipeline that commits writes may be sent again only when none
 	// of it reached PostgreSQL; one that does not commit rolls back with
 	// its connection.
 	retry := func(err error) bool {
-		if end && !s.readOnly {
+		if end == commitTx && !s.readOnly {
 			return ctx.Err() == nil && pgconn.SafeToRetry(err)
 		}
 		return DeadConnection(ctx, err)
 	}
-	conn, noRows, err := s.begin(ctx, stmts, checks, end, keep)
+	conn, noRows, err := s.begin(ctx, stmts, checks, end)
 	if err != nil && retry(err) {
 		// Nothing reached PostgreSQL, so beginning again is safe. The
 		// pool hands out a connection the server has since closed (a
@@ -294,16 +321,16 @@ func (s *Scope) beginLocked(ctx context.Context, stmts []Stmt, checks []Check, e
 		// failed one is discarded and each retry spends one more, so
 		// the dead connections are at most those open now.
 		for retries := s.openConnections(); err != nil && retries > 0 && retry(err); retries-- {
-			conn, noRows, err = s.begin(ctx, stmts, checks, end, keep)
+			conn, noRows, err = s.begin(ctx, stmts, checks, end)
 		}
 	}
 	s.pending = nil
 	if err != nil {
 		return unavailable(err)
 	}
-	if keep {
+	if end == keepTx {
 		s.conn = conn
-	} else if end && !s.readOnly {
+	} else if !s.readOnly {
 		s.done = true
 	}
 	return noRows
@@ -311,13 +338,13 @@ func (s *Scope) beginLocked(ctx context.Context, stmts []Stmt, checks []Check, e
 
 // begin runs one beginning pipeline on a fresh connection; see
 // beginLocked.
-func (s *Scope) begin(ctx context.Context, stmts []Stmt, checks []Check, end, keep bool) (_ *sql.Conn, noRows, err error) {
+func (s *Scope) begin(ctx context.Context, stmts []Stmt, checks []Check, end txEnd) (_ *sql.Conn, noRows, err error) {
 	conn, err := s.tenant.store.conn(ctx, s.tenant.Schema)
 	if err != nil {
 		return nil, nil, err
 	}
-	noRows, err = s.pipeline(ctx, conn, true, stmts, checks, end)
-	if err != nil || !keep {
+	noRows, err = s.pipeline(ctx, conn, beginTx, stmts, checks, end)
+	if err != nil || end == commitTx {
 		s.tenant.store.release(conn, false, s.comment())
 		if err != nil {
 			return nil, noRows, err
@@ -328,16 +355,17 @@ func (s *Scope) begin(ctx context.Context, stmts []Stmt, checks []Check, end, ke
 }
 
 // pipeline sends one pgx batch on conn: BEGIN and the role switch when
-// begin, then the checks, stmts and COMMIT when end; one round trip. The
-// checks' Verify run after it; a failed check is the pipeline's error.
-func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts []Stmt, checks []Check, end bool) (noRows, err error) {
+// start is beginTx, then the checks, stmts and, when end is commitTx,
+// COMMIT; one round trip. The checks' Verify run after it; a failed
+// check is the pipeline's error.
+func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, start txStart, stmts []Stmt, checks []Check, end txEnd) (noRows, err error) {
 	comment := s.comment()
 	var failed bool
 	ran := make([]bool, len(checks))
 	err = conn.Raw(func(driverConn any) error {
 		pc := driverConn.(*stdlib.Conn).Conn()
 		qs := make([]Stmt, 0, len(checks)+len(stmts)+3)
-		if begin {
+		if start == beginTx {
 			if s.readOnly {
 				qs = append(qs, Stmt{SQL: comment + "BEGIN READ ONLY"})
 			} else {
@@ -387,14 +415,14 @@ func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts 
 		for _, st := range stmts {
 			queue(st)
 		}
-		if end {
+		if end == commitTx {
 			qs = append(qs, Stmt{SQL: comment + "COMMIT"})
 		}
 		err := s.tenant.store.send(ctx, pc, qs)
-		if err == nil && begin && !end && pc.PgConn().TxStatus() != 'T' {
+		if err == nil && start == beginTx && end == keepTx && pc.PgConn().TxStatus() != 'T' {
 			err = errors.New("tenancy: BEGIN left no open transaction")
 		}
-		if err == nil && end && pc.PgConn().TxStatus() != 'I' {
+		if err == nil && end == commitTx && pc.PgConn().TxStatus() != 'I' {
 			err = errors.New("tenancy: transaction still open after COMMIT")
 		}
 		failed = err != nil
@@ -411,7 +439,7 @@ func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, begin bool, stmts 
 			}
 		}
 		if isConnError(err) {
-			if begin {
+			if start == beginTx {
 				return nil, err // for beginLocked's retry
 			}
 			return nil, unavailable(err)
@@ -582,7 +610,7 @@ func (s *Scope) Finish(ctx context.Context) error {
 	ro := s.readOnly
 	s.readOnly = true
 	defer func() { s.readOnly = ro }()
-	return s.beginLocked(ctx, nil, nil, true, false)
+	return s.beginLocked(ctx, nil, nil, commitTx)
 }
 
 // Commit commits the transaction, if one is open, and ends the scope.
