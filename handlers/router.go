@@ -14,6 +14,7 @@ import (
 	"github.com/strictmt/strictmt/auth"
 	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/repository"
+	"github.com/strictmt/strictmt/service"
 	"github.com/strictmt/strictmt/tenancy"
 	"github.com/strictmt/strictmt/tenants"
 )
@@ -104,11 +105,10 @@ func NewRouter(d Deps) http.Handler {
 	api.GET("", index)
 	registerDocs(api, d)
 
-	accounts := &accounts{log: d.Log, tokens: d.Tokens, passwords: d.Passwords, throttles: d.Throttles,
-		rotate: d.RotateRefreshTokens, blacklistAfterRotation: d.BlacklistAfterRotation, now: d.Now}
-	if accounts.now == nil {
-		accounts.now = time.Now
-	}
+	accounts := &accounts{log: d.Log, throttles: d.Throttles, svc: &service.Accounts{
+		Tokens: d.Tokens, Passwords: d.Passwords, Now: d.Now,
+		Rotate: d.RotateRefreshTokens, BlacklistAfterRotation: d.BlacklistAfterRotation,
+	}}
 	api.POST("/register", accounts.register)
 	api.POST("/token", accounts.token)
 	api.POST("/token/refresh", accounts.refresh)
