@@ -1,7 +1,8 @@
 // Package service holds the business rules of the tenant API, once, between
 // the handlers and the repository: who may change what, the owners
-// things get by default, and what completing a todo does. Handlers (PUT,
-// PATCH, POST), the admin path and tests all go through it.
+// things get by default, what completing a todo does, and the accounts'
+// rules (sign-up, login, tokens: Accounts). Handlers (PUT, PATCH, POST),
+// the admin path and tests all go through it.
 package service
 
 import (
