@@ -6,9 +6,9 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver of unreachableDB
 	"github.com/strictmt/strictmt/handlers"
 	"github.com/strictmt/strictmt/internal/apptest"
+	"github.com/strictmt/strictmt/internal/pgtest"
 	"github.com/strictmt/strictmt/tenants"
 )
 
@@ -36,18 +36,6 @@ func newPlacementEnv(t *testing.T, db *sql.DB, placements bool) *apptest.Env {
 	srv := httptest.NewServer(handlers.NewRouter(d))
 	t.Cleanup(srv.Close)
 	return &apptest.Env{App: env.App, Server: srv, Config: env.Config}
-}
-
-// unreachableDB returns a handle on a server that is not there: any
-// request that runs SQL on it fails with 500.
-func unreachableDB(t *testing.T) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("pgx", "postgres://strictmt@127.0.0.1:1/none?connect_timeout=5&sslmode=disable")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
 }
 
 func TestAdminPlacementsOnPlainPostgreSQL(t *testing.T) {
@@ -110,7 +98,7 @@ func TestAdminPlacementsOnPlainPostgreSQL(t *testing.T) {
 // was given without running SQL.
 func TestAdminPlacementRefusesHostileInputWithoutSQL(t *testing.T) {
 	t.Parallel()
-	env := newPlacementEnv(t, unreachableDB(t), true)
+	env := newPlacementEnv(t, pgtest.Unreachable(t), true)
 	hostile := `x"; DROP SCHEMA public --`
 	escaped := "x%22%3B%20DROP%20SCHEMA%20public%20--"
 

@@ -2,15 +2,14 @@ package tenants_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver of unreachableDB
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/internal/apptest"
+	"github.com/strictmt/strictmt/internal/pgtest"
 	"github.com/strictmt/strictmt/tenants"
 )
 
@@ -68,19 +67,6 @@ func TestPlacementsOnPlainPostgreSQL(t *testing.T) {
 	}
 }
 
-// unreachableDB returns a handle on a server that is not there: every
-// query fails with a *pgconn.ConnectError, so any other answer proves no
-// SQL was tried.
-func unreachableDB(t *testing.T) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("pgx", "postgres://strictmt@127.0.0.1:1/none?connect_timeout=5&sslmode=disable")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
 // askedDatabase reports whether err is the unreachable server's.
 func askedDatabase(err error) bool {
 	var ce *pgconn.ConnectError
@@ -89,7 +75,7 @@ func askedDatabase(err error) bool {
 
 func TestPlacementInputRefusedBeforeSQL(t *testing.T) {
 	t.Parallel()
-	ctx, db := context.Background(), unreachableDB(t)
+	ctx, db := context.Background(), pgtest.Unreachable(t)
 
 	hostileSchemas := []string{
 		`x"; DROP SCHEMA public --`, `acme'); DROP TABLE public.clients; --`, "Acme", "pg_catalog", "public", "a b", "",

@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"net"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver of Unreachable
 )
 
 // Messages records the SQL texts a client sends PostgreSQL: every simple
@@ -136,4 +138,18 @@ func MultiCommand(t testing.TB, dbURL string, texts []Message) []string {
 		}
 	}
 	return out
+}
+
+// Unreachable returns a handle on a server that is not there (127.0.0.1,
+// port 1): every query fails with a *pgconn.ConnectError, so a test that
+// gets any other answer knows no SQL was tried. It is closed in
+// t.Cleanup.
+func Unreachable(t testing.TB) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("pgx", "postgres://strictmt@127.0.0.1:1/none?connect_timeout=5&sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
