@@ -14,7 +14,12 @@ import (
 
 func (e *env) tenantsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "tenants", Short: "Create, list and delete tenants"}
+	cmd.AddCommand(e.tenantsCreateCmd(), e.tenantsListCmd(), e.tenantsDeleteCmd(), e.placementCmd(), e.moveCmd())
+	return cmd
+}
 
+// tenantsCreateCmd is `strictmt tenants create`.
+func (e *env) tenantsCreateCmd() *cobra.Command {
 	var p tenants.CreateParams
 	var paidUntil string
 	create := &cobra.Command{
@@ -52,7 +57,11 @@ func (e *env) tenantsCmd() *cobra.Command {
 	for _, f := range []string{"name", "schema", "domain"} {
 		_ = create.MarkFlagRequired(f)
 	}
+	return create
+}
 
+// tenantsListCmd is `strictmt tenants list`.
+func (e *env) tenantsListCmd() *cobra.Command {
 	var asJSON bool
 	var search string
 	list := &cobra.Command{
@@ -93,7 +102,11 @@ func (e *env) tenantsCmd() *cobra.Command {
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	list.Flags().StringVar(&search, "search", "", "only tenants whose name or schema contains this")
+	return list
+}
 
+// tenantsDeleteCmd is `strictmt tenants delete`.
+func (e *env) tenantsDeleteCmd() *cobra.Command {
 	var dropSchema, yes bool
 	del := &cobra.Command{
 		Use:   "delete SCHEMA",
@@ -121,9 +134,7 @@ func (e *env) tenantsCmd() *cobra.Command {
 	}
 	del.Flags().BoolVar(&dropSchema, "drop-schema", false, "also drop the schema and all its data")
 	del.Flags().BoolVar(&yes, "yes", false, "confirm the deletion")
-
-	cmd.AddCommand(create, list, del, e.placementCmd(), e.moveCmd())
-	return cmd
+	return del
 }
 
 func domainNames(c *models.Client) []string {
