@@ -417,144 +417,178 @@ func setDefaults(v *viper.Viper, prefix string, cfg Config) {
 	walk(prefix, m)
 }
 
-// Validate checks every key and names the first wrong one.
+// Validate checks every key and names each wrong one, a section at a
+// time.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...)))
-	}
-	if c.Env != "development" && c.Env != "production" {
-		bad("env", "must be development or production, got %q", c.Env)
-	}
-	if c.HTTP.Addr == "" {
-		bad("http.addr", "must not be empty")
-	}
-	if c.HTTP.MaxBodyBytes <= 0 {
-		bad("http.max_body_bytes", "must be positive")
-	}
-	for key, d := range map[string]time.Duration{
-		"http.read_timeout": c.HTTP.ReadTimeout, "http.write_timeout": c.HTTP.WriteTimeout,
-		"http.request_timeout": c.HTTP.RequestTimeout, "http.shutdown_timeout": c.HTTP.ShutdownTimeout,
-		"auth.access_ttl": c.Auth.AccessTTL, "auth.refresh_ttl": c.Auth.RefreshTTL,
-		"tenancy.cache_ttl": c.Tenancy.CacheTTL, "http.body_timeout": c.HTTP.BodyTimeout,
-		"tenancy.max_conns_wait": c.Tenancy.MaxConnsWait,
-	} {
+	var p problems
+	c.validateGeneral(&p)
+	c.HTTP.validate(&p)
+	c.Database.validate(&p)
+	c.Auth.validate(&p, c.Env)
+	c.Tenancy.validate(&p)
+	return errors.Join(p...)
+}
+
+// problems collects what Validate finds wrong, one error per key.
+type problems []error
+
+func (p *problems) add(key, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...)))
+}
+
+// positive adds a problem for each of durations (by key) that is not
+// positive.
+func (p *problems) positive(durations map[string]time.Duration) {
+	for key, d := range durations {
 		if d <= 0 {
-			bad(key, "must be a positive duration such as 30s")
+			p.add(key, "must be a positive duration such as 30s")
 		}
 	}
-	if c.Database.URL != "" {
-		u, err := url.Parse(c.Database.URL)
-		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-			bad("database.url", "must be a postgres:// URL")
-		}
-	} else if c.Database.Embedded.DataDir == "" {
-		bad("database.embedded.data_dir", "must be set when database.url is empty")
-	}
-	if c.Database.DirectURL != "" {
-		u, err := url.Parse(c.Database.DirectURL)
-		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-			bad("database.direct_url", "must be a postgres:// URL")
-		} else if c.Database.URL == "" {
-			bad("database.direct_url", "needs database.url (the embedded server is always direct)")
-		}
-	}
-	if c.Database.MaxOpenConns < 1 {
-		bad("database.max_open_conns", "must be at least 1")
-	}
-	switch c.Database.Citus {
-	case "auto", "on", "off":
-	default:
-		bad("database.citus", "must be auto, on or off, got %q", c.Database.Citus)
-	}
-	if !tenantGroupRE.MatchString(c.Tenancy.TenantGroup) || strings.HasPrefix(c.Tenancy.TenantGroup, "pg_") {
-		bad("tenancy.tenant_group", "must be a role name of 1-63 lower-case letters, digits and _, not starting with a digit or pg_, got %q", c.Tenancy.TenantGroup)
-	}
-	if c.Database.AffinityGroups < 0 || (c.Database.MaxOpenConns >= 1 && c.Database.AffinityGroups > c.Database.MaxOpenConns) {
-		bad("database.affinity_groups", "must be between 0 (one group per 2 connections) and database.max_open_conns")
-	}
-	if c.Tenancy.KnownUsers < 0 {
-		bad("tenancy.known_users", "must not be negative (0: check the user on every request)")
-	}
-	if c.Database.PreparedStatements < 0 {
-		bad("database.prepared_statements", "must not be negative (0: prepare none)")
-	}
-	if c.Database.MaxIdleConns < 0 {
-		bad("database.max_idle_conns", "must not be negative")
-	}
-	if c.Database.Embedded.Port < 0 || c.Database.Embedded.Port > 65535 {
-		bad("database.embedded.port", "must be 0 (pick a free port) or a TCP port")
-	}
-	if _, err := auth.NewPasswordPolicy(c.Auth.PasswordValidators, c.Auth.PasswordMinLength); err != nil {
-		bad("auth.password_validators", "%v", err)
-	}
-	if c.Auth.PasswordMinLength < 1 {
-		bad("auth.password_min_length", "must be at least 1")
-	}
-	for key, r := range map[string]string{
-		"auth.throttle.login": c.Auth.Throttle.Login, "auth.throttle.login_address": c.Auth.Throttle.LoginAddress,
-		"auth.throttle.register": c.Auth.Throttle.Register, "auth.throttle.register_address": c.Auth.Throttle.RegisterAddress,
-		"auth.throttle.refresh": c.Auth.Throttle.Refresh,
-	} {
-		if _, err := auth.ParseRate(r); err != nil {
-			bad(key, "%v", err)
-		}
-	}
-	if c.Auth.Throttle.MaxKeys < 1 {
-		bad("auth.throttle.max_keys", "must be at least 1")
-	}
-	if _, err := c.HTTP.TrustedProxyPrefixes(); err != nil {
-		bad("http.trusted_proxies", "%v", err)
-	}
-	if c.Tenancy.MaxConnsPerTenant < 0 {
-		bad("tenancy.max_conns_per_tenant", "must not be negative (0: half of database.max_open_conns)")
-	}
-	if c.Tenancy.SpareSchemas < 0 || c.Tenancy.SpareSchemas > 1000 {
-		bad("tenancy.spare_schemas", "must be between 0 and 1000")
-	}
-	if c.Tenancy.Isolation != IsolationStrict && c.Tenancy.Isolation != IsolationPrefix {
-		bad("tenancy.isolation", "must be strict or prefix, got %q", c.Tenancy.Isolation)
-	}
-	if c.Env == "production" && len(c.Auth.JWTSecret) < 32 {
-		bad("auth.jwt_secret", "must be at least 32 bytes in production (set STRICTMT_AUTH_JWT_SECRET)")
-	}
-	if c.Auth.JWTSecret != "" && len(c.Auth.JWTSecret) < 32 {
-		bad("auth.jwt_secret", "must be at least 32 bytes when set")
+}
+
+// validateGeneral checks env, admin, log and metrics.
+func (c Config) validateGeneral(p *problems) {
+	if c.Env != "development" && c.Env != "production" {
+		p.add("env", "must be development or production, got %q", c.Env)
 	}
 	if c.Admin.Token != "" && len(c.Admin.Token) < 16 {
-		bad("admin.token", "must be at least 16 characters when set")
+		p.add("admin.token", "must be at least 16 characters when set")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+		p.add("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		p.add("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	if c.Metrics.TopTenants < 1 || c.Metrics.TopTenants > 1000 {
+		p.add("metrics.top_tenants", "must be between 1 and 1000")
+	}
+	if c.Metrics.Addr != "" && c.Metrics.Addr == c.HTTP.Addr {
+		p.add("metrics.addr", "must differ from http.addr (leave it empty to serve /metrics there)")
+	}
+}
+
+func (h HTTP) validate(p *problems) {
+	if h.Addr == "" {
+		p.add("http.addr", "must not be empty")
+	}
+	if h.MaxBodyBytes <= 0 {
+		p.add("http.max_body_bytes", "must be positive")
+	}
+	p.positive(map[string]time.Duration{
+		"http.read_timeout": h.ReadTimeout, "http.write_timeout": h.WriteTimeout,
+		"http.request_timeout": h.RequestTimeout, "http.shutdown_timeout": h.ShutdownTimeout,
+		"http.body_timeout": h.BodyTimeout,
+	})
+	if _, err := h.TrustedProxyPrefixes(); err != nil {
+		p.add("http.trusted_proxies", "%v", err)
+	}
+}
+
+func (d Database) validate(p *problems) {
+	if d.URL != "" {
+		u, err := url.Parse(d.URL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			p.add("database.url", "must be a postgres:// URL")
+		}
+	} else if d.Embedded.DataDir == "" {
+		p.add("database.embedded.data_dir", "must be set when database.url is empty")
+	}
+	if d.DirectURL != "" {
+		u, err := url.Parse(d.DirectURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			p.add("database.direct_url", "must be a postgres:// URL")
+		} else if d.URL == "" {
+			p.add("database.direct_url", "needs database.url (the embedded server is always direct)")
+		}
+	}
+	if d.MaxOpenConns < 1 {
+		p.add("database.max_open_conns", "must be at least 1")
+	}
+	switch d.Citus {
+	case "auto", "on", "off":
+	default:
+		p.add("database.citus", "must be auto, on or off, got %q", d.Citus)
+	}
+	if d.AffinityGroups < 0 || (d.MaxOpenConns >= 1 && d.AffinityGroups > d.MaxOpenConns) {
+		p.add("database.affinity_groups", "must be between 0 (one group per 2 connections) and database.max_open_conns")
+	}
+	if d.PreparedStatements < 0 {
+		p.add("database.prepared_statements", "must not be negative (0: prepare none)")
+	}
+	if d.MaxIdleConns < 0 {
+		p.add("database.max_idle_conns", "must not be negative")
+	}
+	if d.Embedded.Port < 0 || d.Embedded.Port > 65535 {
+		p.add("database.embedded.port", "must be 0 (pick a free port) or a TCP port")
+	}
+}
+
+// validate checks the auth keys; env is the config's (production needs a
+// JWT secret).
+func (a Auth) validate(p *problems, env string) {
+	p.positive(map[string]time.Duration{"auth.access_ttl": a.AccessTTL, "auth.refresh_ttl": a.RefreshTTL})
+	if _, err := auth.NewPasswordPolicy(a.PasswordValidators, a.PasswordMinLength); err != nil {
+		p.add("auth.password_validators", "%v", err)
+	}
+	if a.PasswordMinLength < 1 {
+		p.add("auth.password_min_length", "must be at least 1")
+	}
+	for key, r := range map[string]string{
+		"auth.throttle.login": a.Throttle.Login, "auth.throttle.login_address": a.Throttle.LoginAddress,
+		"auth.throttle.register": a.Throttle.Register, "auth.throttle.register_address": a.Throttle.RegisterAddress,
+		"auth.throttle.refresh": a.Throttle.Refresh,
+	} {
+		if _, err := auth.ParseRate(r); err != nil {
+			p.add(key, "%v", err)
+		}
+	}
+	if a.Throttle.MaxKeys < 1 {
+		p.add("auth.throttle.max_keys", "must be at least 1")
+	}
+	if env == "production" && len(a.JWTSecret) < 32 {
+		p.add("auth.jwt_secret", "must be at least 32 bytes in production (set STRICTMT_AUTH_JWT_SECRET)")
+	}
+	if a.JWTSecret != "" && len(a.JWTSecret) < 32 {
+		p.add("auth.jwt_secret", "must be at least 32 bytes when set")
+	}
+}
+
+func (t Tenancy) validate(p *problems) {
+	p.positive(map[string]time.Duration{"tenancy.cache_ttl": t.CacheTTL, "tenancy.max_conns_wait": t.MaxConnsWait})
+	if !tenantGroupRE.MatchString(t.TenantGroup) || strings.HasPrefix(t.TenantGroup, "pg_") {
+		p.add("tenancy.tenant_group", "must be a role name of 1-63 lower-case letters, digits and _, not starting with a digit or pg_, got %q", t.TenantGroup)
+	}
+	if t.KnownUsers < 0 {
+		p.add("tenancy.known_users", "must not be negative (0: check the user on every request)")
+	}
+	if t.MaxConnsPerTenant < 0 {
+		p.add("tenancy.max_conns_per_tenant", "must not be negative (0: half of database.max_open_conns)")
+	}
+	if t.SpareSchemas < 0 || t.SpareSchemas > 1000 {
+		p.add("tenancy.spare_schemas", "must be between 0 and 1000")
+	}
+	if t.Isolation != IsolationStrict && t.Isolation != IsolationPrefix {
+		p.add("tenancy.isolation", "must be strict or prefix, got %q", t.Isolation)
 	}
 	hasHost := false
-	for _, w := range c.Tenancy.IdentifyBy {
+	for _, w := range t.IdentifyBy {
 		switch w {
 		case "host":
 			hasHost = true
 		case "header":
 		default:
-			bad("tenancy.identify_by", "must list host and optionally header, got %q", w)
+			p.add("tenancy.identify_by", "must list host and optionally header, got %q", w)
 		}
 	}
 	if !hasHost {
-		bad("tenancy.identify_by", "must include host (a tenant's own host always selects it)")
+		p.add("tenancy.identify_by", "must include host (a tenant's own host always selects it)")
 	}
-	if c.Tenancy.HeaderIdentification() && !validHeaderName(c.Tenancy.Header) {
-		bad("tenancy.header", "must be an HTTP header name such as X-Tenant, got %q", c.Tenancy.Header)
+	if t.HeaderIdentification() && !validHeaderName(t.Header) {
+		p.add("tenancy.header", "must be an HTTP header name such as X-Tenant, got %q", t.Header)
 	}
-	if c.Metrics.TopTenants < 1 || c.Metrics.TopTenants > 1000 {
-		bad("metrics.top_tenants", "must be between 1 and 1000")
-	}
-	if c.Metrics.Addr != "" && c.Metrics.Addr == c.HTTP.Addr {
-		bad("metrics.addr", "must differ from http.addr (leave it empty to serve /metrics there)")
-	}
-	if c.Log.Format != "text" && c.Log.Format != "json" {
-		bad("log.format", "must be text or json, got %q", c.Log.Format)
-	}
-	return errors.Join(errs...)
 }
 
 // validHeaderName reports whether s is an HTTP header field name (an RFC
