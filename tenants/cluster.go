@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -77,6 +76,25 @@ func (c Cluster) loginClause() string {
 	return "NOLOGIN"
 }
 
+// createRoleStmt creates a tenant role as the cluster wants it: LOGIN or
+// NOLOGIN, a member of the group role.
+func (c Cluster) createRoleStmt(role string) string {
+	return "CREATE ROLE " + QuoteIdent(role) + " " + c.loginClause() + " IN ROLE " + QuoteIdent(c.group())
+}
+
+// matchRoleStmts make an existing tenant role what createRoleStmt would
+// have made it (a role of a spare, of the other mode, or from before the
+// group role).
+func (c Cluster) matchRoleStmts(role string) []string {
+	r := QuoteIdent(role)
+	return []string{"ALTER ROLE " + r + " " + c.loginClause(), "GRANT " + QuoteIdent(c.group()) + " TO " + r}
+}
+
+// unsafeTriggersStmt lets the transaction create triggers on, and
+// distribute tables with triggers into, distributed schemas (see
+// Cluster).
+const unsafeTriggersStmt = "SET LOCAL citus.enable_unsafe_triggers TO on"
+
 // String describes the cluster for the start-up log.
 func (c Cluster) String() string {
 	switch {
@@ -89,13 +107,12 @@ func (c Cluster) String() string {
 	}
 }
 
-var groupNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
-
 // ValidateGroupName checks a tenant group role name
 // (tenancy.tenant_group): lower-case letters, digits and _, not starting
 // with a digit or pg_.
 func ValidateGroupName(name string) error {
-	if !groupNameRE.MatchString(name) || strings.HasPrefix(name, "pg_") {
+	// The rule of schema names (schemaNameRe), but for the reserved words.
+	if !schemaNameRe.MatchString(name) || strings.HasPrefix(name, "pg_") {
 		return fmt.Errorf("%q is not a valid role name: 1-63 lower-case letters, digits and _, not starting with a digit or pg_", name)
 	}
 	return nil

@@ -659,7 +659,7 @@ func distributeSchema(ctx context.Context, db *sql.DB, schema string) error {
 		if err := execEachTx(ctx, tx, []string{
 			"DROP TRIGGER IF EXISTS strictmt_versions_changed ON " + QuoteIdent(schema) + "." + VersionTable,
 			"DELETE FROM public.tenant_versions WHERE schema_name = " + quoteLiteral(schema),
-			"SET LOCAL citus.enable_unsafe_triggers TO on",
+			unsafeTriggersStmt,
 		}); err != nil {
 			return err
 		}
@@ -688,18 +688,14 @@ func restoreRole(ctx context.Context, db *sql.DB, c Cluster, t tenantRow) error 
 	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", t.role).Scan(&exists); err != nil {
 		return err
 	}
-	r := QuoteIdent(t.role)
 	if !exists {
-		if _, err := tx.ExecContext(ctx, "CREATE ROLE "+r+" "+c.loginClause()+" IN ROLE "+QuoteIdent(c.group())); err != nil {
+		if _, err := tx.ExecContext(ctx, c.createRoleStmt(t.role)); err != nil {
 			return err
 		}
 		if err := grantExisting(ctx, tx, t.schema, t.role); err != nil {
 			return err
 		}
-	} else if err := execEachTx(ctx, tx, []string{
-		"ALTER ROLE " + r + " " + c.loginClause(),
-		"GRANT " + QuoteIdent(c.group()) + " TO " + r,
-	}); err != nil {
+	} else if err := execEachTx(ctx, tx, c.matchRoleStmts(t.role)); err != nil {
 		return err
 	}
 	return tx.Commit()

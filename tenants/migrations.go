@@ -241,7 +241,7 @@ func applyTenantSQL(ctx context.Context, tx execer, c Cluster, schema string, m 
 	// to another user of the pooled connection.
 	stmts := []string{"SET LOCAL search_path TO " + QuoteIdent(schema)}
 	if c.Citus {
-		stmts = append(stmts, "SET LOCAL citus.enable_unsafe_triggers TO on")
+		stmts = append(stmts, unsafeTriggersStmt)
 	}
 	if err := execEachTx(ctx, tx, append(stmts, m.statements()...)); err != nil {
 		return fmt.Errorf("%s: %w", m.Name, err)

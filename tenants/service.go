@@ -68,11 +68,14 @@ func NewService(ctx context.Context, db *gorm.DB, publicHosts []string, onChange
 		hosts[NormalizeHost(h)] = true
 	}
 	// Citus mode follows the database until SetCluster says otherwise.
-	var cluster Cluster
-	if err := db.WithContext(ctx).Raw("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')").Scan(&cluster.Extension).Error; err != nil {
+	sqlDB, err := db.DB()
+	if err != nil {
 		return nil, fmt.Errorf("tenants: %w", err)
 	}
-	cluster.Citus = cluster.Extension
+	cluster, err := DetectCluster(ctx, sqlDB, CitusAuto, "")
+	if err != nil {
+		return nil, fmt.Errorf("tenants: %w", err)
+	}
 	return &Service{db: db, dbName: dbName, publicHosts: hosts, migrations: migrations, schemaStmts: schemaStmts, onChange: onChange, cluster: cluster}, nil
 }
 
@@ -84,9 +87,6 @@ func (s *Service) SetCluster(c Cluster) {
 	s.cluster = c
 	s.groupReady = false
 }
-
-// Cluster returns how the service provisions tenants.
-func (s *Service) Cluster() Cluster { return s.cluster }
 
 // ensureGroup creates the tenant roles' group role once, before the first
 // provisioning that grants it (outside that transaction, so that two
@@ -316,11 +316,11 @@ func (s *Service) provisionStmts(schema, role string) []string {
 		// migrations are accepted (see Cluster).
 		out = append(out,
 			"SET LOCAL citus.enable_schema_based_sharding TO on",
-			"SET LOCAL citus.enable_unsafe_triggers TO on")
+			unsafeTriggersStmt)
 	}
 	out = append(out,
 		"CREATE SCHEMA "+sch,
-		"CREATE ROLE "+QuoteIdent(role)+" "+s.cluster.loginClause()+" IN ROLE "+QuoteIdent(s.cluster.group()))
+		s.cluster.createRoleStmt(role))
 	out = append(out, roleStmts(schema, role)...)
 	out = append(out, "SET LOCAL search_path TO "+sch)
 	out = append(out, s.schemaStmts...)

@@ -223,19 +223,18 @@ func (s *Service) Close() {
 // (claimed by a transaction that committed between the candidate scan and
 // the lock), leaving tx as it was.
 func (s *Service) provisionSpare(ctx context.Context, raw rawConn, spare, schema, role string) (ok bool, err error) {
-	r := QuoteIdent(role)
-	err = raw.execEach(ctx, []string{
+	stmts := []string{
 		"SAVEPOINT strictmt_claim",
 		"ALTER SCHEMA " + QuoteIdent(spare) + " RENAME TO " + QuoteIdent(schema),
-		"ALTER ROLE " + QuoteIdent(spare) + " RENAME TO " + r,
-		// A spare built before the group role, or in the other mode,
-		// is made like a new tenant's role (see provisionStmts).
-		"ALTER ROLE " + r + " " + s.cluster.loginClause(),
-		"GRANT " + QuoteIdent(s.cluster.group()) + " TO " + r,
-		// The spare's recorded versions follow it (the fingerprint
-		// holds oids, which a rename keeps).
-		"UPDATE public.tenant_versions SET schema_name = " + quoteLiteral(schema) + " WHERE schema_name = " + quoteLiteral(spare),
-	})
+		"ALTER ROLE " + QuoteIdent(spare) + " RENAME TO " + QuoteIdent(role),
+	}
+	// A spare built before the group role, or in the other mode, is made
+	// like a new tenant's role (see provisionStmts).
+	stmts = append(stmts, s.cluster.matchRoleStmts(role)...)
+	// The spare's recorded versions follow it (the fingerprint holds
+	// oids, which a rename keeps).
+	stmts = append(stmts, "UPDATE public.tenant_versions SET schema_name = "+quoteLiteral(schema)+" WHERE schema_name = "+quoteLiteral(spare))
+	err = raw.execEach(ctx, stmts)
 	if pgerr.Is(err, pgerr.InvalidSchemaName, pgerr.UndefinedObject) { // the spare or its role is gone
 		if rerr := raw.execEach(ctx, []string{"ROLLBACK TO SAVEPOINT strictmt_claim"}); rerr != nil {
 			return false, rerr
