@@ -67,20 +67,12 @@ func NewService(ctx context.Context, db *gorm.DB, publicHosts []string, onChange
 	for _, h := range publicHosts {
 		hosts[NormalizeHost(h)] = true
 	}
-	// Citus mode follows the database until SetCluster says otherwise.
-	sqlDB, err := db.DB()
-	if err != nil {
-		return nil, fmt.Errorf("tenants: %w", err)
-	}
-	cluster, err := DetectCluster(ctx, sqlDB, CitusAuto, "")
-	if err != nil {
-		return nil, fmt.Errorf("tenants: %w", err)
-	}
-	return &Service{db: db, dbName: dbName, publicHosts: hosts, migrations: migrations, schemaStmts: schemaStmts, onChange: onChange, cluster: cluster}, nil
+	return &Service{db: db, dbName: dbName, publicHosts: hosts, migrations: migrations, schemaStmts: schemaStmts, onChange: onChange}, nil
 }
 
 // SetCluster sets how tenants are provisioned (see Cluster and
-// DetectCluster); call it before the service is used.
+// DetectCluster; app.Open detects it once); call it before the service is
+// used. Until then the service provisions for plain PostgreSQL.
 func (s *Service) SetCluster(c Cluster) {
 	s.groupMu.Lock()
 	defer s.groupMu.Unlock()
