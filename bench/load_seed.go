@@ -112,5 +112,5 @@ func createLoadUser(ctx context.Context, a *app.App, host, hash string) (int64, 
 		scope.Rollback()
 		return 0, err
 	}
-	return u.ID, scope.Commit()
+	return u.ID, scope.End()
 }

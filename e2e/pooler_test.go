@@ -322,16 +322,13 @@ func startAbortServer(t *testing.T, env *apptest.Env, strict bool) *abortServer 
 	g.POST("/:kind", func(c *gin.Context) {
 		ctx := c.Request.Context()
 		defer a.done.Add(1)
-		db, err := tenancy.DB(ctx)
-		if err != nil {
-			middleware.Error(c, log, err)
-			return
-		}
+		exec := func(sql string, args ...any) error { return tenancy.Run(ctx, tenancy.Stmt{SQL: sql, Args: args}) }
 		schema := tenants.QuoteIdent(tenancy.TenantFromContext(ctx).Schema)
-		if err := db.Exec(`INSERT INTO `+schema+`.todos (title, owner_id) SELECT 'abort-' || ?, min(id) FROM `+schema+`.users`, c.Query("n")).Error; err != nil {
+		if err := exec(`INSERT INTO `+schema+`.todos (title, owner_id) SELECT 'abort-' || $1, min(id) FROM `+schema+`.users`, c.Query("n")); err != nil {
 			middleware.Error(c, log, err)
 			return
 		}
+		var err error
 		switch c.Param("kind") {
 		case "disconnect":
 			if ch, ok := a.started.Load(c.Query("n")); ok {
@@ -339,10 +336,10 @@ func startAbortServer(t *testing.T, env *apptest.Env, strict bool) *abortServer 
 			}
 			// The client hangs up while this runs: the driver abandons
 			// the connection to the pooler mid-transaction.
-			err = db.Exec("SELECT pg_sleep(30)").Error
+			err = exec("SELECT pg_sleep(30)")
 		case "statement_timeout":
-			if err = db.Exec("SET LOCAL statement_timeout = '20ms'").Error; err == nil {
-				err = db.Exec("SELECT pg_sleep(5)").Error
+			if err = exec("SET LOCAL statement_timeout = '20ms'"); err == nil {
+				err = exec("SELECT pg_sleep(5)")
 				if err == nil {
 					err = errors.New("pg_sleep outlived statement_timeout")
 				}

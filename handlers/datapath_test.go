@@ -13,6 +13,7 @@ import (
 	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/tenancy"
+	"gorm.io/gorm"
 )
 
 // TestWriteFromReadPathFails runs a GET handler that writes, through the
@@ -36,12 +37,14 @@ func TestWriteFromReadPathFails(t *testing.T) {
 				ctx := c.Request.Context()
 				switch c.Param("path") {
 				case "gorm":
-					db, err := tenancy.DB(ctx)
+					st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+						return db.Create(&models.User{Username: "sneaky-" + mode.name, Email: "x@example.com", PasswordHash: "x", IsActive: true, DateJoined: time.Now()})
+					})
 					if err != nil {
-						t.Errorf("DB: %v", err)
+						t.Errorf("Build: %v", err)
 						return
 					}
-					errs["GORM handle"] = db.Create(&models.User{Username: "sneaky-" + mode.name, Email: "x@example.com", PasswordHash: "x", IsActive: true, DateJoined: time.Now()}).Error
+					errs["GORM statement"] = tenancy.Run(ctx, st)
 				case "pipeline":
 					errs["pipeline"] = tenancy.Run(ctx, tenancy.Stmt{SQL: `INSERT INTO "ro_a".users (username, email, password_hash, is_active, date_joined) VALUES ('sneaky2-` + mode.name + `', 'x@example.com', 'x', true, now())`})
 				}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/config"
 	"github.com/strictmt/strictmt/internal/apptest"
 	"github.com/strictmt/strictmt/internal/pgerr"
@@ -18,6 +19,7 @@ import (
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/repository"
 	"github.com/strictmt/strictmt/tenancy"
+	"gorm.io/gorm"
 )
 
 // scoped returns a context carrying the request scope of the tenant at
@@ -31,6 +33,16 @@ func scoped(t *testing.T, env *apptest.Env, host string, strict bool) (context.C
 	}
 	s := tenancy.NewScope(tn, strict)
 	return tenancy.NewContextWithScope(tenancy.NewContextWithTenant(ctx, tn), s), s
+}
+
+// runSQL runs hand-written sql in the scope of ctx, as the pipeline runs
+// a request's statements, scanning its row into dest when dest is given.
+func runSQL(ctx context.Context, sql string, dest ...any) error {
+	st := tenancy.Stmt{SQL: sql}
+	if len(dest) > 0 {
+		st.Row = func(r pgx.Row) error { return r.Scan(dest...) }
+	}
+	return tenancy.Run(ctx, st)
 }
 
 // TestStrictIsolationIsEnforcedByPostgres runs hand-written cross-schema
@@ -58,11 +70,7 @@ func TestStrictIsolationIsEnforcedByPostgres(t *testing.T) {
 		t.Run("ErrPermissionDenied_"+name, func(t *testing.T) {
 			ctx, s := scoped(t, env, "a.localhost", true)
 			defer s.Rollback()
-			db, err := tenancy.DB(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = db.Exec(sql).Error
+			err := runSQL(ctx, sql)
 			if code := pgerr.Code(err); code != "42501" {
 				t.Fatalf("%s: want permission denied (42501), got %v", sql, err)
 			}
@@ -71,13 +79,17 @@ func TestStrictIsolationIsEnforcedByPostgres(t *testing.T) {
 	t.Run("OwnTablesWork", func(t *testing.T) {
 		ctx, s := scoped(t, env, "a.localhost", true)
 		defer s.Rollback()
-		db, _ := tenancy.DB(ctx)
 		var who string
 		var n int64
-		if err := db.Raw("SELECT current_user").Scan(&who).Error; err != nil {
+		if err := runSQL(ctx, "SELECT current_user", &who); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.Model(&models.User{}).Count(&n).Error; err != nil {
+		count, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB { return db.Model(&models.User{}).Count(&n) })
+		if err == nil {
+			count.Row = func(r pgx.Row) error { return r.Scan(&n) }
+			err = tenancy.Run(ctx, count)
+		}
+		if err != nil {
 			t.Fatalf("own table through the prefixed handle: %v", err)
 		}
 		tn := tenancy.TenantFromContext(ctx)
@@ -88,9 +100,8 @@ func TestStrictIsolationIsEnforcedByPostgres(t *testing.T) {
 	t.Run("PrefixModeDoesNotStopRawSQL", func(t *testing.T) {
 		ctx, s := scoped(t, env, "a.localhost", false)
 		defer s.Rollback()
-		db, _ := tenancy.DB(ctx)
 		var n int64
-		if err := db.Raw(`SELECT count(*) FROM "iso_b".users`).Scan(&n).Error; err != nil || n != 1 {
+		if err := runSQL(ctx, `SELECT count(*) FROM "iso_b".users`, &n); err != nil || n != 1 {
 			t.Fatalf("prefix mode: got %d, %v", n, err)
 		}
 	})
@@ -124,23 +135,18 @@ func TestScopesOnASmallPoolNeverMix(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			ctx, s := scoped(t, env, host, true)
-			db, err := tenancy.DB(ctx)
-			if err != nil {
-				errs <- err
-				return
-			}
 			var row struct {
 				Who string
 				N   int64
 			}
-			if err := db.Raw("SELECT current_user AS who, (SELECT count(*) FROM " + tenancy.TenantFromContext(ctx).Schema + ".users) AS n").Scan(&row).Error; err != nil {
+			if err := runSQL(ctx, "SELECT current_user AS who, (SELECT count(*) FROM "+tenancy.TenantFromContext(ctx).Schema+".users) AS n", &row.Who, &row.N); err != nil {
 				errs <- err
 			} else if row.Who != tenancy.TenantFromContext(ctx).Role || row.N != want[host] {
 				errs <- fmt.Errorf("%s saw role %s and %d users", host, row.Who, row.N)
 			}
 			if i%3 == 0 {
 				s.Rollback()
-			} else if err := s.Commit(); err != nil {
+			} else if err := s.End(); err != nil {
 				errs <- err
 			}
 		}()

@@ -10,7 +10,6 @@ import (
 	"github.com/strictmt/strictmt/internal/apptest"
 	"github.com/strictmt/strictmt/internal/pgerr"
 	"github.com/strictmt/strictmt/internal/pgtest"
-	"github.com/strictmt/strictmt/tenancy"
 )
 
 // TestStrictModeWithoutSuperuser runs strictmt as an ordinary login role
@@ -73,11 +72,7 @@ func TestStrictModeWithoutSuperuser(t *testing.T) {
 	}
 	sctx, s := scoped(t, env, "plain-a.localhost", true)
 	defer s.Rollback()
-	db, err := tenancy.DB(sctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Exec(`SELECT count(*) FROM "plain_b".todos`).Error; pgerr.Code(err) != "42501" {
+	if err := runSQL(sctx, `SELECT count(*) FROM "plain_b".todos`); pgerr.Code(err) != "42501" {
 		t.Fatalf("cross-tenant read as non-superuser: want 42501, got %v", err)
 	}
 	if err := env.App.Tenants.DeleteTenant(ctx, "plain_b", true); err != nil {

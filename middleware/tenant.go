@@ -143,7 +143,7 @@ func Scope(log *slog.Logger, strict bool) gin.HandlerFunc {
 		}
 		if buf.status >= 400 {
 			scope.Rollback()
-		} else if err := scope.Commit(); err != nil {
+		} else if err := scope.End(); err != nil {
 			Error(c, log, err)
 			return
 		}

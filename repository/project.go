@@ -76,22 +76,15 @@ func (r *projectRow) model() models.Project {
 	}
 }
 
-// schemaTable names model's table in the tenant schema of db, as a value
-// GORM quotes ("tenant_a"."projects") wherever it is passed as a
-// parameter of a SQL fragment.
-func schemaTable(db *gorm.DB, model any) (clause.Table, error) {
-	return tenancy.Table(db, model)
-}
-
 // projects returns db reading from the tenant's projects joined with
 // their owners' usernames, as a derived table named projects, so filters
 // and ORDER BY lists use plain column names.
 func projects(db *gorm.DB) (*gorm.DB, error) {
-	p, err := schemaTable(db, &models.Project{})
+	p, err := tenancy.Table(db, &models.Project{})
 	if err != nil {
 		return nil, err
 	}
-	u, err := schemaTable(db, &models.User{})
+	u, err := tenancy.Table(db, &models.User{})
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +258,7 @@ GROUP BY p.id`
 	rows, err := findRows[ProjectAnalytics](ctx, func(db *gorm.DB) *gorm.DB {
 		var tables [3]clause.Table
 		for i, m := range []any{&models.Project{}, &models.Task{}, &models.Todo{}} {
-			t, err := schemaTable(db, m)
+			t, err := tenancy.Table(db, m)
 			if err != nil {
 				return withError(db, err)
 			}
@@ -310,7 +303,7 @@ func checkRefs(ctx context.Context, refs []ref) error {
 		cols := make([]string, len(given))
 		vars := make([]any, 0, 2*len(given))
 		for i, r := range given {
-			table, err := schemaTable(db, r.model)
+			table, err := tenancy.Table(db, r.model)
 			if err != nil {
 				return withError(db, err)
 			}

@@ -77,15 +77,15 @@ func (r *taskRow) model() models.Task {
 // todos and projects, as a derived table named tasks, so filters and
 // ORDER BY lists use plain column names.
 func tasks(db *gorm.DB) (*gorm.DB, error) {
-	t, err := schemaTable(db, &models.Task{})
+	t, err := tenancy.Table(db, &models.Task{})
 	if err != nil {
 		return nil, err
 	}
-	td, err := schemaTable(db, &models.Todo{})
+	td, err := tenancy.Table(db, &models.Todo{})
 	if err != nil {
 		return nil, err
 	}
-	p, err := schemaTable(db, &models.Project{})
+	p, err := tenancy.Table(db, &models.Project{})
 	if err != nil {
 		return nil, err
 	}

@@ -5,8 +5,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/tenancy"
+	"gorm.io/gorm"
 )
 
 // pruneBatch bounds the expired rows CreateOutstandingToken deletes at
@@ -15,36 +16,30 @@ import (
 // long backlog.
 const pruneBatch = 100
 
-// tokenTables returns the quoted outstanding and blacklisted token tables
-// of the tenant of ctx.
-func tokenTables(ctx context.Context) (outstanding, blacklisted string, err error) {
-	t := tenancy.TenantFromContext(ctx)
-	if t == nil {
-		return "", "", apperr.Errorf(apperr.EINTERNAL, "repository: no tenant in context")
-	}
-	return pgx.Identifier{t.Schema, "outstanding_tokens"}.Sanitize(), pgx.Identifier{t.Schema, "blacklisted_tokens"}.Sanitize(), nil
-}
-
 // CreateOutstandingToken records a refresh token issued to the user in
 // the tenant of ctx (simplejwt's OutstandingToken), and in the same
 // statement deletes up to pruneBatch rows of tokens that expired before
 // expiredBefore, with their blacklist entries: a token past its expiry is
-// refused whatever the blacklist says.
+// refused whatever the blacklist says. Issuing a token is the last write
+// of every request that issues one, so the statement travels with the
+// request's COMMIT (tenancy.Commit): the scope has ended afterwards.
 func CreateOutstandingToken(ctx context.Context, userID int64, jti string, expiresAt, expiredBefore time.Time) error {
-	db, err := tenancy.DB(ctx)
-	if err != nil {
-		return err
-	}
-	ot, _, err := tokenTables(ctx)
-	if err != nil {
-		return err
-	}
-	err = db.Exec(`WITH pruned AS (
-		DELETE FROM `+ot+` WHERE id IN (SELECT id FROM `+ot+` WHERE expires_at < ? ORDER BY expires_at LIMIT ?)
+	args := []any{expiredBefore, pruneBatch, userID, jti, expiresAt}
+	st, err := tenancy.BuildShape(ctx, "outstanding token", args, func(db *gorm.DB) *gorm.DB {
+		ot, err := tenancy.Table(db, &models.OutstandingToken{})
+		if err != nil {
+			return withError(db, err)
+		}
+		return db.Raw(`WITH pruned AS (
+		DELETE FROM ? WHERE id IN (SELECT id FROM ? WHERE expires_at < ? ORDER BY expires_at LIMIT ?)
 	)
-	INSERT INTO `+ot+` (user_id, jti, expires_at) VALUES (?, ?, ?)`,
-		expiredBefore, pruneBatch, userID, jti, expiresAt).Error
-	return translate(err, "")
+	INSERT INTO ? (user_id, jti, expires_at) VALUES (?, ?, ?)`,
+			ot, ot, expiredBefore, pruneBatch, ot, userID, jti, expiresAt)
+	})
+	if err != nil {
+		return err
+	}
+	return translate(tenancy.Commit(ctx, st), "")
 }
 
 // BlacklistToken blacklists the refresh token jti of the user in the
@@ -52,45 +47,65 @@ func CreateOutstandingToken(ctx context.Context, userID int64, jti string, expir
 // reports whether this call blacklisted it: false when it already was, so
 // of two concurrent uses of one token only one gets true.
 func BlacklistToken(ctx context.Context, userID int64, jti string, expiresAt time.Time) (bool, error) {
-	db, err := tenancy.DB(ctx)
-	if err != nil {
-		return false, err
-	}
-	ot, bt, err := tokenTables(ctx)
-	if err != nil {
-		return false, err
-	}
-	var ids []int64
-	err = db.Raw(`WITH o AS (
-		INSERT INTO `+ot+` (user_id, jti, expires_at) VALUES (?, ?, ?)
+	st, err := tenancy.BuildShape(ctx, "blacklist token", []any{userID, jti, expiresAt}, func(db *gorm.DB) *gorm.DB {
+		ot, bt, err := tokenTables(db)
+		if err != nil {
+			return withError(db, err)
+		}
+		return db.Raw(`WITH o AS (
+		INSERT INTO ? (user_id, jti, expires_at) VALUES (?, ?, ?)
 		ON CONFLICT (jti) DO UPDATE SET jti = EXCLUDED.jti
 		RETURNING id
 	)
-	INSERT INTO `+bt+` (token_id) SELECT id FROM o
+	INSERT INTO ? (token_id) SELECT id FROM o
 	ON CONFLICT (token_id) DO NOTHING
-	RETURNING id`, userID, jti, expiresAt).Scan(&ids).Error
+	RETURNING id`, ot, userID, jti, expiresAt, bt)
+	})
 	if err != nil {
+		return false, err
+	}
+	first := false
+	st.Rows = func(rows pgx.Rows) error {
+		for rows.Next() {
+			first = true
+		}
+		return rows.Err()
+	}
+	if err := tenancy.Run(ctx, st); err != nil {
 		return false, translate(err, "")
 	}
-	return len(ids) > 0, nil
+	return first, nil
 }
 
 // IsTokenBlacklisted reports whether the refresh token jti is blacklisted
-// in the tenant of ctx. It reads as tenancy.Read does: on a READ ONLY
+// in the tenant of ctx. It reads with tenancy.Read: on a READ ONLY
 // transaction of its own when the request's has not begun.
 func IsTokenBlacklisted(ctx context.Context, jti string) (bool, error) {
-	ot, bt, err := tokenTables(ctx)
+	st, err := tenancy.BuildShape(ctx, "token blacklisted", []any{jti}, func(db *gorm.DB) *gorm.DB {
+		ot, bt, err := tokenTables(db)
+		if err != nil {
+			return withError(db, err)
+		}
+		return db.Raw(`SELECT EXISTS (SELECT 1 FROM ? b JOIN ? o ON o.id = b.token_id WHERE o.jti = ?)`, bt, ot, jti)
+	})
 	if err != nil {
 		return false, err
 	}
 	var found bool
-	err = tenancy.ReadRow(ctx, tenancy.First{
-		SQL:  `SELECT EXISTS (SELECT 1 FROM ` + bt + ` b JOIN ` + ot + ` o ON o.id = b.token_id WHERE o.jti = $1)`,
-		Args: []any{jti},
-		Scan: func(r tenancy.Row) error { return r.Scan(&found) },
-	})
-	if err != nil {
+	st.Row = func(r pgx.Row) error { return r.Scan(&found) }
+	if err := tenancy.Read(ctx, st); err != nil {
 		return false, translate(err, "")
 	}
 	return found, nil
+}
+
+// tokenTables names the outstanding and blacklisted token tables of db's
+// tenant (see tenancy.Table).
+func tokenTables(db *gorm.DB) (outstanding, blacklisted any, err error) {
+	ot, err := tenancy.Table(db, &models.OutstandingToken{})
+	if err != nil {
+		return nil, nil, err
+	}
+	bt, err := tenancy.Table(db, &models.BlacklistedToken{})
+	return ot, bt, err
 }

@@ -2,25 +2,32 @@ package repository
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/internal/pgerr"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/tenancy"
+	"gorm.io/gorm"
 )
 
-// CreateUser inserts a user into the tenant of ctx; its username must be
+// msgNoSuchUser is the detail of a user lookup that finds no active user.
+const msgNoSuchUser = "No such user."
+
+// userColumns are the columns a user lookup reads, in scanUser's order.
+const userColumns = "id, username, email, password_hash, is_active, date_joined"
+
+// CreateUser inserts a user into the tenant of ctx, beginning the
+// request's transaction if it has not begun; its username must be
 // normalised already (auth.NormalizeUsername). EINVALID (field username)
 // when the username is taken, case-insensitively.
 func CreateUser(ctx context.Context, u *models.User) error {
-	db, err := tenancy.DB(ctx)
+	st, err := insertStmt(ctx, u, &u.ID)
 	if err != nil {
 		return err
 	}
-	err = db.Create(u).Error
+	err = tenancy.Run(ctx, st)
 	if pgerr.Is(err, pgerr.UniqueViolation) {
 		return apperr.FieldError("username", "A user with that username already exists.")
 	}
@@ -28,59 +35,43 @@ func CreateUser(ctx context.Context, u *models.User) error {
 }
 
 // FindUserByID returns the active user with id in the tenant of ctx.
-// ENOTFOUND when there is none. It reads as tenancy.Read does: on a READ
+// ENOTFOUND when there is none. It reads with tenancy.Read: on a READ
 // ONLY transaction of its own when the request's has not begun, so that
 // a request which only checks a token (a refresh) holds no transaction.
 func FindUserByID(ctx context.Context, id int64) (*models.User, error) {
-	t := tenancy.TenantFromContext(ctx)
-	if t == nil {
-		return nil, apperr.Errorf(apperr.EINTERNAL, "repository: no tenant in context")
-	}
-	var u models.User
-	err := tenancy.ReadRow(ctx, tenancy.First{
-		SQL: "SELECT id, username, email, is_active, date_joined FROM " +
-			pgx.Identifier{t.Schema, "users"}.Sanitize() + " WHERE id = $1 AND is_active",
-		Args: []any{id},
-		Scan: func(r tenancy.Row) error {
-			return r.Scan(&u.ID, &u.Username, &u.Email, &u.IsActive, &u.DateJoined)
-		},
+	return findUser(ctx, "user by id", []any{id, 1}, func(db *gorm.DB) *gorm.DB {
+		return db.Where("id = ? AND is_active", id)
 	})
-	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows) {
-		return nil, apperr.Errorf(apperr.ENOTFOUND, "No such user.")
-	}
-	if err != nil {
-		return nil, translate(err, "No such user.")
-	}
-	return &u, nil
 }
 
 // FindUserByUsername returns the active user with the given username in
 // the tenant of ctx, compared case-insensitively by PostgreSQL's lower(),
 // the function of the unique index, so that login and uniqueness agree;
 // username must be normalised already (auth.NormalizeUsername). ENOTFOUND
-// when there is none. It reads on a READ ONLY transaction of its own
-// (tenancy.Read) when the request's has not begun: the password check
-// that follows a login's lookup holds neither a transaction nor a
-// connection.
+// when there is none. It reads with tenancy.Read, as FindUserByID does:
+// the password check that follows a login's lookup holds neither a
+// transaction nor a connection.
 func FindUserByUsername(ctx context.Context, username string) (*models.User, error) {
-	t := tenancy.TenantFromContext(ctx)
-	if t == nil {
-		return nil, apperr.Errorf(apperr.EINTERNAL, "repository: no tenant in context")
+	return findUser(ctx, "user by username", []any{username, 1}, func(db *gorm.DB) *gorm.DB {
+		return db.Where("lower(username) = lower(?) AND is_active", username)
+	})
+}
+
+// findUser reads the one user that where selects (a statement of the
+// given shape and arguments; see tenancy.BuildShape) with tenancy.Read.
+func findUser(ctx context.Context, shape string, args []any, where func(db *gorm.DB) *gorm.DB) (*models.User, error) {
+	st, err := tenancy.BuildShape(ctx, shape, args, func(db *gorm.DB) *gorm.DB {
+		return where(db.Model(&models.User{}).Select(userColumns)).Take(&models.User{})
+	})
+	if err != nil {
+		return nil, err
 	}
 	var u models.User
-	err := tenancy.ReadRow(ctx, tenancy.First{
-		SQL: "SELECT id, username, email, password_hash, is_active, date_joined FROM " +
-			pgx.Identifier{t.Schema, "users"}.Sanitize() + " WHERE lower(username) = lower($1) AND is_active LIMIT 1",
-		Args: []any{username},
-		Scan: func(r tenancy.Row) error {
-			return r.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.IsActive, &u.DateJoined)
-		},
-	})
-	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows) {
-		return nil, apperr.Errorf(apperr.ENOTFOUND, "No such user.")
+	st.Row = func(r pgx.Row) error {
+		return r.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.IsActive, &u.DateJoined)
 	}
-	if err != nil {
-		return nil, translate(err, "No such user.")
+	if err := tenancy.Read(ctx, st); err != nil {
+		return nil, translate(err, msgNoSuchUser)
 	}
 	return &u, nil
 }
@@ -89,13 +80,16 @@ func FindUserByUsername(ctx context.Context, username string) (*models.User, err
 // in the tenant of ctx by newHash, if it is still oldHash (a concurrent
 // password change wins). It reports whether the hash was replaced.
 func UpdateUserPasswordHash(ctx context.Context, id int64, oldHash, newHash string) (bool, error) {
-	db, err := tenancy.DB(ctx)
+	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+		return db.Model(&models.User{}).Where("id = ? AND password_hash = ?", id, oldHash).Update("password_hash", newHash)
+	})
 	if err != nil {
 		return false, err
 	}
-	res := db.Model(&models.User{}).Where("id = ? AND password_hash = ?", id, oldHash).Update("password_hash", newHash)
-	if res.Error != nil {
-		return false, translate(res.Error, "")
+	var updated int64
+	st.Exec = func(tag pgconn.CommandTag) error { updated = tag.RowsAffected(); return nil }
+	if err := tenancy.Run(ctx, st); err != nil {
+		return false, translate(err, "")
 	}
-	return res.RowsAffected > 0, nil
+	return updated > 0, nil
 }

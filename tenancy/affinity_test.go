@@ -68,12 +68,8 @@ func holdConn(t *testing.T, ctx context.Context, catalog *sql.DB, tenant *Tenant
 	t.Helper()
 	scope := NewScope(tenant, false)
 	sctx := NewContextWithScope(ctx, scope)
-	db, err := DB(sctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var pid int
-	if err := db.Raw("SELECT pg_backend_pid()").Scan(&pid).Error; err != nil {
+	if err := Run(sctx, Stmt{SQL: "SELECT pg_backend_pid()", Row: func(r pgx.Row) error { return r.Scan(&pid) }}); err != nil {
 		t.Fatal(err)
 	}
 	var app string

@@ -30,7 +30,7 @@ func readTenant(t *testing.T) (*Tenant, *sql.DB) {
 
 func readName(ctx context.Context, id int) (string, error) {
 	var name string
-	err := ReadRow(ctx, First{SQL: "SELECT name FROM t_read.items WHERE id = $1", Args: []any{id}, Scan: func(r Row) error { return r.Scan(&name) }})
+	err := Read(ctx, Stmt{SQL: "SELECT name FROM t_read.items WHERE id = $1", Args: []any{id}, Row: func(r pgx.Row) error { return r.Scan(&name) }})
 	return name, err
 }
 
@@ -62,7 +62,7 @@ func TestReadHoldsNoTransaction(t *testing.T) {
 		if !checked {
 			t.Fatal("the pending check did not travel with the read")
 		}
-		if scope.Began() {
+		if scope.began() {
 			t.Fatal("a transaction is open after Read")
 		}
 		if n := pool.Stats().InUse; n != 0 {
@@ -72,7 +72,7 @@ func TestReadHoldsNoTransaction(t *testing.T) {
 		if err := Run(sctx, Stmt{SQL: "INSERT INTO t_read.items VALUES (2, 'two')"}); err != nil {
 			t.Fatalf("write after Read: %v", err)
 		}
-		if !scope.Began() {
+		if !scope.began() {
 			t.Fatal("the write did not begin the scope's transaction")
 		}
 		// In the open transaction Read sees its uncommitted write.
@@ -100,7 +100,7 @@ func TestReadHoldsNoTransaction(t *testing.T) {
 		if _, err := readName(sctx, 1); !errors.Is(err, errGone) {
 			t.Fatalf("read with a failed check: %v, want %v", err, errGone)
 		}
-		if scope.Began() || pool.Stats().InUse != 0 {
+		if scope.began() || pool.Stats().InUse != 0 {
 			t.Fatal("a failed Read left a transaction or a connection")
 		}
 	})

@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/internal/pgerr"
-	"gorm.io/gorm"
 )
 
 // Scope is one request's view of its tenant's data, and the only way to
@@ -41,7 +40,6 @@ type Scope struct {
 
 	mu      sync.Mutex
 	conn    *sql.Conn // holds the open transaction; nil when none
-	db      *gorm.DB  // the GORM handle on conn; nil before DB
 	pending []Check   // sent with the next pipeline
 	done    bool
 }
@@ -157,49 +155,6 @@ func Commit(ctx context.Context, stmts ...Stmt) error {
 	return s.sendLocked(ctx, stmts, nil, true)
 }
 
-// DB returns a GORM handle on a transaction of ctx's scope, begun (with
-// the role switch and the deferred checks, in one round trip) on first
-// use and held until the scope ends; its table names carry the tenant's
-// schema as prefix. Run is the faster path: DB costs a round trip per
-// statement. EINTERNAL without a scope, EUNAVAILABLE when the database
-// cannot be reached.
-func DB(ctx context.Context) (*gorm.DB, error) {
-	s, err := scopeFrom(ctx)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done {
-		return nil, errEnded(s)
-	}
-	if s.conn == nil {
-		if err := s.beginLocked(ctx, nil, nil, keepTx); err != nil {
-			return nil, err
-		}
-	}
-	if s.db == nil {
-		db := s.tenant.store.orm.Session(&gorm.Session{Context: ctx, NewDB: true})
-		db.Statement.ConnPool = txConn{c: s.conn, s: s}
-		s.db = db
-	}
-	return s.db.WithContext(ctx), nil
-}
-
-// Row is a single-row result.
-type Row interface {
-	Scan(dest ...any) error
-}
-
-// First is a single-row query.
-type First struct {
-	SQL  string
-	Args []any
-	// Scan reads the row; its error (pgx.ErrNoRows for none) is
-	// QueryRow's.
-	Scan func(Row) error
-}
-
 // Read sends stmts, which must only read, in ctx's scope so that no
 // transaction stays open and no connection stays held after it returns,
 // even in a writing scope: when the scope has no open transaction, the
@@ -234,12 +189,6 @@ func Read(ctx context.Context, stmts ...Stmt) error {
 	return s.beginLocked(ctx, stmts, nil, commitTx)
 }
 
-// ReadRow runs a single-row query in ctx's scope, as Read does: on its
-// own READ ONLY transaction when the scope has none open.
-func ReadRow(ctx context.Context, q First) error {
-	return Read(ctx, Stmt{SQL: q.SQL, Args: q.Args, Row: func(r pgx.Row) error { return q.Scan(r) }})
-}
-
 func errEnded(s *Scope) error {
 	return apperr.Errorf(apperr.EINTERNAL, "tenancy: scope of tenant %q already ended", s.tenant.Schema)
 }
@@ -258,10 +207,6 @@ func (s *Scope) sendLocked(ctx context.Context, stmts []Stmt, checks []Check, co
 		}
 		return s.beginLocked(ctx, stmts, checks, end)
 	}
-	if s.db != nil && s.readOnly {
-		// A read-only transaction held for DB: add to it.
-		commit = false
-	}
 	end := keepTx
 	if commit {
 		end = commitTx
@@ -273,7 +218,7 @@ func (s *Scope) sendLocked(ctx context.Context, stmts []Stmt, checks []Check, co
 	if commit {
 		s.done = true
 		s.tenant.store.release(s.conn, false, s.comment()) // the COMMIT ran, or failed: nothing is left to keep
-		s.conn, s.db = nil, nil
+		s.conn = nil
 	}
 	return err
 }
@@ -515,42 +460,6 @@ func (st *Store) release(conn *sql.Conn, commit bool, comment string) error {
 	return endErr
 }
 
-// txConn is the scope's connection as GORM sees it: a transaction
-// (Commit and Rollback make GORM nest with savepoints), not a pool that
-// could begin another one. The scope alone ends the transaction.
-type txConn struct {
-	c *sql.Conn
-	s *Scope
-}
-
-func (t txConn) tenantSchema() string { return t.s.tenant.Schema }
-
-func (t txConn) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
-	return t.c.PrepareContext(ctx, t.s.comment()+query)
-}
-
-func (t txConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	res, err := t.c.ExecContext(ctx, t.s.comment()+query, args...)
-	return res, t.s.classify(ctx, err)
-}
-
-func (t txConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	rows, err := t.c.QueryContext(ctx, t.s.comment()+query, args...)
-	return rows, t.s.classify(ctx, err)
-}
-
-func (t txConn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return t.c.QueryRowContext(ctx, t.s.comment()+query, args...)
-}
-
-var errScopeOwnsTx = errors.New("tenancy: the request scope ends its own transaction")
-
-// Commit refuses: only the scope commits.
-func (t txConn) Commit() error { return errScopeOwnsTx }
-
-// Rollback refuses: only the scope rolls back.
-func (t txConn) Rollback() error { return errScopeOwnsTx }
-
 // ErrTenantGone is in the chain of the error a request gets when its
 // tenant was deleted while the request ran (its role or schema no longer
 // exists, and the catalog no longer has it). Code that turns a missing
@@ -591,13 +500,6 @@ func DeadConnection(ctx context.Context, err error) bool {
 	return !pgerr.Unreachable(err) && pgerr.ConnectionLost(err)
 }
 
-// Began reports whether the scope holds an open transaction.
-func (s *Scope) Began() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.conn != nil
-}
-
 // Finish sends the checks still pending (a request that sent no
 // statement) in a read-only transaction of their own, and returns their
 // error. The scope stays usable.
@@ -613,12 +515,13 @@ func (s *Scope) Finish(ctx context.Context) error {
 	return s.beginLocked(ctx, nil, nil, commitTx)
 }
 
-// Commit commits the transaction, if one is open, and ends the scope.
-func (s *Scope) Commit() error {
+// End commits the transaction still open, if any, and ends the scope
+// (Rollback ends it undoing instead). tenancy.Commit, by contrast, sends a
+// request's last statements with their COMMIT.
+func (s *Scope) End() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.done = true
-	s.db = nil
 	if s.conn == nil {
 		return nil
 	}
@@ -636,7 +539,6 @@ func (s *Scope) Rollback() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.done = true
-	s.db = nil
 	s.pending = nil
 	if s.conn != nil {
 		_ = s.tenant.store.release(s.conn, false, s.comment())
