@@ -66,6 +66,25 @@ var (
 	Unavailable  = &Error{Code: EUNAVAILABLE}
 )
 
+// Errors that several places answer in the same words, the wire format's
+// (DRF's and simplejwt's). They are shared values: never change one.
+var (
+	ErrNoCredentials = Errorf(EUNAUTHORIZED, "Authentication credentials were not provided.")
+	ErrAuthHeader    = Errorf(EUNAUTHORIZED, "Authorization header must contain two space-delimited values: Bearer <token>.")
+	ErrUserNotFound  = Errorf(EUNAUTHORIZED, "User not found")
+	ErrNoSuchTenant  = Errorf(ENOTFOUND, "No such tenant.")
+)
+
+// NoTenant is the ENOTFOUND error of an unknown schema name.
+func NoTenant(schema string) *Error {
+	return Errorf(ENOTFOUND, "No tenant with schema_name %q.", schema)
+}
+
+// TooLarge is the ETOOLARGE error of a request body over limit bytes.
+func TooLarge(limit int64) *Error {
+	return Errorf(ETOOLARGE, "Request body is larger than %d bytes.", limit)
+}
+
 // Errorf returns an *Error with the given code and formatted message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}

@@ -260,7 +260,7 @@ func (h *admin) removeDomain(c *gin.Context) {
 func pathSchema(c *gin.Context) (string, error) {
 	s := c.Param("schema")
 	if tenants.ValidateSchemaName(s) != nil {
-		return "", apperr.Errorf(apperr.ENOTFOUND, "No tenant with schema_name %q.", s)
+		return "", apperr.NoTenant(s)
 	}
 	return s, nil
 }

@@ -107,7 +107,7 @@ func (h *placementAdmin) get(c *gin.Context) {
 	// Placements of an existing tenant lists it once (ENOTFOUND else);
 	// it may have been deleted in between.
 	if len(ps) != 1 {
-		middleware.Error(c, h.log, apperr.Errorf(apperr.ENOTFOUND, "No tenant with schema_name %q.", schema))
+		middleware.Error(c, h.log, apperr.NoTenant(schema))
 		return
 	}
 	c.JSON(http.StatusOK, ToPlacementResponse(&ps[0]))

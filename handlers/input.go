@@ -47,7 +47,7 @@ func readJSON(c *gin.Context) (*input, error) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, apperr.Errorf(apperr.ETOOLARGE, "Request body is larger than %d bytes.", tooLarge.Limit)
+			return nil, apperr.TooLarge(tooLarge.Limit)
 		}
 		return nil, apperr.Errorf(apperr.EINVALID, "Could not read the request body.")
 	}

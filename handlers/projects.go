@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/strictmt/strictmt/apperr"
@@ -107,29 +106,6 @@ func requestClientName(c *gin.Context) string {
 	return ""
 }
 
-// trimField strips surrounding white space from a string field, as DRF's
-// CharField does (trim_whitespace).
-func trimField(s *string) *string {
-	if s == nil {
-		return nil
-	}
-	t := strings.TrimSpace(*s)
-	return &t
-}
-
-// mergeRefErr adds the field errors of a reference check to in; any
-// other error is returned for the caller to write.
-func mergeRefErr(in *input, err error) error {
-	if err == nil {
-		return nil
-	}
-	if apperr.Code(err) != apperr.EINVALID {
-		return err
-	}
-	in.errs.Merge(err)
-	return nil
-}
-
 // list serves GET /api/projects: ?owner=<user id>, ?search= (name or
 // description, case-insensitive substring), ?ordering= over created_at,
 // name and id (default -created_at), ?limit= and ?offset=.
@@ -170,22 +146,16 @@ func (h *projects) create(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	name := trimField(in.String("name", field{required: true, maxLength: models.MaxProjectNameLen}))
-	description := trimField(in.String("description", field{allowBlank: true}))
-	owner, _ := in.PK("owner", field{})
-	if err := mergeRefErr(in, repository.CheckProjectRefs(ctx, owner)); err != nil {
-		middleware.Error(c, h.log, err)
-		return
+	np := service.NewProject{}
+	name := in.String("name", field{required: true, maxLength: models.MaxProjectNameLen})
+	if name != nil {
+		np.Name = *name
 	}
-	if err := in.Err(); err != nil {
-		middleware.Error(c, h.log, err)
-		return
-	}
-	np := service.NewProject{Name: *name, OwnerID: owner}
-	if description != nil {
+	if description := in.String("description", field{allowBlank: true}); description != nil {
 		np.Description = *description
 	}
-	p, err := service.CreateProject(ctx, np)
+	np.OwnerID, _ = in.PK("owner", field{})
+	p, err := service.CreateProject(ctx, np, in.errs)
 	if err != nil {
 		middleware.Error(c, h.log, err)
 		return
@@ -230,19 +200,11 @@ func (h *projects) update(c *gin.Context) {
 	}
 	in.partial = c.Request.Method == http.MethodPatch
 	u := repository.ProjectUpdate{
-		Name:        trimField(in.String("name", field{required: true, maxLength: models.MaxProjectNameLen})),
-		Description: trimField(in.String("description", field{allowBlank: true})),
+		Name:        in.String("name", field{required: true, maxLength: models.MaxProjectNameLen}),
+		Description: in.String("description", field{allowBlank: true}),
 	}
 	u.OwnerID, _ = in.PK("owner", field{})
-	if err := mergeRefErr(in, repository.CheckProjectRefs(ctx, u.OwnerID)); err != nil {
-		middleware.Error(c, h.log, err)
-		return
-	}
-	if err := in.Err(); err != nil {
-		middleware.Error(c, h.log, err)
-		return
-	}
-	p, err := repository.UpdateProject(ctx, id, u)
+	p, err := service.UpdateProject(ctx, id, u, in.errs)
 	if err != nil {
 		middleware.Error(c, h.log, err)
 		return
@@ -257,7 +219,7 @@ func (h *projects) delete(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	if err := repository.DeleteProject(c.Request.Context(), id); err != nil {
+	if err := service.DeleteProject(c.Request.Context(), id); err != nil {
 		middleware.Error(c, h.log, err)
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/repository"
+	"github.com/strictmt/strictmt/service"
 )
 
 // taskOrdering whitelists ?ordering= fields of the tasks list.
@@ -122,17 +123,12 @@ func (h *tasks) create(c *gin.Context) {
 	todo, _ := in.PK("todo", field{required: true})
 	assigned, _ := in.PK("assigned_user", field{allowNull: true})
 	due := in.Date("due_date", field{required: true})
+	t := &models.Task{AssignedUserID: assigned}
+	if project != nil && todo != nil && due != nil {
+		t.ProjectID, t.TodoID, t.DueDate = *project, *todo, *due
+	}
 	refs := repository.TaskRefs{ProjectID: project, TodoID: todo, AssignedUserID: assigned}
-	if err := mergeRefErr(in, repository.CheckTaskRefs(ctx, refs)); err != nil {
-		middleware.Error(c, h.log, err)
-		return
-	}
-	if err := in.Err(); err != nil {
-		middleware.Error(c, h.log, err)
-		return
-	}
-	t := &models.Task{ProjectID: *project, TodoID: *todo, AssignedUserID: assigned, DueDate: *due}
-	if err := repository.CreateTask(ctx, t); err != nil {
+	if err := service.CreateTask(ctx, t, refs, in.errs); err != nil {
 		middleware.Error(c, h.log, err)
 		return
 	}
@@ -183,16 +179,7 @@ func (h *tasks) update(c *gin.Context) {
 		u.AssignedUserID = &assigned
 	}
 	u.DueDate = in.Date("due_date", field{required: true})
-	refs := repository.TaskRefs{ProjectID: u.ProjectID, TodoID: u.TodoID, AssignedUserID: assigned}
-	if err := mergeRefErr(in, repository.CheckTaskRefs(ctx, refs)); err != nil {
-		middleware.Error(c, h.log, err)
-		return
-	}
-	if err := in.Err(); err != nil {
-		middleware.Error(c, h.log, err)
-		return
-	}
-	t, err := repository.UpdateTask(ctx, id, u)
+	t, err := service.UpdateTask(ctx, id, u, in.errs)
 	if err != nil {
 		middleware.Error(c, h.log, err)
 		return
@@ -207,7 +194,7 @@ func (h *tasks) delete(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	if err := repository.DeleteTask(c.Request.Context(), id); err != nil {
+	if err := service.DeleteTask(c.Request.Context(), id); err != nil {
 		middleware.Error(c, h.log, err)
 		return
 	}

@@ -35,10 +35,10 @@ func Admin(log *slog.Logger, token string, publicHosts []string) gin.HandlerFunc
 		got = strings.TrimSpace(got)
 		switch {
 		case scheme == "":
-			Error(c, log, apperr.Errorf(apperr.EUNAUTHORIZED, "Authentication credentials were not provided."))
+			Error(c, log, apperr.ErrNoCredentials)
 			return
 		case !strings.EqualFold(scheme, "Bearer") || got == "":
-			Error(c, log, apperr.Errorf(apperr.EUNAUTHORIZED, "Authorization header must contain two space-delimited values: Bearer <token>."))
+			Error(c, log, apperr.ErrAuthHeader)
 			return
 		}
 		sum := sha256.Sum256([]byte(got))

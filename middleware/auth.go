@@ -30,11 +30,11 @@ func Authenticate(log *slog.Logger, tokens TokenParser, findUser UserFinder) gin
 		ctx := c.Request.Context()
 		scheme, token, _ := strings.Cut(c.GetHeader("Authorization"), " ")
 		if scheme == "" {
-			Error(c, log, apperr.Errorf(apperr.EUNAUTHORIZED, "Authentication credentials were not provided."))
+			Error(c, log, apperr.ErrNoCredentials)
 			return
 		}
 		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-			Error(c, log, apperr.Errorf(apperr.EUNAUTHORIZED, "Authorization header must contain two space-delimited values: Bearer <token>."))
+			Error(c, log, apperr.ErrAuthHeader)
 			return
 		}
 		t := tenancy.TenantFromContext(ctx)
@@ -48,7 +48,7 @@ func Authenticate(log *slog.Logger, tokens TokenParser, findUser UserFinder) gin
 		}
 		user, err := findUser(ctx, claims.UserID)
 		if errors.Is(err, apperr.NotFound) && !errors.Is(err, tenancy.ErrTenantGone) {
-			err = apperr.Errorf(apperr.EUNAUTHORIZED, "User not found")
+			err = apperr.ErrUserNotFound
 		}
 		if err != nil {
 			Error(c, log, err)

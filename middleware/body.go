@@ -48,7 +48,7 @@ func ReadBody(log *slog.Logger, timeout time.Duration) gin.HandlerFunc {
 			var netErr interface{ Timeout() bool }
 			switch {
 			case errors.As(err, &tooLarge):
-				Error(c, log, apperr.Errorf(apperr.ETOOLARGE, "Request body is larger than %d bytes.", tooLarge.Limit))
+				Error(c, log, apperr.TooLarge(tooLarge.Limit))
 			case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout():
 				c.AbortWithStatusJSON(http.StatusRequestTimeout, gin.H{"detail": "The request body did not arrive in time."})
 			case errors.Is(err, io.ErrUnexpectedEOF):

@@ -59,7 +59,7 @@ func Recovery(log *slog.Logger) gin.HandlerFunc {
 func BodyLimit(log *slog.Logger, max int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if c.Request.ContentLength > max {
-			Error(c, log, apperr.Errorf(apperr.ETOOLARGE, "Request body is larger than %d bytes.", max))
+			Error(c, log, apperr.TooLarge(max))
 			return
 		}
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)

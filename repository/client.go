@@ -46,7 +46,7 @@ func (c *Catalog) FindClientBySchema(ctx context.Context, schema string) (*model
 	err := c.db.WithContext(ctx).Preload("Domains", func(db *gorm.DB) *gorm.DB { return db.Order("is_primary DESC, domain") }).
 		Where("schema_name = ?", schema).Take(&client).Error
 	if err != nil {
-		return nil, translate(err, "No tenant with schema_name \""+schema+"\".")
+		return nil, translate(err, apperr.NoTenant(schema).Message)
 	}
 	return &client, nil
 }
@@ -98,7 +98,7 @@ func (c *Catalog) UpdateClient(ctx context.Context, id int64, u ClientUpdate) er
 		return translate(res.Error, "")
 	}
 	if res.RowsAffected == 0 {
-		return apperr.Errorf(apperr.ENOTFOUND, "No such tenant.")
+		return apperr.ErrNoSuchTenant
 	}
 	return nil
 }
@@ -111,7 +111,7 @@ func (c *Catalog) DeleteClient(ctx context.Context, id int64) error {
 		return translate(res.Error, "")
 	}
 	if res.RowsAffected == 0 {
-		return apperr.Errorf(apperr.ENOTFOUND, "No such tenant.")
+		return apperr.ErrNoSuchTenant
 	}
 	return nil
 }

@@ -42,7 +42,7 @@ func CheckUser(ctx context.Context, id int64) (*tenancy.User, error) {
 	}
 	err = tenancy.DeferCheck(ctx, tenancy.Check{Stmt: st, Verify: func() error {
 		if !found {
-			return apperr.Errorf(apperr.EUNAUTHORIZED, "User not found")
+			return apperr.ErrUserNotFound
 		}
 		remember(u.Username)
 		return nil

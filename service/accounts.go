@@ -216,7 +216,7 @@ func (a *Accounts) liveRefresh(ctx context.Context, token string) (auth.Claims, 
 	}
 	if _, err := repository.FindUserByID(ctx, claims.UserID); err != nil {
 		if errors.Is(err, apperr.NotFound) && !errors.Is(err, tenancy.ErrTenantGone) {
-			err = apperr.Errorf(apperr.EUNAUTHORIZED, "User not found")
+			err = apperr.ErrUserNotFound
 		}
 		return auth.Claims{}, err
 	}

@@ -1,8 +1,10 @@
 // Package service holds the business rules of the tenant API, once, between
-// the handlers and the repository: who may change what, the owners
-// things get by default, what completing a todo does, and the accounts'
-// rules (sign-up, login, tokens: Accounts). Handlers (PUT, PATCH, POST),
-// the admin path and tests all go through it.
+// the handlers and the repository, one file per noun: who may change
+// what, the owners things get by default, what completing a todo does,
+// that a project's or a task's references are rows of the tenant, and the
+// accounts' rules (sign-up, login, tokens: Accounts). Every write of the
+// handlers (POST, PUT, PATCH, DELETE) goes through it; reads with no rule
+// go to the repository directly.
 package service
 
 import (
@@ -39,7 +41,7 @@ type NewTodo struct {
 func CreateTodo(ctx context.Context, in NewTodo) (*models.Todo, error) {
 	user := tenancy.UserFromContext(ctx)
 	if user == nil {
-		return nil, apperr.Errorf(apperr.EUNAUTHORIZED, "Authentication credentials were not provided.")
+		return nil, apperr.ErrNoCredentials
 	}
 	now := Now()
 	owner := user.ID
