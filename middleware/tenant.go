@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/internal/pgerr"
 	"github.com/strictmt/strictmt/tenancy"
 )
 
@@ -89,15 +90,17 @@ func Tenant(log *slog.Logger, r TenantResolver, header ...TenantHeader) gin.Hand
 // resolveTenant resolves host with r, retrying lookups that met dead
 // pooled connections.
 func resolveTenant(ctx context.Context, r TenantResolver, host string) (*tenancy.Tenant, error) {
-	t, err := r.Resolve(ctx, host)
 	// A lookup that met a pooled connection the server had closed
 	// (after a database restart the catalog listener empties the
 	// cache, so lookups come at once) is a read: run it again. Each
 	// attempt discards one dead connection; the bound is a safety
 	// net.
-	for retries := 0; err != nil && retries < maxResolveRetries && tenancy.DeadConnection(ctx, err); retries++ {
+	retry := pgerr.Retry{Max: maxResolveRetries, If: func(err error) bool { return tenancy.DeadConnection(ctx, err) }}
+	var t *tenancy.Tenant
+	err := retry.Do(ctx, func() (err error) {
 		t, err = r.Resolve(ctx, host)
-	}
+		return err
+	})
 	return t, err
 }
 

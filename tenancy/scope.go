@@ -251,24 +251,22 @@ func (s *Scope) beginLocked(ctx context.Context, stmts []Stmt, checks []Check, e
 	// A pipeline that commits writes may be sent again only when none
 	// of it reached PostgreSQL; one that does not commit rolls back with
 	// its connection.
-	retry := func(err error) bool {
-		if end == commitTx && !s.readOnly {
-			return ctx.Err() == nil && pgconn.SafeToRetry(err)
-		}
-		return DeadConnection(ctx, err)
+	retry := pgerr.Retry{Max: s.openConnections(), If: func(err error) bool { return DeadConnection(ctx, err) }}
+	if end == commitTx && !s.readOnly {
+		retry.If = pgconn.SafeToRetry
 	}
-	conn, noRows, err := s.begin(ctx, stmts, checks, end)
-	if err != nil && retry(err) {
-		// Nothing reached PostgreSQL, so beginning again is safe. The
-		// pool hands out a connection the server has since closed (a
-		// restart, an administrator's kill) until it is used: the
-		// driver checks an idle connection only after a second. The
-		// failed one is discarded and each retry spends one more, so
-		// the dead connections are at most those open now.
-		for retries := s.openConnections(); err != nil && retries > 0 && retry(err); retries-- {
-			conn, noRows, err = s.begin(ctx, stmts, checks, end)
-		}
-	}
+	// Nothing reached PostgreSQL, so beginning again is safe. The pool
+	// hands out a connection the server has since closed (a restart, an
+	// administrator's kill) until it is used: the driver checks an idle
+	// connection only after a second. The failed one is discarded and
+	// each retry spends one more, so the dead connections are at most
+	// those open now.
+	var conn *sql.Conn
+	var noRows error
+	err := retry.Do(ctx, func() (err error) {
+		conn, noRows, err = s.begin(ctx, stmts, checks, end)
+		return err
+	})
 	s.pending = nil
 	if err != nil {
 		return unavailable(err)
@@ -304,66 +302,11 @@ func (s *Scope) begin(ctx context.Context, stmts []Stmt, checks []Check, end txE
 // COMMIT; one round trip. The checks' Verify run after it; a failed
 // check is the pipeline's error.
 func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, start txStart, stmts []Stmt, checks []Check, end txEnd) (noRows, err error) {
-	comment := s.comment()
+	b := s.batch(start, stmts, checks, end)
 	var failed bool
-	ran := make([]bool, len(checks))
 	err = conn.Raw(func(driverConn any) error {
 		pc := driverConn.(*stdlib.Conn).Conn()
-		qs := make([]Stmt, 0, len(checks)+len(stmts)+3)
-		if start == beginTx {
-			if s.readOnly {
-				qs = append(qs, Stmt{SQL: comment + "BEGIN READ ONLY"})
-			} else {
-				qs = append(qs, Stmt{SQL: comment + "BEGIN"})
-			}
-			if s.strict {
-				qs = append(qs, Stmt{SQL: comment + "SELECT set_config('role', $1, true)", Args: []any{s.tenant.Role}})
-			}
-		}
-		queue := func(st Stmt) {
-			q := Stmt{SQL: comment + st.SQL, Args: st.Args}
-			switch {
-			case st.Rows != nil:
-				q.Rows = st.Rows
-			case st.Row != nil:
-				q.Row = func(r pgx.Row) error {
-					err := st.Row(r)
-					if errors.Is(err, pgx.ErrNoRows) {
-						// The pipeline goes on; Run reports it.
-						if noRows == nil {
-							noRows = err
-						}
-						return nil
-					}
-					return err
-				}
-			case st.Exec != nil:
-				q.Exec = st.Exec
-			}
-			qs = append(qs, q)
-		}
-		for i, c := range checks {
-			st := c.Stmt
-			i := i
-			if st.Row != nil {
-				row := st.Row
-				st.Row = func(r pgx.Row) error {
-					err := row(r)
-					if err == nil || errors.Is(err, pgx.ErrNoRows) {
-						ran[i] = true
-					}
-					return err
-				}
-			}
-			queue(st)
-		}
-		for _, st := range stmts {
-			queue(st)
-		}
-		if end == commitTx {
-			qs = append(qs, Stmt{SQL: comment + "COMMIT"})
-		}
-		err := s.tenant.store.send(ctx, pc, qs)
+		err := s.tenant.store.send(ctx, pc, b.qs)
 		if err == nil && start == beginTx && end == keepTx && pc.PgConn().TxStatus() != 'T' {
 			err = errors.New("tenancy: BEGIN left no open transaction")
 		}
@@ -376,12 +319,8 @@ func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, start txStart, stm
 	if failed || err != nil {
 		// A check that ran and failed explains what came after it (an
 		// INSERT owned by a user who is gone fails its foreign key).
-		for i, c := range checks {
-			if ran[i] && c.Verify != nil {
-				if verr := c.Verify(); verr != nil {
-					return nil, verr
-				}
-			}
+		if verr := verify(checks, b.ran); verr != nil {
+			return nil, verr
 		}
 		if isConnError(err) {
 			if start == beginTx {
@@ -391,14 +330,93 @@ func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, start txStart, stm
 		}
 		return nil, s.classify(ctx, err)
 	}
-	for _, c := range checks {
-		if c.Verify != nil {
+	if err := verify(checks, nil); err != nil {
+		return nil, err
+	}
+	return b.noRows, nil
+}
+
+// batch is the statements of one pipeline as they are sent: each with
+// the comment of the scope in front, the checks' rows marked as read in
+// ran, and the first missing row of a statement that reads one kept in
+// noRows (the pipeline goes on; Run reports it).
+type batch struct {
+	qs     []Stmt
+	ran    []bool
+	noRows error
+}
+
+// batch lays out one pipeline; see pipeline.
+func (s *Scope) batch(start txStart, stmts []Stmt, checks []Check, end txEnd) *batch {
+	comment := s.comment()
+	b := &batch{qs: make([]Stmt, 0, len(checks)+len(stmts)+3), ran: make([]bool, len(checks))}
+	if start == beginTx {
+		if s.readOnly {
+			b.qs = append(b.qs, Stmt{SQL: comment + "BEGIN READ ONLY"})
+		} else {
+			b.qs = append(b.qs, Stmt{SQL: comment + "BEGIN"})
+		}
+		if s.strict {
+			b.qs = append(b.qs, Stmt{SQL: comment + "SELECT set_config('role', $1, true)", Args: []any{s.tenant.Role}})
+		}
+	}
+	for i, c := range checks {
+		st := c.Stmt
+		if st.Row != nil {
+			row := st.Row
+			st.Row = func(r pgx.Row) error {
+				err := row(r)
+				if err == nil || errors.Is(err, pgx.ErrNoRows) {
+					b.ran[i] = true
+				}
+				return err
+			}
+		}
+		b.queue(comment, st)
+	}
+	for _, st := range stmts {
+		b.queue(comment, st)
+	}
+	if end == commitTx {
+		b.qs = append(b.qs, Stmt{SQL: comment + "COMMIT"})
+	}
+	return b
+}
+
+// queue adds st, with comment in front, to the batch.
+func (b *batch) queue(comment string, st Stmt) {
+	q := Stmt{SQL: comment + st.SQL, Args: st.Args}
+	switch {
+	case st.Rows != nil:
+		q.Rows = st.Rows
+	case st.Row != nil:
+		q.Row = func(r pgx.Row) error {
+			err := st.Row(r)
+			if errors.Is(err, pgx.ErrNoRows) {
+				if b.noRows == nil {
+					b.noRows = err
+				}
+				return nil
+			}
+			return err
+		}
+	case st.Exec != nil:
+		q.Exec = st.Exec
+	}
+	b.qs = append(b.qs, q)
+}
+
+// verify runs the Verify of the checks that ran (every check when ran is
+// nil) and returns the first error.
+func verify(checks []Check, ran []bool) error {
+	for i, c := range checks {
+		if c.Verify != nil && (ran == nil || ran[i]) {
 			if err := c.Verify(); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	return noRows, nil
+	return nil
 }
 
 // isConnError reports whether err is neither the database's answer nor
