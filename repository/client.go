@@ -56,8 +56,8 @@ func (c *Catalog) FindClientBySchema(ctx context.Context, schema string) (*model
 func (c *Catalog) FindClients(ctx context.Context, f ClientFilter) ([]models.Client, int64, error) {
 	q := c.db.WithContext(ctx).Model(&models.Client{})
 	if s := strings.TrimSpace(f.Search); s != "" {
-		like := "%" + escapeLike(strings.ToLower(s)) + "%"
-		q = q.Where("lower(name) LIKE ? OR schema_name LIKE ?", like, like)
+		cond, args := contains(s, "name", "schema_name")
+		q = q.Where(cond, args...)
 	}
 	var total int64
 	if err := q.Count(&total).Error; err != nil {
@@ -114,8 +114,4 @@ func (c *Catalog) DeleteClient(ctx context.Context, id int64) error {
 		return apperr.ErrNoSuchTenant
 	}
 	return nil
-}
-
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }

@@ -5,14 +5,13 @@ package repository
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/internal/pgerr"
 	"github.com/strictmt/strictmt/tenancy"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // translate maps database errors to application errors by SQLSTATE and
@@ -53,78 +52,29 @@ func translate(err error, notFound string) error {
 	return apperr.Wrap(apperr.EINTERNAL, err, "")
 }
 
-// findRows runs the statement q builds in the scope of ctx (one round
-// trip; see tenancy.Run) and scans each row into a T by column name (pgx
-// matches owner_name to OwnerName). Every column must have a field of T.
-// Errors are the database's, for translate.
-func findRows[T any](ctx context.Context, q func(db *gorm.DB) *gorm.DB) ([]T, error) {
-	var out []T
-	st, err := rowsStmt(ctx, q, &out)
-	if err != nil {
-		return nil, err
-	}
-	if err := tenancy.Run(ctx, st); err != nil {
-		return nil, err
-	}
-	return out, nil
+// invalidPK is DRF's message for a reference to a row that does not exist.
+func invalidPK(id int64) string {
+	return fmt.Sprintf("Invalid pk \"%d\" - object does not exist.", id)
 }
 
-// rowsStmt builds the statement q builds, to be sent with others: its
-// rows are scanned into *out as findRows scans them.
-func rowsStmt[T any](ctx context.Context, q func(db *gorm.DB) *gorm.DB, out *[]T) (tenancy.Stmt, error) {
-	st, err := tenancy.Build(ctx, q)
-	if err != nil {
-		return st, err
-	}
-	st.Rows = func(rows pgx.Rows) error {
-		var err error
-		*out, err = pgx.CollectRows(rows, pgx.RowToStructByNameLax[T])
-		return err
-	}
-	return st, nil
-}
-
-// insertStmt builds the INSERT of row (its associations and id omitted,
-// with clauses) and the RETURNING of its new id, which it stores in *id.
-// GORM fills in row's creation time, so row is a copy of the caller's.
-func insertStmt(ctx context.Context, row any, id *int64, clauses ...clause.Expression) (tenancy.Stmt, error) {
-	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
-		return db.Omit(clause.Associations, "id").Clauses(clauses...).Create(row)
-	})
-	if err != nil {
-		return st, err
-	}
-	st.Rows = func(rows pgx.Rows) error {
-		for rows.Next() {
-			if err := rows.Scan(id); err != nil {
-				return err
+// translateRefs translates a foreign-key violation of one of the
+// constraints in fks (constraint name → API field) into a field error
+// with DRF's message for the id given in ids; any other error as
+// translate does. It backs checkRefs up when a referenced row vanishes
+// between the check and the write.
+func translateRefs(err error, fks map[string]string, ids map[string]*int64, notFound string) error {
+	if pgerr.Is(err, pgerr.ForeignKeyViolation) {
+		if field, ok := fks[pgerr.Constraint(err)]; ok {
+			msg := "Invalid pk - object does not exist."
+			if id := ids[field]; id != nil {
+				msg = invalidPK(*id)
 			}
+			return &apperr.Error{Code: apperr.EINVALID, Message: field + ": " + msg, Fields: map[string][]string{field: {msg}}, Err: err}
 		}
-		return rows.Err()
 	}
-	return st, nil
+	return translate(err, notFound)
 }
 
-// updateStmt builds the UPDATE of fields of the row of model's table with
-// id.
-func updateStmt(ctx context.Context, model any, id int64, fields map[string]any) (tenancy.Stmt, error) {
-	return tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB { return db.Model(model).Where("id = ?", id).Updates(fields) })
-}
-
-// deleteRow deletes the row of model's table with id from the tenant of
-// ctx, sent with the COMMIT. ENOTFOUND when there is none.
-func deleteRow(ctx context.Context, id int64, model any) error {
-	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB { return db.Where("id = ?", id).Delete(model) })
-	if err != nil {
-		return err
-	}
-	var deleted int64
-	st.Exec = func(tag pgconn.CommandTag) error { deleted = tag.RowsAffected(); return nil }
-	if err := tenancy.Commit(ctx, st); err != nil {
-		return translate(err, detailNotFound)
-	}
-	if deleted == 0 {
-		return apperr.Errorf(apperr.ENOTFOUND, detailNotFound)
-	}
-	return nil
-}
+// detailNotFound is DRF's detail for an object that is not there, or not
+// the caller's tenant's.
+const detailNotFound = "Not found."

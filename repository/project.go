@@ -2,22 +2,15 @@ package repository
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/apperr"
-	"github.com/strictmt/strictmt/internal/pgerr"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/tenancy"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
-
-// detailNotFound is DRF's detail for an object that is not there, or not
-// the caller's tenant's.
-const detailNotFound = "Not found."
 
 // ProjectFilter selects projects in FindProjects.
 type ProjectFilter struct {
@@ -181,8 +174,8 @@ func FindProjects(ctx context.Context, f ProjectFilter) ([]models.Project, int64
 			q = q.Where("owner_id = ?", *f.OwnerID)
 		}
 		if s := strings.TrimSpace(f.Search); s != "" {
-			like := "%" + escapeLike(strings.ToLower(s)) + "%"
-			q = q.Where("(lower(name) LIKE ? OR lower(description) LIKE ?)", like, like)
+			cond, args := contains(s, "name", "description")
+			q = q.Where(cond, args...)
 		}
 		// A new session, so the page query and the count query do not
 		// add their clauses to each other.
@@ -275,145 +268,4 @@ GROUP BY p.id`
 	a := rows[0]
 	a.PendingTasks = a.TotalTasks - a.CompletedTasks
 	return &a, nil
-}
-
-// ref is one foreign reference of a request: the API field, the id given
-// (nil: not given) and the model of the table it must be a row of.
-type ref struct {
-	field string
-	id    *int64
-	model any
-}
-
-// checkRefs checks in one query that every given reference is a row of
-// the tenant of ctx. The error names each one that is not, with DRF's
-// message, so it merges with the request's other field errors.
-func checkRefs(ctx context.Context, refs []ref) error {
-	var given []ref
-	for _, r := range refs {
-		if r.id != nil {
-			given = append(given, r)
-		}
-	}
-	if len(given) == 0 {
-		return nil
-	}
-	found := make([]bool, len(given))
-	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
-		cols := make([]string, len(given))
-		vars := make([]any, 0, 2*len(given))
-		for i, r := range given {
-			table, err := tenancy.Table(db, r.model)
-			if err != nil {
-				return withError(db, err)
-			}
-			cols[i] = "EXISTS (SELECT 1 FROM ? WHERE id = ?)"
-			vars = append(vars, table, *r.id)
-		}
-		return db.Raw("SELECT "+strings.Join(cols, ", "), vars...)
-	})
-	if err != nil {
-		return err
-	}
-	st.Row = func(row pgx.Row) error {
-		dest := make([]any, len(found))
-		for i := range found {
-			dest[i] = &found[i]
-		}
-		return row.Scan(dest...)
-	}
-	if err := tenancy.Run(ctx, st); err != nil {
-		return translate(err, "")
-	}
-	fields := apperr.Fields{}
-	for i, r := range given {
-		if !found[i] {
-			fields.Add(r.field, invalidPK(*r.id))
-		}
-	}
-	return fields.Err()
-}
-
-// invalidPK is DRF's message for a reference to a row that does not exist.
-func invalidPK(id int64) string {
-	return fmt.Sprintf("Invalid pk \"%d\" - object does not exist.", id)
-}
-
-// translateRefs translates a foreign-key violation of one of the
-// constraints in fks (constraint name → API field) into a field error
-// with DRF's message for the id given in ids; any other error as
-// translate does. It backs checkRefs up when a referenced row vanishes
-// between the check and the write.
-func translateRefs(err error, fks map[string]string, ids map[string]*int64, notFound string) error {
-	if pgerr.Is(err, pgerr.ForeignKeyViolation) {
-		if field, ok := fks[pgerr.Constraint(err)]; ok {
-			msg := "Invalid pk - object does not exist."
-			if id := ids[field]; id != nil {
-				msg = invalidPK(*id)
-			}
-			return &apperr.Error{Code: apperr.EINVALID, Message: field + ": " + msg, Fields: map[string][]string{field: {msg}}, Err: err}
-		}
-	}
-	return translate(err, notFound)
-}
-
-// orderOr returns order, or def when it is empty.
-func orderOr(order, def string) string {
-	if strings.TrimSpace(order) == "" {
-		return def
-	}
-	return order
-}
-
-// pageWindow applies a page window; zero values mean no limit/offset.
-func pageWindow(q *gorm.DB, limit, offset int) *gorm.DB {
-	if limit > 0 {
-		q = q.Limit(limit)
-	}
-	if offset > 0 {
-		q = q.Offset(offset)
-	}
-	return q
-}
-
-// findPage reads one page of the rows filtered selects, ordered by order
-// (a whitelisted ORDER BY list; newest first when empty), and the number
-// of all of them. The total rides along as a scalar subquery that fullCount
-// reads from each row: one statement, and the page is still read through
-// the ordering index (a count(*) OVER () window would make PostgreSQL join
-// and sort every match). A page past the end carries no count, so it is
-// then counted on its own. filtered must return a new session each call,
-// so the page and the count do not add their clauses to each other.
-func findPage[T any](ctx context.Context, filtered func(db *gorm.DB) (*gorm.DB, error), order string, limit, offset int, fullCount func(T) int64) ([]T, int64, error) {
-	rows, err := findRows[T](ctx, func(db *gorm.DB) *gorm.DB {
-		q, err := filtered(db)
-		if err != nil {
-			return withError(db, err)
-		}
-		page := q.Select("*, (?) AS full_count", q.Select("count(*)")).Order(orderOr(order, "created_at DESC, id DESC"))
-		return pageWindow(page, limit, offset).Find(&[]T{})
-	})
-	if err != nil {
-		return nil, 0, translate(err, "")
-	}
-	if len(rows) > 0 {
-		return rows, fullCount(rows[0]), nil
-	}
-	if offset == 0 {
-		return nil, 0, nil
-	}
-	counts, err := findRows[struct{ Count int64 }](ctx, func(db *gorm.DB) *gorm.DB {
-		q, err := filtered(db)
-		if err != nil {
-			return withError(db, err)
-		}
-		return q.Select("count(*) AS count").Find(&[]struct{ Count int64 }{})
-	})
-	if err != nil {
-		return nil, 0, translate(err, "")
-	}
-	if len(counts) == 0 {
-		return nil, 0, nil
-	}
-	return nil, counts[0].Count, nil
 }

@@ -16,9 +16,6 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// msgTodoNotFound is DRF's message for a missing object.
-const msgTodoNotFound = "Not found."
-
 // TodoFilter selects and orders the todos FindTodos returns.
 type TodoFilter struct {
 	// Completed keeps only todos with this completed state, when set.
@@ -77,16 +74,21 @@ func (sc *todoScanner) scan(r pgx.Row, t *models.Todo, extra ...any) error {
 }
 
 // todosWithOwner is the tenant's todos left-joined with their owners'
-// usernames (NULL for an ownerless todo), as one derived table named todos, so that filters and ORDER
-// BY lists use plain column names.
-func todosWithOwner(db *gorm.DB) (*gorm.DB, error) {
+// usernames (NULL for an ownerless todo), as one derived table named
+// todos, so that filters and ORDER BY lists use plain column names.
+// inner, when given, narrows the todos inside the derived table (a
+// locking clause must be there, on the todos themselves).
+func todosWithOwner(db *gorm.DB, inner ...func(*gorm.DB) *gorm.DB) (*gorm.DB, error) {
 	users, err := tenancy.Table(db, &models.User{})
 	if err != nil {
 		return nil, err
 	}
-	inner := db.Model(&models.Todo{}).Select("todos.*, u.username AS owner_name").
+	q := db.Model(&models.Todo{}).Select("todos.*, u.username AS owner_name").
 		Joins("LEFT JOIN ? u ON u.id = todos.owner_id", users)
-	return db.Table("(?) AS todos", inner), nil
+	for _, f := range inner {
+		q = f(q)
+	}
+	return db.Table("(?) AS todos", q), nil
 }
 
 // FindTodoByID returns the todo with id in the tenant of ctx, with its
@@ -106,7 +108,7 @@ func FindTodoByID(ctx context.Context, id int64) (*models.Todo, error) {
 	var t models.Todo
 	st.Row = func(r pgx.Row) error { return scanTodo(r, &t) }
 	if err := tenancy.Run(ctx, st); err != nil {
-		return nil, translate(err, msgTodoNotFound)
+		return nil, translate(err, detailNotFound)
 	}
 	return &t, nil
 }
@@ -116,16 +118,13 @@ func FindTodoByID(ctx context.Context, id int64) (*models.Todo, error) {
 // so concurrent changes of one todo apply one after the other.
 func FindTodoForUpdate(ctx context.Context, id int64) (*models.Todo, error) {
 	st, err := tenancy.BuildShape(ctx, "todo for update", []any{id, 1}, func(db *gorm.DB) *gorm.DB {
-		users, err := tenancy.Table(db, &models.User{})
+		src, err := todosWithOwner(db, func(q *gorm.DB) *gorm.DB {
+			return q.Where("todos.id = ?", id).Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate, Table: clause.Table{Name: "todos"}})
+		})
 		if err != nil {
 			return withError(db, err)
 		}
-		return db.Model(&models.Todo{}).
-			Select("todos.id, todos.title, todos.description, todos.completed, todos.recurrence_interval, todos.created_at, todos.completion_time, todos.due_at, todos.previous_id, todos.owner_id, u.username").
-			Joins("LEFT JOIN ? u ON u.id = todos.owner_id", users).
-			Where("todos.id = ?", id).
-			Clauses(clause.Locking{Strength: "UPDATE", Table: clause.Table{Name: "todos"}}).
-			Take(&models.Todo{})
+		return src.Select(todoColumns).Take(&todoRow{})
 	})
 	if err != nil {
 		return nil, err
@@ -133,7 +132,7 @@ func FindTodoForUpdate(ctx context.Context, id int64) (*models.Todo, error) {
 	var t models.Todo
 	st.Row = func(r pgx.Row) error { return scanTodo(r, &t) }
 	if err := tenancy.Run(ctx, st); err != nil {
-		return nil, translate(err, msgTodoNotFound)
+		return nil, translate(err, detailNotFound)
 	}
 	return &t, nil
 }
@@ -220,9 +219,9 @@ func todoWhere(f TodoFilter) (string, []any) {
 		args = append(args, *f.OwnerID)
 	}
 	if f.Search != "" {
-		pattern := "%" + escapeLike(f.Search) + "%"
-		conds = append(conds, "(title ILIKE ? OR description ILIKE ?)")
-		args = append(args, pattern, pattern)
+		cond, search := contains(f.Search, "title", "description")
+		conds = append(conds, cond)
+		args = append(args, search...)
 	}
 	return strings.Join(conds, " AND "), args
 }
@@ -232,12 +231,6 @@ func todoWhere(f TodoFilter) (string, []any) {
 type todoRow struct {
 	models.Todo
 	OwnerName *string
-}
-
-// withError returns db carrying err, so that Build reports it.
-func withError(db *gorm.DB, err error) *gorm.DB {
-	_ = db.AddError(err)
-	return db
 }
 
 // todoInsert builds the INSERT of t (id and associations omitted),
@@ -308,10 +301,10 @@ func SaveTodo(ctx context.Context, t *models.Todo, next *models.Todo) error {
 		stmts = append(stmts, st)
 	}
 	if err := tenancy.Commit(ctx, stmts...); err != nil {
-		return translate(err, msgTodoNotFound)
+		return translate(err, detailNotFound)
 	}
 	if updated == 0 {
-		return &apperr.Error{Code: apperr.ENOTFOUND, Message: msgTodoNotFound}
+		return &apperr.Error{Code: apperr.ENOTFOUND, Message: detailNotFound}
 	}
 	return nil
 }

@@ -1,0 +1,236 @@
+package repository
+
+import (
+	"context"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/tenancy"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// The helpers of the one way tenant statements are built and sent (see
+// docs/DATA-ACCESS.md): GORM builds a statement on the request's scope,
+// tenancy.Run, Read or Commit sends it in the scope's pipeline.
+
+// findRows runs the statement q builds in the scope of ctx (one round
+// trip; see tenancy.Run) and scans each row into a T by column name (pgx
+// matches owner_name to OwnerName). Every column must have a field of T.
+// Errors are the database's, for translate.
+func findRows[T any](ctx context.Context, q func(db *gorm.DB) *gorm.DB) ([]T, error) {
+	var out []T
+	st, err := rowsStmt(ctx, q, &out)
+	if err != nil {
+		return nil, err
+	}
+	if err := tenancy.Run(ctx, st); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// rowsStmt builds the statement q builds, to be sent with others: its
+// rows are scanned into *out as findRows scans them.
+func rowsStmt[T any](ctx context.Context, q func(db *gorm.DB) *gorm.DB, out *[]T) (tenancy.Stmt, error) {
+	st, err := tenancy.Build(ctx, q)
+	if err != nil {
+		return st, err
+	}
+	st.Rows = func(rows pgx.Rows) error {
+		var err error
+		*out, err = pgx.CollectRows(rows, pgx.RowToStructByNameLax[T])
+		return err
+	}
+	return st, nil
+}
+
+// insertStmt builds the INSERT of row (its associations and id omitted,
+// with clauses) and the RETURNING of its new id, which it stores in *id.
+// GORM fills in row's creation time, so row is a copy of the caller's.
+func insertStmt(ctx context.Context, row any, id *int64, clauses ...clause.Expression) (tenancy.Stmt, error) {
+	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+		return db.Omit(clause.Associations, "id").Clauses(clauses...).Create(row)
+	})
+	if err != nil {
+		return st, err
+	}
+	st.Rows = func(rows pgx.Rows) error {
+		for rows.Next() {
+			if err := rows.Scan(id); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
+	return st, nil
+}
+
+// updateStmt builds the UPDATE of fields of the row of model's table with
+// id.
+func updateStmt(ctx context.Context, model any, id int64, fields map[string]any) (tenancy.Stmt, error) {
+	return tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB { return db.Model(model).Where("id = ?", id).Updates(fields) })
+}
+
+// deleteRow deletes the row of model's table with id from the tenant of
+// ctx, sent with the COMMIT. ENOTFOUND when there is none.
+func deleteRow(ctx context.Context, id int64, model any) error {
+	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB { return db.Where("id = ?", id).Delete(model) })
+	if err != nil {
+		return err
+	}
+	var deleted int64
+	st.Exec = func(tag pgconn.CommandTag) error { deleted = tag.RowsAffected(); return nil }
+	if err := tenancy.Commit(ctx, st); err != nil {
+		return translate(err, detailNotFound)
+	}
+	if deleted == 0 {
+		return apperr.Errorf(apperr.ENOTFOUND, detailNotFound)
+	}
+	return nil
+}
+
+// withError returns db carrying err, so that Build reports it.
+func withError(db *gorm.DB, err error) *gorm.DB {
+	_ = db.AddError(err)
+	return db
+}
+
+// ref is one foreign reference of a request: the API field, the id given
+// (nil: not given) and the model of the table it must be a row of.
+type ref struct {
+	field string
+	id    *int64
+	model any
+}
+
+// checkRefs checks in one query that every given reference is a row of
+// the tenant of ctx. The error names each one that is not, with DRF's
+// message, so it merges with the request's other field errors.
+func checkRefs(ctx context.Context, refs []ref) error {
+	var given []ref
+	for _, r := range refs {
+		if r.id != nil {
+			given = append(given, r)
+		}
+	}
+	if len(given) == 0 {
+		return nil
+	}
+	found := make([]bool, len(given))
+	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+		cols := make([]string, len(given))
+		vars := make([]any, 0, 2*len(given))
+		for i, r := range given {
+			table, err := tenancy.Table(db, r.model)
+			if err != nil {
+				return withError(db, err)
+			}
+			cols[i] = "EXISTS (SELECT 1 FROM ? WHERE id = ?)"
+			vars = append(vars, table, *r.id)
+		}
+		return db.Raw("SELECT "+strings.Join(cols, ", "), vars...)
+	})
+	if err != nil {
+		return err
+	}
+	st.Row = func(row pgx.Row) error {
+		dest := make([]any, len(found))
+		for i := range found {
+			dest[i] = &found[i]
+		}
+		return row.Scan(dest...)
+	}
+	if err := tenancy.Run(ctx, st); err != nil {
+		return translate(err, "")
+	}
+	fields := apperr.Fields{}
+	for i, r := range given {
+		if !found[i] {
+			fields.Add(r.field, invalidPK(*r.id))
+		}
+	}
+	return fields.Err()
+}
+
+// orderOr returns order, or def when it is empty.
+func orderOr(order, def string) string {
+	if strings.TrimSpace(order) == "" {
+		return def
+	}
+	return order
+}
+
+// pageWindow applies a page window; zero values mean no limit/offset.
+func pageWindow(q *gorm.DB, limit, offset int) *gorm.DB {
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	if offset > 0 {
+		q = q.Offset(offset)
+	}
+	return q
+}
+
+// findPage reads one page of the rows filtered selects, ordered by order
+// (a whitelisted ORDER BY list; newest first when empty), and the number
+// of all of them. The total rides along as a scalar subquery that fullCount
+// reads from each row: one statement, and the page is still read through
+// the ordering index (a count(*) OVER () window would make PostgreSQL join
+// and sort every match). A page past the end carries no count, so it is
+// then counted on its own. filtered must return a new session each call,
+// so the page and the count do not add their clauses to each other.
+func findPage[T any](ctx context.Context, filtered func(db *gorm.DB) (*gorm.DB, error), order string, limit, offset int, fullCount func(T) int64) ([]T, int64, error) {
+	rows, err := findRows[T](ctx, func(db *gorm.DB) *gorm.DB {
+		q, err := filtered(db)
+		if err != nil {
+			return withError(db, err)
+		}
+		page := q.Select("*, (?) AS full_count", q.Select("count(*)")).Order(orderOr(order, "created_at DESC, id DESC"))
+		return pageWindow(page, limit, offset).Find(&[]T{})
+	})
+	if err != nil {
+		return nil, 0, translate(err, "")
+	}
+	if len(rows) > 0 {
+		return rows, fullCount(rows[0]), nil
+	}
+	if offset == 0 {
+		return nil, 0, nil
+	}
+	counts, err := findRows[struct{ Count int64 }](ctx, func(db *gorm.DB) *gorm.DB {
+		q, err := filtered(db)
+		if err != nil {
+			return withError(db, err)
+		}
+		return q.Select("count(*) AS count").Find(&[]struct{ Count int64 }{})
+	})
+	if err != nil {
+		return nil, 0, translate(err, "")
+	}
+	if len(counts) == 0 {
+		return nil, 0, nil
+	}
+	return nil, counts[0].Count, nil
+}
+
+// contains returns the condition that one of cols holds s as a
+// substring, case-insensitively, with % and _ in s matching themselves,
+// and its arguments: the one search every list offers.
+func contains(s string, cols ...string) (string, []any) {
+	pattern := "%" + escapeLike(s) + "%"
+	conds := make([]string, len(cols))
+	args := make([]any, len(cols))
+	for i, c := range cols {
+		conds[i] = c + " ILIKE ?"
+		args[i] = pattern
+	}
+	return "(" + strings.Join(conds, " OR ") + ")", args
+}
+
+// escapeLike escapes the wildcards of LIKE in s.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
