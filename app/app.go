@@ -25,6 +25,7 @@ import (
 	"github.com/strictmt/strictmt/internal/embedpg"
 	"github.com/strictmt/strictmt/metrics"
 	"github.com/strictmt/strictmt/middleware"
+	"github.com/strictmt/strictmt/repository"
 	"github.com/strictmt/strictmt/tenancy"
 	"github.com/strictmt/strictmt/tenants"
 	"gorm.io/driver/postgres"
@@ -138,13 +139,13 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 	}
 	defer conn.Close(ctx)
 	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+	if err := conn.QueryRow(ctx, repository.DatabaseExistsSQL, name).Scan(&exists); err != nil {
 		return err
 	}
 	if exists {
 		return nil
 	}
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+tenants.QuoteIdent(name))
+	_, err = conn.Exec(ctx, repository.CreateDatabaseStmt(name))
 	return err
 }
 
@@ -219,7 +220,7 @@ func DetectPooler(ctx context.Context, db *sql.DB) (bool, error) {
 		return false, err
 	}
 	var real int64
-	if err := conn.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&real); err != nil {
+	if err := conn.QueryRowContext(ctx, repository.BackendPIDSQL).Scan(&real); err != nil {
 		return false, err
 	}
 	return int64(told) != real, nil

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/strictmt/strictmt/repository"
 )
 
 // Values of database.citus.
@@ -67,33 +69,13 @@ func (c Cluster) group() string {
 	return c.TenantGroup
 }
 
-// loginClause is how tenant roles are created: LOGIN (no password) in
-// Citus mode, NOLOGIN otherwise.
-func (c Cluster) loginClause() string {
-	if c.Citus {
-		return "LOGIN"
-	}
-	return "NOLOGIN"
+// roles is how the cluster wants tenant roles: able to log in (no
+// password) in Citus mode, NOLOGIN otherwise; members of the group role.
+// Provisioning, spare claims, restored roles and migrations all make
+// them so.
+func (c Cluster) roles() repository.TenantRoles {
+	return repository.TenantRoles{Group: c.group(), Login: c.Citus}
 }
-
-// createRoleStmt creates a tenant role as the cluster wants it: LOGIN or
-// NOLOGIN, a member of the group role.
-func (c Cluster) createRoleStmt(role string) string {
-	return "CREATE ROLE " + QuoteIdent(role) + " " + c.loginClause() + " IN ROLE " + QuoteIdent(c.group())
-}
-
-// matchRoleStmts make an existing tenant role what createRoleStmt would
-// have made it (a role of a spare, of the other mode, or from before the
-// group role).
-func (c Cluster) matchRoleStmts(role string) []string {
-	r := QuoteIdent(role)
-	return []string{"ALTER ROLE " + r + " " + c.loginClause(), "GRANT " + QuoteIdent(c.group()) + " TO " + r}
-}
-
-// unsafeTriggersStmt lets the transaction create triggers on, and
-// distribute tables with triggers into, distributed schemas (see
-// Cluster).
-const unsafeTriggersStmt = "SET LOCAL citus.enable_unsafe_triggers TO on"
 
 // String describes the cluster for the start-up log.
 func (c Cluster) String() string {
@@ -128,7 +110,7 @@ func DetectCluster(ctx context.Context, db *sql.DB, setting, group string) (Clus
 			return c, fmt.Errorf("tenancy.tenant_group: %w", err)
 		}
 	}
-	if err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')").Scan(&c.Extension); err != nil {
+	if err := db.QueryRowContext(ctx, repository.CitusInstalledSQL).Scan(&c.Extension); err != nil {
 		return c, fmt.Errorf("detecting Citus: %w", err)
 	}
 	switch setting {
@@ -142,7 +124,7 @@ func DetectCluster(ctx context.Context, db *sql.DB, setting, group string) (Clus
 		return c, fmt.Errorf("database.citus must be auto, on or off, got %q", setting)
 	}
 	if c.Extension {
-		rows, err := db.QueryContext(ctx, "SELECT nodename, nodeport, noderole::text, groupid = 0 FROM pg_catalog.pg_dist_node WHERE isactive ORDER BY groupid, nodeid")
+		rows, err := db.QueryContext(ctx, repository.ActiveNodesSQL)
 		if err != nil {
 			return c, fmt.Errorf("listing the Citus nodes: %w", err)
 		}
@@ -173,14 +155,14 @@ func DetectCluster(ctx context.Context, db *sql.DB, setting, group string) (Clus
 func EnsureTenantGroup(ctx context.Context, db *sql.DB, c Cluster) error {
 	exists := func() (bool, error) {
 		var ok bool
-		err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)", c.group()).Scan(&ok)
+		err := db.QueryRowContext(ctx, repository.GroupRoleExistsSQL, c.group()).Scan(&ok)
 		return ok, err
 	}
 	ok, err := exists()
 	if err != nil || ok {
 		return err
 	}
-	if _, err := db.ExecContext(ctx, "CREATE ROLE "+QuoteIdent(c.group())+" NOLOGIN"); err != nil {
+	if _, err := db.ExecContext(ctx, repository.CreateGroupRoleStmt(c.group())); err != nil {
 		if ok, err2 := exists(); err2 == nil && ok {
 			return nil
 		}

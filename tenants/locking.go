@@ -2,4 +2,4 @@ package tenants
 
 import "gorm.io/gorm/clause"
 
-var lockForUpdate = clause.Locking{Strength: "UPDATE"}
+var lockForUpdate = clause.Locking{Strength: clause.LockingStrengthUpdate}

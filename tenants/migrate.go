@@ -9,13 +9,13 @@ import (
 	"runtime"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
+	"github.com/strictmt/strictmt/repository"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -328,16 +328,16 @@ func checkMigrations(ms []Migration) error {
 func listTenants(ctx context.Context, db *sql.DB, only string) ([]tenantRow, error) {
 	// Before the shared migrations ran there is no catalog and no tenant.
 	var catalog bool
-	if err := db.QueryRowContext(ctx, "SELECT to_regclass('public.clients') IS NOT NULL").Scan(&catalog); err != nil {
+	if err := db.QueryRowContext(ctx, repository.CatalogExistsSQL).Scan(&catalog); err != nil {
 		return nil, err
 	}
 	if !catalog {
 		return nil, nil
 	}
-	q := "SELECT schema_name, role_name FROM public.clients ORDER BY schema_name"
+	q := repository.TenantsSQL
 	args := []any{}
 	if only != "" {
-		q = "SELECT schema_name, role_name FROM public.clients WHERE schema_name = $1"
+		q = repository.TenantBySchemaSQL
 		args = append(args, only)
 	}
 	rs, err := db.QueryContext(ctx, q, args...)
@@ -364,10 +364,7 @@ func markRoles(ctx context.Context, db *sql.DB, rows []tenantRow, c Cluster, fix
 	for i, t := range rows {
 		names[i] = t.role
 	}
-	rs, err := db.QueryContext(ctx, `SELECT r.rolname, r.rolcanlogin,
-			EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
-			        WHERE m.member = r.oid AND g.rolname = $2)
-		FROM pg_catalog.pg_roles r WHERE r.rolname = ANY($1)`, names, c.group())
+	rs, err := db.QueryContext(ctx, repository.RoleStatesSQL, names, c.group())
 	if err != nil {
 		return err
 	}
@@ -391,16 +388,13 @@ func markRoles(ctx context.Context, db *sql.DB, rows []tenantRow, c Cluster, fix
 }
 
 // markUndistributed marks, on Citus, the rows whose schema exists and is
-// not a distributed schema (pg_dist_schema, Citus 12+:
-// src/backend/distributed/sql/citus--11.3-2--12.0-1.sql).
+// not a distributed schema.
 func markUndistributed(ctx context.Context, db *sql.DB, rows []tenantRow) error {
 	names := make([]string, len(rows))
 	for i, t := range rows {
 		names[i] = t.schema
 	}
-	rs, err := db.QueryContext(ctx, `SELECT n.nspname FROM pg_catalog.pg_namespace n
-		WHERE n.nspname = ANY($1)
-		  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_schema d WHERE d.schemaid = n.oid)`, names)
+	rs, err := db.QueryContext(ctx, repository.UndistributedSchemasSQL, names)
 	if err != nil {
 		return fmt.Errorf("listing the tenant schemas Citus does not distribute: %w", err)
 	}
@@ -433,9 +427,8 @@ func readVersions(ctx context.Context, db *sql.DB, rows []tenantRow, workers int
 		rows[i].version = -1
 		names[i] = rows[i].schema
 	}
-	rs, err := db.QueryContext(ctx, `SELECT n.nspname FROM pg_catalog.pg_class c
-		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-		WHERE c.relname = $1 AND c.relkind = 'r' AND n.nspname = ANY($2)`, VersionTable, names)
+	q, args := repository.VersionTablesQuery(names)
+	rs, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
@@ -498,7 +491,7 @@ func (t tenantRow) upToDate(migrations []Migration) bool {
 // tenant schemas' versions (shared migration 00002 has run).
 func hasVersionRecords(ctx context.Context, db *sql.DB) (bool, error) {
 	var ok bool
-	err := db.QueryRowContext(ctx, "SELECT to_regclass('public.tenant_versions_current') IS NOT NULL AND to_regprocedure('public.strictmt_record_versions(text)') IS NOT NULL").Scan(&ok)
+	err := db.QueryRowContext(ctx, repository.HasVersionRecordsSQL).Scan(&ok)
 	return ok, err
 }
 
@@ -518,8 +511,7 @@ func readRecords(ctx context.Context, db *sql.DB, rows []tenantRow, migrations [
 		names[i] = t.schema
 		at[t.schema] = i
 	}
-	rs, err := db.QueryContext(ctx, `SELECT schema_name FROM public.tenant_versions_current
-		WHERE schema_name = ANY($1) AND versions @> $2::bigint[]`, names, versions(migrations))
+	rs, err := db.QueryContext(ctx, repository.RecordedSchemasSQL, names, versions(migrations))
 	if err != nil {
 		return err
 	}
@@ -544,7 +536,7 @@ func recordVersions(ctx context.Context, db *sql.DB, schemas []string) error {
 		chunk := slices.Clone(schemas[:n])
 		// One lock order for every run: concurrent runs never deadlock.
 		slices.Sort(chunk)
-		if _, err := db.ExecContext(ctx, "SELECT public.strictmt_record_versions(s) FROM unnest($1::text[]) s", chunk); err != nil {
+		if _, err := db.ExecContext(ctx, repository.RecordVersionsSQL, chunk); err != nil {
 			return err
 		}
 		schemas = schemas[n:]
@@ -554,18 +546,11 @@ func recordVersions(ctx context.Context, db *sql.DB, schemas []string) error {
 
 // readChunk sets the version of rows[i] for each i in chunk, in one query.
 func readChunk(ctx context.Context, db *sql.DB, rows []tenantRow, chunk []int) error {
-	var q strings.Builder
+	schemas := make([]string, len(chunk))
 	for k, i := range chunk {
-		if k > 0 {
-			q.WriteString(" UNION ALL ")
-		}
-		// The branch number, not the name, identifies the schema: no
-		// tenant string is pasted into the query but as a quoted
-		// identifier.
-		q.WriteString("SELECT " + strconv.Itoa(k) + ", max(version_id), count(DISTINCT version_id) FILTER (WHERE is_applied AND version_id > 0) FROM " +
-			QuoteIdent(rows[i].schema) + "." + VersionTable)
+		schemas[k] = rows[i].schema
 	}
-	rs, err := db.QueryContext(ctx, q.String())
+	rs, err := db.QueryContext(ctx, repository.MaxVersionsSQL(schemas))
 	if err != nil {
 		return err
 	}
@@ -632,38 +617,30 @@ func migrateSchema(ctx context.Context, db *sql.DB, c Cluster, t tenantRow, migr
 }
 
 // distributeSchema makes schema a distributed schema of Citus
-// (citus_schema_distribute, Citus 12+:
-// src/backend/distributed/sql/udfs/citus_schema_distribute/12.0-1.sql),
-// under the schema's advisory lock. Its tables become single-shard tables
-// on one node.
+// (repository.DistributeSchemaQuery), under the schema's advisory lock.
+// Its tables become single-shard tables on one node. Citus mode does
+// without the version table's trigger (see Cluster), which
+// repository.PrepareDistributionStmts drops first.
 func distributeSchema(ctx context.Context, db *sql.DB, schema string) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", schemaLockID(schema)); err != nil {
+	if _, err := tx.ExecContext(ctx, repository.AdvisoryXactLockSQL, schemaLockID(schema)); err != nil {
 		return err
 	}
 	var done bool
-	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_schema WHERE schemaid = $1::regnamespace)", QuoteIdent(schema)).Scan(&done); err != nil {
+	q, args := repository.SchemaDistributedQuery(schema)
+	if err := tx.QueryRowContext(ctx, q, args...).Scan(&done); err != nil {
 		return err
 	}
 	if !done {
-		// The version table's trigger of plain PostgreSQL (shared
-		// migration 00002) would go to the worker with the table, where
-		// the catalog it writes does not exist; Citus mode does without
-		// it (see Cluster). Citus refuses to distribute tables with
-		// triggers unless told they are safe: the users table's are
-		// (they only notify).
-		if err := execEachTx(ctx, tx, []string{
-			"DROP TRIGGER IF EXISTS strictmt_versions_changed ON " + QuoteIdent(schema) + "." + VersionTable,
-			"DELETE FROM public.tenant_versions WHERE schema_name = " + quoteLiteral(schema),
-			unsafeTriggersStmt,
-		}); err != nil {
+		if err := execEachTx(ctx, tx, repository.PrepareDistributionStmts(schema)); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "SELECT citus_schema_distribute($1::regnamespace)", QuoteIdent(schema)); err != nil {
+		q, args := repository.DistributeSchemaQuery(schema)
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("distributing the schema: %w", err)
 		}
 	}
@@ -681,21 +658,21 @@ func restoreRole(ctx context.Context, db *sql.DB, c Cluster, t tenantRow) error 
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", schemaLockID(t.schema)); err != nil {
+	if _, err := tx.ExecContext(ctx, repository.AdvisoryXactLockSQL, schemaLockID(t.schema)); err != nil {
 		return err
 	}
 	var exists bool
-	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", t.role).Scan(&exists); err != nil {
+	if err := tx.QueryRowContext(ctx, repository.RoleExistsSQL, t.role).Scan(&exists); err != nil {
 		return err
 	}
 	if !exists {
-		if _, err := tx.ExecContext(ctx, c.createRoleStmt(t.role)); err != nil {
+		if _, err := tx.ExecContext(ctx, c.roles().CreateStmt(t.role)); err != nil {
 			return err
 		}
 		if err := grantExisting(ctx, tx, t.schema, t.role); err != nil {
 			return err
 		}
-	} else if err := execEachTx(ctx, tx, c.matchRoleStmts(t.role)); err != nil {
+	} else if err := execEachTx(ctx, tx, c.roles().MatchStmts(t.role)); err != nil {
 		return err
 	}
 	return tx.Commit()

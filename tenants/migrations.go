@@ -14,6 +14,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
+	"github.com/strictmt/strictmt/repository"
 )
 
 //go:embed migrations/shared/*.sql
@@ -23,7 +24,7 @@ var sharedFS embed.FS
 var tenantFS embed.FS
 
 // VersionTable is the goose version table kept in every schema.
-const VersionTable = "goose_db_version"
+const VersionTable = repository.VersionTable
 
 // sharedLockID is the advisory lock taken while the shared schema migrates.
 const sharedLockID = 0x5374726963744d54 // "StrictMT"
@@ -138,13 +139,14 @@ func SharedPending(ctx context.Context, db *sql.DB) ([]int64, error) {
 func appliedVersions(ctx context.Context, db *sql.DB, schema string) (map[int64]bool, error) {
 	out := map[int64]bool{}
 	var exists bool
-	if err := db.QueryRowContext(ctx, "SELECT to_regclass($1) IS NOT NULL", QuoteIdent(schema)+"."+VersionTable).Scan(&exists); err != nil {
+	q, args := repository.VersionTableExistsQuery(schema)
+	if err := db.QueryRowContext(ctx, q, args...).Scan(&exists); err != nil {
 		return nil, err
 	}
 	if !exists {
 		return out, nil
 	}
-	rs, err := db.QueryContext(ctx, "SELECT version_id FROM "+QuoteIdent(schema)+"."+VersionTable+" WHERE is_applied")
+	rs, err := db.QueryContext(ctx, repository.AppliedVersionsSQL(schema))
 	if err != nil {
 		return nil, err
 	}
@@ -170,19 +172,19 @@ func notIn(all []int64, applied map[int64]bool) []int64 {
 }
 
 // advisoryLocker is a goose session locker on a PostgreSQL session-level
-// advisory lock that waits in the server (pg_advisory_lock) rather than
-// polling: a second migrate run resumes the moment the first releases a
-// schema, and waiting ends with ctx.
+// advisory lock that waits in the server (repository.AdvisoryLockSQL)
+// rather than polling: a second migrate run resumes the moment the first
+// releases a schema, and waiting ends with ctx.
 type advisoryLocker struct{ id int64 }
 
 func (l advisoryLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
-	_, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", l.id)
+	_, err := conn.ExecContext(ctx, repository.AdvisoryLockSQL, l.id)
 	return err
 }
 
 func (l advisoryLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
 	var released bool
-	if err := conn.QueryRowContext(ctx, "SELECT pg_advisory_unlock($1)", l.id).Scan(&released); err != nil {
+	if err := conn.QueryRowContext(ctx, repository.AdvisoryUnlockSQL, l.id).Scan(&released); err != nil {
 		return err
 	}
 	if !released {
@@ -232,18 +234,13 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// applyTenantSQL runs m in tx with schema as search_path, a statement per
-// message (see ExecEach): goose's transaction gives no access to its
-// connection, so each goes in a round trip of its own, as goose sends the
-// statements of its own SQL migrations.
+// applyTenantSQL runs m in tx with schema as search_path
+// (repository.TenantMigrationStmts), a statement per message (see
+// ExecEach): goose's transaction gives no access to its connection, so
+// each goes in a round trip of its own, as goose sends the statements of
+// its own SQL migrations.
 func applyTenantSQL(ctx context.Context, tx execer, c Cluster, schema string, m Migration) error {
-	// SET LOCAL ends with the transaction, so the search_path never leaks
-	// to another user of the pooled connection.
-	stmts := []string{"SET LOCAL search_path TO " + QuoteIdent(schema)}
-	if c.Citus {
-		stmts = append(stmts, unsafeTriggersStmt)
-	}
-	if err := execEachTx(ctx, tx, append(stmts, m.statements()...)); err != nil {
+	if err := execEachTx(ctx, tx, repository.TenantMigrationStmts(schema, c.Citus, m.statements())); err != nil {
 		return fmt.Errorf("%s: %w", m.Name, err)
 	}
 	return nil

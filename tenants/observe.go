@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"time"
+
+	"github.com/strictmt/strictmt/repository"
 )
 
 // SetProvisionObserver makes CreateTenant report, after each creation
@@ -14,7 +16,7 @@ func (s *Service) SetProvisionObserver(f func(time.Duration)) { s.provisioned = 
 // CountTenants returns the number of tenants in the catalog.
 func (s *Service) CountTenants(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.db.WithContext(ctx).Raw("SELECT count(*) FROM public.clients").Scan(&n).Error
+	err := s.db.WithContext(ctx).Raw(repository.CountTenantsSQL).Scan(&n).Error
 	return n, err
 }
 
@@ -22,8 +24,7 @@ func (s *Service) CountTenants(ctx context.Context) (int64, error) {
 // now: built by the latest migration and with their role.
 func (s *Service) SparesReady(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.db.WithContext(ctx).Raw(`SELECT count(*) FROM pg_catalog.pg_namespace n
-		WHERE starts_with(n.nspname, ?) AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = n.nspname)`,
+	err := s.db.WithContext(ctx).Raw(repository.SparesReadySQL,
 		sparePrefix+strconv.FormatInt(s.latestVersion(), 10)+"-").Scan(&n).Error
 	return n, err
 }

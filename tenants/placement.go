@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/internal/pgerr"
+	"github.com/strictmt/strictmt/repository"
 )
 
 // Where tenant schemas live on a Citus cluster, and moving them.
@@ -134,9 +135,7 @@ func Placements(ctx context.Context, db *sql.DB, schema string) ([]Placement, er
 func checkPlacementTarget(ctx context.Context, db *sql.DB, schema string, major, minor int) error {
 	var version sql.NullString
 	var tenant bool
-	err := db.QueryRowContext(ctx, `SELECT
-			(SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'citus'),
-			$1::text = '' OR EXISTS (SELECT 1 FROM public.clients WHERE schema_name = $1::text)`, schema).Scan(&version, &tenant)
+	err := db.QueryRowContext(ctx, repository.PlacementTargetSQL, schema).Scan(&version, &tenant)
 	switch {
 	case err != nil:
 		return err
@@ -154,41 +153,10 @@ func checkPlacementTarget(ctx context.Context, db *sql.DB, schema string, major,
 	return nil
 }
 
-// placementsSQL reads the placement of every tenant ($1 empty) or of one
-// ($1 = its schema) in one statement: one row per tenant and node its
-// tables are on, or one row without a node for a schema that is not
-// distributed or has no tables.
-//
-//   - pg_catalog.citus_shards (view: table_name regclass, citus_table_type
-//     'schema' for the tables of a distributed schema, nodename, nodeport,
-//     shard_size bigint, only healthy placements):
-//     src/backend/distributed/sql/udfs/citus_shards/latest.sql:1-14,34,49.
-//     Its sizes come from citus_shard_sizes(), which asks every worker.
-//   - pg_catalog.pg_dist_schema (schemaid oid, colocationid):
-//     src/backend/distributed/sql/citus--11.3-2--12.0-1.sql:5-12.
-const placementsSQL = `
-WITH tenant AS (
-	SELECT c.schema_name, n.oid AS nsp
-	FROM public.clients c
-	LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = c.schema_name
-	WHERE $1::text = '' OR c.schema_name = $1::text
-), placed AS (
-	SELECT r.relnamespace AS nsp, s.nodename, s.nodeport, coalesce(sum(s.shard_size), 0)::bigint AS bytes
-	FROM pg_catalog.citus_shards s
-	JOIN pg_catalog.pg_class r ON r.oid = s.table_name
-	WHERE s.citus_table_type = 'schema' AND r.relnamespace IN (SELECT nsp FROM tenant)
-	GROUP BY r.relnamespace, s.nodename, s.nodeport
-)
-SELECT t.schema_name, d.schemaid IS NOT NULL, p.nodename, p.nodeport, coalesce(p.bytes, 0)
-FROM tenant t
-LEFT JOIN pg_catalog.pg_dist_schema d ON d.schemaid = t.nsp
-LEFT JOIN placed p ON p.nsp = t.nsp
-ORDER BY t.schema_name, p.nodename, p.nodeport`
-
-// readPlacements runs placementsSQL and folds its rows into one Placement
-// per tenant.
+// readPlacements runs repository.PlacementsSQL and folds its rows into
+// one Placement per tenant.
 func readPlacements(ctx context.Context, db *sql.DB, schema string) ([]Placement, error) {
-	rows, err := db.QueryContext(ctx, placementsSQL, schema)
+	rows, err := db.QueryContext(ctx, repository.PlacementsSQL, schema)
 	if err != nil {
 		return nil, fmt.Errorf("reading tenant placements from Citus: %w", err)
 	}
@@ -269,14 +237,9 @@ func (n citusNode) describe() string {
 	return n.addr() + " (" + strings.Join(why, ", ") + ")"
 }
 
-// readNodes lists pg_dist_node: nodename, nodeport, isactive, noderole
-// (enum 'primary'/'secondary'/'unavailable'), shouldhaveshards.
-// Defined in src/backend/distributed/sql/citus--8.0-1.sql:401-414 (table,
-// isactive at 412), :1097,1109 (noderole) and
-// src/backend/distributed/sql/citus--9.0-2--9.1-1.sql:1 (shouldhaveshards).
+// readNodes lists the nodes of the cluster (repository.NodesSQL).
 func readNodes(ctx context.Context, db *sql.DB) ([]citusNode, error) {
-	rows, err := db.QueryContext(ctx, `SELECT nodename, nodeport, isactive, noderole::text, shouldhaveshards
-		FROM pg_catalog.pg_dist_node ORDER BY nodename, nodeport`)
+	rows, err := db.QueryContext(ctx, repository.NodesSQL)
 	if err != nil {
 		return nil, fmt.Errorf("listing the Citus nodes: %w", err)
 	}
@@ -392,18 +355,8 @@ func MoveTenant(ctx context.Context, db *sql.DB, schema, node string, blockWrite
 	return &ps[0], nil
 }
 
-// runSchemaMove calls citus_schema_move on a connection of its own while
-// another one reads the move's progress.
-//
-// citus_schema_move(schema_id regnamespace, target_node_name text,
-// target_node_port integer, shard_transfer_mode citus.shard_transfer_mode
-// default 'auto') RETURNS void:
-// src/backend/distributed/sql/udfs/citus_schema_move/latest.sql:1-9 (the
-// other overload, :17-24, takes a node id and three arguments). The enum
-// citus.shard_transfer_mode ('auto', 'force_logical', 'block_writes'):
-// src/backend/distributed/sql/citus--8.0-1.sql:1477-1481. The schema is
-// passed as a quoted identifier, which regnamespace's input parses back to
-// exactly that name.
+// runSchemaMove calls citus_schema_move (repository.SchemaMoveQuery) on a
+// connection of its own while another one reads the move's progress.
 func runSchemaMove(ctx context.Context, db *sql.DB, from Placement, target, host string, port int, blockWrites bool, progress func(MoveProgress)) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
@@ -413,17 +366,10 @@ func runSchemaMove(ctx context.Context, db *sql.DB, from Placement, target, host
 	// get_rebalance_progress() tells moves apart by the process id of the
 	// backend that runs each.
 	var pid int32
-	if err := conn.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+	if err := conn.QueryRowContext(ctx, repository.BackendPIDSQL).Scan(&pid); err != nil {
 		return err
 	}
-	// The mode is written as a literal, not cast to
-	// citus.shard_transfer_mode: naming that type needs USAGE on schema
-	// citus, which strictmt's login role need not have, while a literal
-	// takes the parameter's type when the function is resolved.
-	move := "SELECT pg_catalog.citus_schema_move($1::text::regnamespace, $2::text, $3::integer)" // 'auto'
-	if blockWrites {
-		move = "SELECT pg_catalog.citus_schema_move($1::text::regnamespace, $2::text, $3::integer, 'block_writes')"
-	}
+	move, args := repository.SchemaMoveQuery(from.Schema, host, port, blockWrites)
 	pollCtx, stopPolling := context.WithCancel(ctx)
 	polled := make(chan struct{})
 	go func() {
@@ -432,31 +378,11 @@ func runSchemaMove(ctx context.Context, db *sql.DB, from Placement, target, host
 			pollMove(pollCtx, db, pid, from, target, progress)
 		}
 	}()
-	_, err = conn.ExecContext(ctx, move, QuoteIdent(from.Schema), host, port)
+	_, err = conn.ExecContext(ctx, move, args...)
 	stopPolling()
 	<-polled
 	return err
 }
-
-// moveProgressSQL sums the steps of the move run by backend $1.
-//
-// get_rebalance_progress() RETURNS TABLE(sessionid integer, table_name
-// regclass, shardid bigint, shard_size bigint, sourcename text, sourceport
-// int, targetname text, targetport int, progress bigint, source_shard_size
-// bigint, target_shard_size bigint, operation_type text, source_lsn pg_lsn,
-// target_lsn pg_lsn, status text):
-// src/backend/distributed/sql/udfs/get_rebalance_progress/latest.sql:3-19.
-// A move started by citus_move_shard_placement, which citus_schema_move
-// calls (src/backend/distributed/commands/schema_based_sharding.c:784-800),
-// registers one step per shard of the schema
-// (src/backend/distributed/operations/shard_transfer.c:628,1237-1269 and
-// shard_rebalancer.c:934-967); sessionid is the moving backend's pid
-// (src/backend/distributed/progress/multi_progress.c:66, shard_rebalancer.c:1422);
-// progress is 0 waiting, 1 moving, 2 moved
-// (src/include/distributed/shard_rebalancer.h:78-80).
-const moveProgressSQL = `SELECT count(*)::integer, (count(*) FILTER (WHERE progress = 2))::integer,
-	coalesce(sum(shard_size), 0)::bigint, coalesce(sum(target_shard_size), 0)::bigint, coalesce(min(status), '')
-FROM pg_catalog.get_rebalance_progress() WHERE sessionid = $1`
 
 // pollMove reports the progress of the move run by backend pid every
 // moveProgressEvery until ctx ends. A failed read is skipped: progress is
@@ -472,7 +398,7 @@ func pollMove(ctx context.Context, db *sql.DB, pid int32, from Placement, target
 		case <-tick.C:
 		}
 		p := MoveProgress{Schema: from.Schema, From: from.Node, To: target}
-		err := db.QueryRowContext(ctx, moveProgressSQL, pid).Scan(&p.Shards, &p.ShardsMoved, &p.Bytes, &p.CopiedBytes, &p.Status)
+		err := db.QueryRowContext(ctx, repository.MoveProgressSQL, pid).Scan(&p.Shards, &p.ShardsMoved, &p.Bytes, &p.CopiedBytes, &p.Status)
 		if errors.Is(ctx.Err(), context.Canceled) {
 			return
 		}

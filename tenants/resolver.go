@@ -209,7 +209,7 @@ func (r *Resolver) listenOnce(ctx context.Context, connString string, connected 
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	for _, ch := range []string{tenancy.UsersChannel, CatalogChannel} {
-		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+		if _, err := conn.Exec(ctx, repository.ListenStmt(ch)); err != nil {
 			return err
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -52,7 +51,7 @@ type Service struct {
 // onChange, if not nil, runs after every committed catalog change.
 func NewService(ctx context.Context, db *gorm.DB, publicHosts []string, onChange func()) (*Service, error) {
 	var dbName string
-	if err := db.WithContext(ctx).Raw("SELECT current_database()").Scan(&dbName).Error; err != nil {
+	if err := db.WithContext(ctx).Raw(repository.CurrentDatabaseSQL).Scan(&dbName).Error; err != nil {
 		return nil, fmt.Errorf("tenants: %w", err)
 	}
 	migrations, err := TenantMigrations()
@@ -292,40 +291,10 @@ func (s *Service) provision(ctx context.Context, tx *gorm.DB, raw rawConn, schem
 }
 
 // provisionStmts returns the statements that create schema with every
-// migration and its version table, and role with its grants. The role's
-// default privileges in the schema come before the tables, so that each
-// table and sequence is granted as it is made: no statement has to find
-// the schema's objects (GRANT ... ON ALL TABLES IN SCHEMA reads the whole
-// of pg_class, which grows with every tenant).
+// migration and its version table, and role with its grants, as the
+// cluster wants them (see Cluster and repository.CreateSchemaStmts).
 func (s *Service) provisionStmts(schema, role string) []string {
-	sch := QuoteIdent(schema)
-	out := make([]string, 0, len(s.schemaStmts)+16)
-	// SET LOCAL ends with the transaction: none of these settings
-	// outlives it on the pooled connection.
-	if s.cluster.Citus {
-		// The schema is created distributed, its tables single-shard
-		// tables placed together on one node; the triggers of the
-		// migrations are accepted (see Cluster).
-		out = append(out,
-			"SET LOCAL citus.enable_schema_based_sharding TO on",
-			unsafeTriggersStmt)
-	}
-	out = append(out,
-		"CREATE SCHEMA "+sch,
-		s.cluster.createRoleStmt(role))
-	out = append(out, roleStmts(schema, role)...)
-	out = append(out, "SET LOCAL search_path TO "+sch)
-	out = append(out, s.schemaStmts...)
-	out = append(out, "REVOKE ALL ON "+sch+"."+VersionTable+" FROM "+QuoteIdent(role))
-	if !s.cluster.Citus {
-		// The catalog's copy of the versions just recorded (see
-		// tenants/migrations/shared/00002_tenant_versions.sql), so that
-		// migrate need not open this schema to know it is up to date.
-		// Not on Citus, where the trigger that keeps it true would not
-		// fire (see Cluster).
-		out = append(out, "SELECT public.strictmt_record_versions(current_schema())")
-	}
-	return out
+	return repository.CreateSchemaStmts(schema, role, s.cluster.roles(), s.schemaStmts, s.cluster.Citus)
 }
 
 // provisionError translates the errors of a provisioning script.
@@ -360,12 +329,7 @@ func buildSchemaStmts(ms []Migration) ([]string, error) {
 		out = append(out, SplitStatements(q)...)
 	}
 	// goose records version 0 when it creates the table; keep its shape.
-	var b strings.Builder
-	b.WriteString("INSERT INTO " + VersionTable + " (version_id, is_applied) VALUES (0, true)")
-	for _, v := range versions(ms) {
-		b.WriteString(", (" + strconv.FormatInt(v, 10) + ", true)")
-	}
-	return append(out, b.String()), nil
+	return append(out, repository.InsertVersionsStmt(versions(ms))), nil
 }
 
 // recorder collects the statements goose's store would execute, so the
@@ -393,82 +357,42 @@ func versions(ms []Migration) []int64 {
 	return out
 }
 
-// roleStmts let role use schema and be used by the login role, and grant
-// it whatever tables and sequences the login role creates there from now
-// on (the version table, made by goose, is revoked explicitly).
-func roleStmts(schema, role string) []string {
-	s, r := QuoteIdent(schema), QuoteIdent(role)
-	return []string{
-		// The login role must be a member to SET ROLE to the tenant role.
-		"GRANT " + r + " TO CURRENT_USER",
-		"GRANT USAGE ON SCHEMA " + s + " TO " + r,
-		"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO " + r,
-		"ALTER DEFAULT PRIVILEGES IN SCHEMA " + s + " GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO " + r,
-	}
-}
-
 // dbtx is what grantExisting needs of a transaction.
 type dbtx interface {
 	execer
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-// grantExisting gives role roleStmts and the tables and sequences that
-// exist in schema, but not its version table. It runs after every
-// migration, so that tables made by another login role (whose default
-// privileges are not the tenant's) are granted too. The objects are found
-// through pg_depend's index on the namespace, so the cost is that of the
-// schema, not of the database.
+// grantExisting gives role the grants of a new tenant role and the
+// tables and sequences that exist in schema, but not its version table
+// (repository.GrantExistingStmts). It runs after every migration, so
+// that tables made by another login role (whose default privileges are
+// not the tenant's) are granted too.
 func grantExisting(ctx context.Context, tx dbtx, schema, role string) error {
-	rows, err := tx.QueryContext(ctx, `SELECT c.relname, c.relkind = 'S'
-		FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c ON c.oid = d.objid
-		WHERE d.refclassid = 'pg_catalog.pg_namespace'::regclass
-		  AND d.refobjid = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = $1)
-		  AND d.classid = 'pg_catalog.pg_class'::regclass
-		  AND c.relkind IN ('r', 'p', 'v', 'S')
-		ORDER BY 1`, schema)
+	rows, err := tx.QueryContext(ctx, repository.SchemaRelationsSQL, schema)
 	if err != nil {
 		return err
 	}
-	s, r := QuoteIdent(schema), QuoteIdent(role)
-	var tables, sequences []string
-	version := false
+	var rels []repository.Relation
 	for rows.Next() {
-		var name string
-		var sequence bool
-		if err := rows.Scan(&name, &sequence); err != nil {
+		var r repository.Relation
+		if err := rows.Scan(&r.Name, &r.Sequence); err != nil {
 			rows.Close()
 			return err
 		}
-		obj := s + "." + QuoteIdent(name)
-		switch {
-		case name == VersionTable:
-			version = true
-		case sequence:
-			sequences = append(sequences, obj)
-		default:
-			tables = append(tables, obj)
-		}
+		rels = append(rels, r)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	stmts := roleStmts(schema, role)
-	if version {
-		stmts = append(stmts, "REVOKE ALL ON "+s+"."+VersionTable+" FROM "+r)
-	}
-	if len(sequences) > 0 {
-		stmts = append(stmts, "GRANT USAGE, SELECT, UPDATE ON SEQUENCE "+strings.Join(sequences, ", ")+" TO "+r)
-	}
-	if len(tables) > 0 {
-		stmts = append(stmts, "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "+strings.Join(tables, ", ")+" TO "+r)
-	}
-	return execEachTx(ctx, tx, stmts)
+	return execEachTx(ctx, tx, repository.GrantExistingStmts(schema, role, rels))
 }
 
+// notify announces a change to schema's catalog rows on CatalogChannel
+// when tx commits.
 func notify(ctx context.Context, tx *gorm.DB, schema string) error {
-	return tx.WithContext(ctx).Exec("SELECT pg_notify(?, ?)", CatalogChannel, schema).Error
+	return tx.WithContext(ctx).Exec(repository.NotifySQL, CatalogChannel, schema).Error
 }
 
 // DeleteTenant removes a tenant's catalog rows and its role; with
@@ -522,10 +446,10 @@ func (s *Service) deleteTenant(ctx context.Context, schema string, dropSchema bo
 			return err
 		}
 		if dropSchema {
-			if err := tx.Exec("DROP SCHEMA IF EXISTS " + QuoteIdent(schema) + " CASCADE").Error; err != nil {
+			if err := tx.Exec(repository.DropSchemaStmt(schema)).Error; err != nil {
 				return err
 			}
-			if err := tx.Exec("DELETE FROM public.tenant_versions WHERE schema_name = ?", schema).Error; err != nil {
+			if err := tx.Exec(repository.DeleteVersionRecordSQL, schema).Error; err != nil {
 				return err
 			}
 		}
@@ -550,27 +474,27 @@ func (s *Service) deleteExisting(ctx context.Context, tx *gorm.DB, schema string
 	if err := cat.DeleteClient(ctx, client.ID); err != nil {
 		return err
 	}
-	if err := tx.WithContext(ctx).Exec("DROP SCHEMA IF EXISTS " + QuoteIdent(schema) + " CASCADE").Error; err != nil {
+	if err := tx.WithContext(ctx).Exec(repository.DropSchemaStmt(schema)).Error; err != nil {
 		return err
 	}
 	return dropRole(ctx, tx, client.RoleName)
 }
 
+// dropRole drops role, with its grants, if it exists.
 func dropRole(ctx context.Context, tx *gorm.DB, role string) error {
 	var exists bool
-	if err := tx.WithContext(ctx).Raw("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ?)", role).Scan(&exists).Error; err != nil {
+	if err := tx.WithContext(ctx).Raw(repository.RoleExistsGormSQL, role).Scan(&exists).Error; err != nil {
 		return err
 	}
 	if !exists {
 		return nil
 	}
-	r := QuoteIdent(role)
-	// DROP OWNED revokes the role's grants in this database (it owns
-	// nothing) so that DROP ROLE succeeds.
-	if err := tx.WithContext(ctx).Exec("DROP OWNED BY " + r).Error; err != nil {
-		return err
+	for _, stmt := range repository.DropRoleStmts(role) {
+		if err := tx.WithContext(ctx).Exec(stmt).Error; err != nil {
+			return err
+		}
 	}
-	return tx.WithContext(ctx).Exec("DROP ROLE " + r).Error
+	return nil
 }
 
 // ListParams selects tenants in ListTenants.

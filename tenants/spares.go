@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/strictmt/strictmt/internal/pgerr"
+	"github.com/strictmt/strictmt/repository"
 	"gorm.io/gorm"
 )
 
@@ -63,16 +64,7 @@ func (s *Service) latestVersion() int64 { return s.migrations[len(s.migrations)-
 func (s *Service) claimSpare(ctx context.Context, tx *gorm.DB) (string, error) {
 	prefix := sparePrefix + strconv.FormatInt(s.latestVersion(), 10) + "-"
 	var names []string
-	// The inner query picks candidates (in random order, so concurrent
-	// claims rarely contend); the outer one tries their locks, one at a
-	// time, until one is free.
-	err := tx.WithContext(ctx).Raw(`SELECT nspname FROM (
-			SELECT nspname FROM pg_catalog.pg_namespace
-			WHERE starts_with(nspname, ?)
-			  AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = nspname)
-			ORDER BY random() LIMIT 32
-		) c WHERE pg_try_advisory_xact_lock(?, hashtext(nspname)) LIMIT 1`,
-		prefix, spareLockClass).Scan(&names).Error
+	err := tx.WithContext(ctx).Raw(repository.ClaimSpareSQL, prefix, spareLockClass).Scan(&names).Error
 	if err != nil || len(names) == 0 {
 		return "", err
 	}
@@ -104,15 +96,14 @@ func (s *Service) fillOne(ctx context.Context, target int) (built bool, err erro
 	err = onConn(ctx, s.db, func(conn *gorm.DB, raw rawConn) error {
 		return conn.Transaction(func(tx *gorm.DB) error {
 			var mine bool
-			if err := tx.Raw("SELECT pg_try_advisory_xact_lock(?)", fillLockID).Scan(&mine).Error; err != nil || !mine {
+			if err := tx.Raw(repository.TryAdvisoryXactLockSQL, fillLockID).Scan(&mine).Error; err != nil || !mine {
 				return err
 			}
 			var spares []struct {
 				Name    string
 				HasRole bool
 			}
-			if err := tx.Raw(`SELECT nspname AS name, EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = nspname) AS has_role
-			FROM pg_catalog.pg_namespace WHERE starts_with(nspname, ?)`, sparePrefix).Scan(&spares).Error; err != nil {
+			if err := tx.Raw(repository.SparesSQL, sparePrefix).Scan(&spares).Error; err != nil {
 				return err
 			}
 			ready := 0
@@ -130,16 +121,11 @@ func (s *Service) fillOne(ctx context.Context, target int) (built bool, err erro
 			}
 			for _, n := range drop {
 				var free bool
-				if err := tx.Raw("SELECT pg_try_advisory_xact_lock(?, hashtext(?))", spareLockClass, n).Scan(&free).Error; err != nil {
+				if err := tx.Raw(repository.TryAdvisoryXactLockNameSQL, spareLockClass, n).Scan(&free).Error; err != nil {
 					return err
 				}
 				if free {
-					q := QuoteIdent(n)
-					if err := raw.execEach(ctx, []string{
-						"DROP SCHEMA " + q + " CASCADE",
-						"DROP ROLE IF EXISTS " + q,
-						"DELETE FROM public.tenant_versions WHERE schema_name = " + quoteLiteral(n),
-					}); err != nil {
+					if err := raw.execEach(ctx, repository.DropSpareStmts(n)); err != nil {
 						return err
 					}
 				}
@@ -223,20 +209,9 @@ func (s *Service) Close() {
 // (claimed by a transaction that committed between the candidate scan and
 // the lock), leaving tx as it was.
 func (s *Service) provisionSpare(ctx context.Context, raw rawConn, spare, schema, role string) (ok bool, err error) {
-	stmts := []string{
-		"SAVEPOINT strictmt_claim",
-		"ALTER SCHEMA " + QuoteIdent(spare) + " RENAME TO " + QuoteIdent(schema),
-		"ALTER ROLE " + QuoteIdent(spare) + " RENAME TO " + QuoteIdent(role),
-	}
-	// A spare built before the group role, or in the other mode, is made
-	// like a new tenant's role (see provisionStmts).
-	stmts = append(stmts, s.cluster.matchRoleStmts(role)...)
-	// The spare's recorded versions follow it (the fingerprint holds
-	// oids, which a rename keeps).
-	stmts = append(stmts, "UPDATE public.tenant_versions SET schema_name = "+quoteLiteral(schema)+" WHERE schema_name = "+quoteLiteral(spare))
-	err = raw.execEach(ctx, stmts)
+	err = raw.execEach(ctx, repository.ClaimSpareStmts(spare, schema, role, s.cluster.roles()))
 	if pgerr.Is(err, pgerr.InvalidSchemaName, pgerr.UndefinedObject) { // the spare or its role is gone
-		if rerr := raw.execEach(ctx, []string{"ROLLBACK TO SAVEPOINT strictmt_claim"}); rerr != nil {
+		if rerr := raw.execEach(ctx, []string{repository.RollBackClaimStmt}); rerr != nil {
 			return false, rerr
 		}
 		return false, nil
