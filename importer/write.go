@@ -5,11 +5,11 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/strictmt/strictmt/models"
+	"github.com/strictmt/strictmt/repository"
 	"github.com/strictmt/strictmt/tenants"
 	"gorm.io/gorm"
 )
@@ -126,7 +126,7 @@ func (im *run) copyRows(ctx context.Context, conn *pgx.Conn, schema string, d *t
 	var indexed []string
 	var keyed [][2]string
 	for _, t := range tables {
-		name := pgx.Identifier{schema, t.name}.Sanitize()
+		name := repository.ImportTable(schema, t.name)
 		if t.n >= im.o.bulkIndexRows {
 			indexed = append(indexed, name)
 		}
@@ -146,7 +146,7 @@ func (im *run) copyRows(ctx context.Context, conn *pgx.Conn, schema string, d *t
 			for i := range t.n {
 				t.put(c, i)
 			}
-			q := "COPY " + pgx.Identifier{schema, t.name}.Sanitize() + " (" + quoteAll(t.cols) + ") FROM STDIN (FORMAT binary)"
+			q := repository.ImportCopySQL(schema, t.name, t.cols)
 			if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(c.end()), q); err != nil {
 				return fmt.Errorf("copying %s: %w", t.name, err)
 			}
@@ -163,7 +163,7 @@ func (im *run) copyRows(ctx context.Context, conn *pgx.Conn, schema string, d *t
 	batch := &pgx.Batch{}
 	for _, t := range tables {
 		if t.maxID > 0 {
-			batch.Queue("SELECT setval(pg_get_serial_sequence($1, 'id'), $2)", pgx.Identifier{schema, t.name}.Sanitize(), t.maxID)
+			batch.Queue(repository.ImportSetSequenceSQL, repository.ImportTable(schema, t.name), t.maxID)
 		}
 	}
 	if batch.Len() > 0 {
@@ -204,20 +204,7 @@ func deferBuild(ctx context.Context, conn *pgx.Conn, indexTables []string, keyCo
 	for i, k := range keyColumns {
 		keyTables[i], keyCols[i] = k[0], k[1]
 	}
-	// An index a constraint owns or a foreign key references stays.
-	rows, err := conn.Query(ctx, `
-		SELECT 'DROP INDEX ' || i.indexrelid::regclass::text, pg_catalog.pg_get_indexdef(i.indexrelid)
-		  FROM pg_catalog.pg_index i
-		 WHERE i.indrelid = ANY($1::regclass[])
-		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid)
-		UNION ALL
-		SELECT 'ALTER TABLE ' || c.conrelid::regclass::text || ' DROP CONSTRAINT ' || quote_ident(c.conname),
-		       'ALTER TABLE ' || c.conrelid::regclass::text || ' ADD CONSTRAINT ' || quote_ident(c.conname) || ' ' || pg_catalog.pg_get_constraintdef(c.oid)
-		  FROM pg_catalog.pg_constraint c
-		 WHERE c.contype = 'f' AND EXISTS (
-		       SELECT 1 FROM pg_catalog.pg_attribute a, unnest($2::regclass[], $3::text[]) AS k(rel, col)
-		        WHERE a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey) AND k.rel = c.conrelid AND k.col = a.attname)`,
-		indexTables, keyTables, keyCols)
+	rows, err := conn.Query(ctx, repository.ImportDeferredBuildSQL, indexTables, keyTables, keyCols)
 	if err != nil {
 		return nil, fmt.Errorf("reading the indexes and foreign keys to build after the copy: %w", err)
 	}
@@ -247,13 +234,4 @@ func deferBuild(ctx context.Context, conn *pgx.Conn, indexTables []string, keyCo
 		}
 		return nil
 	}, nil
-}
-
-// quoteAll quotes each name and joins them with commas.
-func quoteAll(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = pgx.Identifier{n}.Sanitize()
-	}
-	return strings.Join(q, ", ")
 }
