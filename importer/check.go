@@ -43,7 +43,7 @@ func (im *run) check(ctx context.Context, d *tenantData) (*plan, error) {
 	}
 	if !p.exists {
 		var orphan bool
-		if err := im.t.DB.WithContext(ctx).Raw("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = ?)", t.Schema).Scan(&orphan).Error; err != nil {
+		if err := im.t.DB.WithContext(ctx).Raw(repository.ImportSchemaExistsSQL, t.Schema).Scan(&orphan).Error; err != nil {
 			return nil, err
 		}
 		if orphan {
@@ -100,9 +100,11 @@ func (im *run) check(ctx context.Context, d *tenantData) (*plan, error) {
 	return p, nil
 }
 
+// schemaOf returns the schema name of strictmt's tenant tenantID, or
+// "#" and the id when it cannot be read.
 func (im *run) schemaOf(ctx context.Context, tenantID int64) string {
 	var c models.Client
-	if err := im.t.DB.WithContext(ctx).Where("id = ?", tenantID).Take(&c).Error; err != nil {
+	if err := im.t.DB.WithContext(ctx).Where(repository.ImportClientIDCondition, tenantID).Take(&c).Error; err != nil {
 		return fmt.Sprintf("#%d", tenantID)
 	}
 	return c.SchemaName

@@ -22,6 +22,8 @@ const (
 	pgEpochDays   = 946684800 / 86400
 )
 
+// newCopyBuf returns a buffer started with the COPY header, with room
+// for rows rows of about width bytes each.
 func newCopyBuf(rows, width int) *copyBuf {
 	c := &copyBuf{b: make([]byte, 0, len(copyHeader)+rows*width+2)}
 	c.b = append(c.b, copyHeader...)
@@ -31,13 +33,16 @@ func newCopyBuf(rows, width int) *copyBuf {
 // row starts a row of n fields.
 func (c *copyBuf) row(n int) { c.b = binary.BigEndian.AppendUint16(c.b, uint16(n)) }
 
+// null writes a NULL field.
 func (c *copyBuf) null() { c.b = binary.BigEndian.AppendUint32(c.b, 0xffffffff) }
 
+// int8 writes v as a bigint.
 func (c *copyBuf) int8(v int64) {
 	c.b = binary.BigEndian.AppendUint32(c.b, 8)
 	c.b = binary.BigEndian.AppendUint64(c.b, uint64(v))
 }
 
+// int8p writes *v as a bigint, or NULL when v is nil.
 func (c *copyBuf) int8p(v *int64) {
 	if v == nil {
 		c.null()
@@ -46,6 +51,7 @@ func (c *copyBuf) int8p(v *int64) {
 	c.int8(*v)
 }
 
+// int4p writes *v as an integer, or NULL when v is nil.
 func (c *copyBuf) int4p(v *int32) {
 	if v == nil {
 		c.null()
@@ -62,6 +68,7 @@ func (c *copyBuf) text(s string) {
 	c.b = append(c.b, s...)
 }
 
+// bool writes v as a boolean.
 func (c *copyBuf) bool(v bool) {
 	c.b = binary.BigEndian.AppendUint32(c.b, 1)
 	if v {
@@ -77,6 +84,7 @@ func (c *copyBuf) timestamptz(t time.Time) {
 	c.b = binary.BigEndian.AppendUint64(c.b, uint64(t.Unix()*1000000+int64(t.Nanosecond())/1000-pgEpochMicros))
 }
 
+// timestamptzp writes *t as timestamptz does, or NULL when t is nil.
 func (c *copyBuf) timestamptzp(t *time.Time) {
 	if t == nil {
 		c.null()

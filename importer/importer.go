@@ -175,6 +175,8 @@ type Target struct {
 // schema and an identifier.
 var tableNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za-z0-9_$]{0,62})?$`)
 
+// normalize fills in the defaults of o's empty fields and checks every
+// option, naming the flag of the first one that is wrong.
 func (o *Options) normalize() error {
 	d := DefaultTables()
 	t := &o.Tables
@@ -222,12 +224,6 @@ func (o *Options) normalize() error {
 	}
 	return nil
 }
-
-// sharedTable quotes a shared table name, qualified or not.
-func sharedTable(name string) string { return pgx.Identifier(strings.Split(name, ".")).Sanitize() }
-
-// tenantTable quotes table in schema.
-func tenantTable(schema, table string) string { return pgx.Identifier{schema, table}.Sanitize() }
 
 // Run imports the source's tenants into t. It returns a report of every
 // tenant even when some fail; the error is for what stops the whole run
@@ -295,6 +291,8 @@ func Run(ctx context.Context, t Target, o Options) (*Report, error) {
 	return rep, ctx.Err()
 }
 
+// publicHosts returns the set of hosts, each normalized as strictmt
+// compares hosts.
 func publicHosts(hosts []string) map[string]bool {
 	m := map[string]bool{}
 	for _, h := range hosts {
@@ -311,6 +309,8 @@ type run struct {
 	owners map[string][]string // see domainOwners
 }
 
+// tenant imports (or, in a dry run, checks) the source tenant st, read
+// on src, and returns what came of it.
 func (im *run) tenant(ctx context.Context, src *pgx.Conn, st sourceTenant) (r TenantResult) {
 	start := time.Now()
 	r = TenantResult{Schema: st.Schema, Name: st.Name}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/strictmt/strictmt/repository"
 	"github.com/strictmt/strictmt/tenants"
 )
 
@@ -86,13 +87,13 @@ func listTenants(ctx context.Context, o Options) ([]sourceTenant, map[string][]s
 	var out []sourceTenant
 	var owners map[string][]string
 	err = pgx.BeginTxFunc(ctx, conn, readOnly, func(tx pgx.Tx) error {
-		q := "SELECT id, schema_name, name, paid_until::timestamp, on_trial FROM " + sharedTable(o.Tables.Client)
+		q := repository.SourceClientsSQL(o.Tables.Client)
 		var args []any
 		if o.Schema != "" {
-			q += " WHERE schema_name = $1"
+			q = repository.SourceClientsBySchemaSQL(o.Tables.Client)
 			args = append(args, o.Schema)
 		}
-		rows, err := tx.Query(ctx, q+" ORDER BY id", args...)
+		rows, err := tx.Query(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("reading the tenants (%s): %w", o.Tables.Client, err)
 		}
@@ -124,8 +125,7 @@ func listTenants(ctx context.Context, o Options) ([]sourceTenant, map[string][]s
 // shared one, never imported), schema names strictmt refuses and domains
 // that are not host names do not.
 func domainOwners(ctx context.Context, tx pgx.Tx, tb Tables) (map[string][]string, error) {
-	rows, err := tx.Query(ctx, "SELECT c.schema_name, d.domain FROM "+sharedTable(tb.Domain)+" d JOIN "+sharedTable(tb.Client)+
-		" c ON c.id = d.tenant_id ORDER BY c.id, d.id")
+	rows, err := tx.Query(ctx, repository.SourceDomainOwnersSQL(tb.Domain, tb.Client))
 	if err != nil {
 		return nil, fmt.Errorf("reading the domains (%s): %w", tb.Domain, err)
 	}
@@ -156,7 +156,7 @@ func readTenant(ctx context.Context, src *pgx.Conn, o Options, st sourceTenant) 
 	d := &tenantData{}
 	tb := o.Tables
 	err := pgx.BeginTxFunc(ctx, src, readOnly, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, "SELECT id, schema_name, name, paid_until::timestamp, on_trial FROM "+sharedTable(tb.Client)+" WHERE id = $1", st.ID).
+		err := tx.QueryRow(ctx, repository.SourceClientByIDSQL(tb.Client), st.ID).
 			Scan(&d.tenant.ID, &d.tenant.Schema, &d.tenant.Name, &d.tenant.PaidUntil, &d.tenant.OnTrial)
 		if err == pgx.ErrNoRows {
 			return fmt.Errorf("the tenant is no longer in the source")
@@ -168,42 +168,39 @@ func readTenant(ctx context.Context, src *pgx.Conn, o Options, st sourceTenant) 
 			return fmt.Errorf("the tenant's schema_name changed in the source to %q", d.tenant.Schema)
 		}
 		s := d.tenant.Schema
-		d.domains, err = collect(ctx, tx, tb.Domain, "SELECT id, domain, is_primary FROM "+sharedTable(tb.Domain)+
-			" WHERE tenant_id = $1 ORDER BY is_primary DESC, id", []any{d.tenant.ID},
+		d.domains, err = collect(ctx, tx, tb.Domain, repository.SourceDomainsSQL(tb.Domain), []any{d.tenant.ID},
 			func(r pgx.CollectableRow) (v sourceDomain, err error) {
 				return v, r.Scan(&v.ID, &v.Domain, &v.IsPrimary)
 			})
 		if err != nil {
 			return err
 		}
-		project, task := tenantTable(s, tb.Project), tenantTable(s, tb.Task)
-		users := "SELECT id, username, email, password, is_active, date_joined FROM " + sharedTable(tb.User)
+		users := repository.SourceUsersSQL(tb.User)
 		if o.Users == UsersReferenced {
-			users += " WHERE id IN (SELECT owner_id FROM " + project + " UNION SELECT assigned_user_id FROM " + task + ")"
+			users = repository.SourceReferencedUsersSQL(tb.User, s, tb.Project, tb.Task)
 		}
-		d.users, err = collect(ctx, tx, tb.User, users+" ORDER BY id", nil,
+		d.users, err = collect(ctx, tx, tb.User, users, nil,
 			func(r pgx.CollectableRow) (v sourceUser, err error) {
 				return v, r.Scan(&v.ID, &v.Username, &v.Email, &v.Password, &v.IsActive, &v.DateJoined)
 			})
 		if err != nil {
 			return err
 		}
-		d.todos, err = collect(ctx, tx, s+"."+tb.Todo, "SELECT id, title, description, completed, recurrence_interval, created_at, completion_time FROM "+
-			tenantTable(s, tb.Todo)+" ORDER BY id", nil,
+		d.todos, err = collect(ctx, tx, s+"."+tb.Todo, repository.SourceTodosSQL(s, tb.Todo), nil,
 			func(r pgx.CollectableRow) (v sourceTodo, err error) {
 				return v, r.Scan(&v.ID, &v.Title, &v.Description, &v.Completed, &v.RecurrenceInterval, &v.CreatedAt, &v.CompletionTime)
 			})
 		if err != nil {
 			return err
 		}
-		d.projects, err = collect(ctx, tx, s+"."+tb.Project, "SELECT id, name, description, owner_id FROM "+project+" ORDER BY id", nil,
+		d.projects, err = collect(ctx, tx, s+"."+tb.Project, repository.SourceProjectsSQL(s, tb.Project), nil,
 			func(r pgx.CollectableRow) (v sourceProject, err error) {
 				return v, r.Scan(&v.ID, &v.Name, &v.Description, &v.OwnerID)
 			})
 		if err != nil {
 			return err
 		}
-		d.tasks, err = collect(ctx, tx, s+"."+tb.Task, "SELECT id, due_date::timestamp, assigned_user_id, project_id, todo_id FROM "+task+" ORDER BY id", nil,
+		d.tasks, err = collect(ctx, tx, s+"."+tb.Task, repository.SourceTasksSQL(s, tb.Task), nil,
 			func(r pgx.CollectableRow) (v sourceTask, err error) {
 				return v, r.Scan(&v.ID, &v.DueDate, &v.AssignedUserID, &v.ProjectID, &v.TodoID)
 			})
@@ -215,6 +212,8 @@ func readTenant(ctx context.Context, src *pgx.Conn, o Options, st sourceTenant) 
 	return d, nil
 }
 
+// collect runs q with args in tx and returns its rows, each read with
+// scan; its errors name table.
 func collect[T any](ctx context.Context, tx pgx.Tx, table, q string, args []any, scan pgx.RowToFunc[T]) ([]T, error) {
 	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {

@@ -5,11 +5,11 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/strictmt/strictmt/models"
+	"github.com/strictmt/strictmt/repository"
 	"github.com/strictmt/strictmt/tenants"
 	"gorm.io/gorm"
 )
@@ -53,80 +53,132 @@ func (im *run) write(ctx context.Context, d *tenantData, p *plan) error {
 	})
 }
 
+// copyTable is one table copyRows fills: its columns in the order its
+// rows are written, how many rows it gets and how to write one, and its
+// highest id.
+type copyTable struct {
+	name  string
+	cols  []string
+	n     int
+	width int // bytes a row takes, about, to size the buffer
+	put   func(c *copyBuf, i int)
+	maxID int64
+}
+
 // copyRows copies d's rows into schema and sets each table's id sequence
 // past its highest id.
 func (im *run) copyRows(ctx context.Context, conn *pgx.Conn, schema string, d *tenantData) error {
-	type table struct {
-		name  string
-		cols  []string
-		n     int
-		width int // bytes a row takes, about, to size the buffer
-		put   func(c *copyBuf, i int)
-		maxID int64
+	tables := copyTables(d)
+	indexed, keyed := im.bulkTargets(schema, tables)
+	restore, err := deferBuild(ctx, conn, indexed, keyed)
+	if err != nil {
+		return err
 	}
-	tables := []table{
-		{"users", []string{"id", "username", "email", "password_hash", "is_active", "date_joined"}, len(d.users), 200,
-			func(c *copyBuf, i int) {
-				u := &d.users[i]
-				c.row(6)
-				c.int8(u.ID)
-				c.text(u.Username)
-				c.text(u.Email)
-				c.text(u.Password)
-				c.bool(u.IsActive)
-				c.timestamptz(u.DateJoined)
-			}, 0},
-		// Todos had no owner in the Django application.
-		{"todos", []string{"id", "title", "description", "completed", "recurrence_interval", "created_at", "completion_time"}, len(d.todos), 120,
-			func(c *copyBuf, i int) {
-				t := &d.todos[i]
-				c.row(7)
-				c.int8(t.ID)
-				c.text(t.Title)
-				c.text(t.Description)
-				c.bool(t.Completed)
-				c.int4p(t.RecurrenceInterval)
-				c.timestamptz(t.CreatedAt)
-				c.timestamptzp(t.CompletionTime)
-			}, 0},
-		// Projects and tasks had no creation time: they get the
-		// import's (the transaction's now(), the column default).
-		{"projects", []string{"id", "name", "description", "owner_id"}, len(d.projects), 100,
-			func(c *copyBuf, i int) {
-				p := &d.projects[i]
-				c.row(4)
-				c.int8(p.ID)
-				c.text(p.Name)
-				c.text(p.Description)
-				c.int8(p.OwnerID)
-			}, 0},
-		{"tasks", []string{"id", "project_id", "todo_id", "assigned_user_id", "due_date"}, len(d.tasks), 60,
-			func(c *copyBuf, i int) {
-				t := &d.tasks[i]
-				c.row(5)
-				c.int8(t.ID)
-				c.int8(t.ProjectID)
-				c.int8(t.TodoID)
-				c.int8p(t.AssignedUserID)
-				c.date(t.DueDate)
-			}, 0},
-	}
-	for _, u := range d.users {
-		tables[0].maxID = max(tables[0].maxID, u.ID)
-	}
-	for _, t := range d.todos {
-		tables[1].maxID = max(tables[1].maxID, t.ID)
-	}
-	for _, p := range d.projects {
-		tables[2].maxID = max(tables[2].maxID, p.ID)
-	}
-	for _, t := range d.tasks {
-		tables[3].maxID = max(tables[3].maxID, t.ID)
-	}
-	var indexed []string
-	var keyed [][2]string
 	for _, t := range tables {
-		name := pgx.Identifier{schema, t.name}.Sanitize()
+		if err := copyTableRows(ctx, conn, schema, t); err != nil {
+			return err
+		}
+		if im.o.failAfter == t.name {
+			return fmt.Errorf("importer: injected failure after copying %s", t.name)
+		}
+	}
+	if err := restore(ctx); err != nil {
+		return err
+	}
+	return setSequences(ctx, conn, schema, tables)
+}
+
+// copyTables returns the tables d's rows go to, each referenced table
+// before the tables that reference it.
+func copyTables(d *tenantData) []copyTable {
+	return []copyTable{usersTable(d), todosTable(d), projectsTable(d), tasksTable(d)}
+}
+
+// usersTable returns the users table filled with d's users.
+func usersTable(d *tenantData) copyTable {
+	t := copyTable{"users", []string{"id", "username", "email", "password_hash", "is_active", "date_joined"}, len(d.users), 200,
+		func(c *copyBuf, i int) {
+			u := &d.users[i]
+			c.row(6)
+			c.int8(u.ID)
+			c.text(u.Username)
+			c.text(u.Email)
+			c.text(u.Password)
+			c.bool(u.IsActive)
+			c.timestamptz(u.DateJoined)
+		}, 0}
+	for _, u := range d.users {
+		t.maxID = max(t.maxID, u.ID)
+	}
+	return t
+}
+
+// todosTable returns the todos table filled with d's todos. Todos had no
+// owner in the Django application.
+func todosTable(d *tenantData) copyTable {
+	t := copyTable{"todos", []string{"id", "title", "description", "completed", "recurrence_interval", "created_at", "completion_time"}, len(d.todos), 120,
+		func(c *copyBuf, i int) {
+			t := &d.todos[i]
+			c.row(7)
+			c.int8(t.ID)
+			c.text(t.Title)
+			c.text(t.Description)
+			c.bool(t.Completed)
+			c.int4p(t.RecurrenceInterval)
+			c.timestamptz(t.CreatedAt)
+			c.timestamptzp(t.CompletionTime)
+		}, 0}
+	for _, td := range d.todos {
+		t.maxID = max(t.maxID, td.ID)
+	}
+	return t
+}
+
+// projectsTable returns the projects table filled with d's projects.
+// Projects had no creation time: they get the import's (the
+// transaction's now(), the column default).
+func projectsTable(d *tenantData) copyTable {
+	t := copyTable{"projects", []string{"id", "name", "description", "owner_id"}, len(d.projects), 100,
+		func(c *copyBuf, i int) {
+			p := &d.projects[i]
+			c.row(4)
+			c.int8(p.ID)
+			c.text(p.Name)
+			c.text(p.Description)
+			c.int8(p.OwnerID)
+		}, 0}
+	for _, p := range d.projects {
+		t.maxID = max(t.maxID, p.ID)
+	}
+	return t
+}
+
+// tasksTable returns the tasks table filled with d's tasks. Like
+// projects, tasks had no creation time and get the import's.
+func tasksTable(d *tenantData) copyTable {
+	t := copyTable{"tasks", []string{"id", "project_id", "todo_id", "assigned_user_id", "due_date"}, len(d.tasks), 60,
+		func(c *copyBuf, i int) {
+			t := &d.tasks[i]
+			c.row(5)
+			c.int8(t.ID)
+			c.int8(t.ProjectID)
+			c.int8(t.TodoID)
+			c.int8p(t.AssignedUserID)
+			c.date(t.DueDate)
+		}, 0}
+	for _, tk := range d.tasks {
+		t.maxID = max(t.maxID, tk.ID)
+	}
+	return t
+}
+
+// bulkTargets returns, for deferBuild, the tables of schema among tables
+// whose secondary indexes are made after their COPY (those of
+// bulkIndexRows rows or more) and the columns, as (table, column), whose
+// foreign keys are (every column of a table of bulkKeyRows rows or more).
+func (im *run) bulkTargets(schema string, tables []copyTable) (indexed []string, keyed [][2]string) {
+	for _, t := range tables {
+		name := repository.ImportTable(schema, t.name)
 		if t.n >= im.o.bulkIndexRows {
 			indexed = append(indexed, name)
 		}
@@ -136,40 +188,41 @@ func (im *run) copyRows(ctx context.Context, conn *pgx.Conn, schema string, d *t
 			}
 		}
 	}
-	restore, err := deferBuild(ctx, conn, indexed, keyed)
-	if err != nil {
-		return err
+	return indexed, keyed
+}
+
+// copyTableRows copies t's rows, if it has any, into its table in schema
+// with one binary COPY.
+func copyTableRows(ctx context.Context, conn *pgx.Conn, schema string, t copyTable) error {
+	if t.n == 0 {
+		return nil
 	}
-	for _, t := range tables {
-		if t.n > 0 {
-			c := newCopyBuf(t.n, t.width)
-			for i := range t.n {
-				t.put(c, i)
-			}
-			q := "COPY " + pgx.Identifier{schema, t.name}.Sanitize() + " (" + quoteAll(t.cols) + ") FROM STDIN (FORMAT binary)"
-			if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(c.end()), q); err != nil {
-				return fmt.Errorf("copying %s: %w", t.name, err)
-			}
-		}
-		if im.o.failAfter == t.name {
-			return fmt.Errorf("importer: injected failure after copying %s", t.name)
-		}
+	c := newCopyBuf(t.n, t.width)
+	for i := range t.n {
+		t.put(c, i)
 	}
-	if err := restore(ctx); err != nil {
-		return err
+	q := repository.ImportCopySQL(schema, t.name, t.cols)
+	if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(c.end()), q); err != nil {
+		return fmt.Errorf("copying %s: %w", t.name, err)
 	}
-	// Identity sequences start at 1; the next id must follow the highest
-	// one kept.
+	return nil
+}
+
+// setSequences sets the id sequence of each of tables in schema to its
+// highest id, in one batch: identity sequences start at 1, and the next
+// id must follow the highest one kept.
+func setSequences(ctx context.Context, conn *pgx.Conn, schema string, tables []copyTable) error {
 	batch := &pgx.Batch{}
 	for _, t := range tables {
 		if t.maxID > 0 {
-			batch.Queue("SELECT setval(pg_get_serial_sequence($1, 'id'), $2)", pgx.Identifier{schema, t.name}.Sanitize(), t.maxID)
+			batch.Queue(repository.ImportSetSequenceSQL, repository.ImportTable(schema, t.name), t.maxID)
 		}
 	}
-	if batch.Len() > 0 {
-		if err := conn.SendBatch(ctx, batch).Close(); err != nil {
-			return fmt.Errorf("setting id sequences: %w", err)
-		}
+	if batch.Len() == 0 {
+		return nil
+	}
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("setting id sequences: %w", err)
 	}
 	return nil
 }
@@ -204,20 +257,7 @@ func deferBuild(ctx context.Context, conn *pgx.Conn, indexTables []string, keyCo
 	for i, k := range keyColumns {
 		keyTables[i], keyCols[i] = k[0], k[1]
 	}
-	// An index a constraint owns or a foreign key references stays.
-	rows, err := conn.Query(ctx, `
-		SELECT 'DROP INDEX ' || i.indexrelid::regclass::text, pg_catalog.pg_get_indexdef(i.indexrelid)
-		  FROM pg_catalog.pg_index i
-		 WHERE i.indrelid = ANY($1::regclass[])
-		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid)
-		UNION ALL
-		SELECT 'ALTER TABLE ' || c.conrelid::regclass::text || ' DROP CONSTRAINT ' || quote_ident(c.conname),
-		       'ALTER TABLE ' || c.conrelid::regclass::text || ' ADD CONSTRAINT ' || quote_ident(c.conname) || ' ' || pg_catalog.pg_get_constraintdef(c.oid)
-		  FROM pg_catalog.pg_constraint c
-		 WHERE c.contype = 'f' AND EXISTS (
-		       SELECT 1 FROM pg_catalog.pg_attribute a, unnest($2::regclass[], $3::text[]) AS k(rel, col)
-		        WHERE a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey) AND k.rel = c.conrelid AND k.col = a.attname)`,
-		indexTables, keyTables, keyCols)
+	rows, err := conn.Query(ctx, repository.ImportDeferredBuildSQL, indexTables, keyTables, keyCols)
 	if err != nil {
 		return nil, fmt.Errorf("reading the indexes and foreign keys to build after the copy: %w", err)
 	}
@@ -247,13 +287,4 @@ func deferBuild(ctx context.Context, conn *pgx.Conn, indexTables []string, keyCo
 		}
 		return nil
 	}, nil
-}
-
-// quoteAll quotes each name and joins them with commas.
-func quoteAll(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = pgx.Identifier{n}.Sanitize()
-	}
-	return strings.Join(q, ", ")
 }

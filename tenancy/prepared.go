@@ -89,15 +89,40 @@ func (cs *connStatements) forget(text string) {
 func sendQueued(ctx context.Context, pc *pgx.Conn, size int, stmts []Stmt) error {
 	cs := statementsOf(pc.PgConn(), size)
 	tm := pc.TypeMap()
-	type plan struct {
-		prepare string // name Parsed in this pipeline
-		cached  bool   // run as a statement prepared before
-	}
-	plans := make([]plan, len(stmts))
-	var preparing map[string]string // text → name, Parsed earlier in this pipeline
+	plans := make([]stmtPlan, len(stmts))
 
 	p := pc.PgConn().StartPipeline(ctx)
 	closing := cs.closing
+	if err := cs.queue(p, tm, closing, stmts, plans); err != nil {
+		p.Close()
+		return err
+	}
+	if err := p.Sync(); err != nil {
+		p.Close()
+		return err
+	}
+	first := cs.receive(p, tm, closing, stmts, plans)
+	// Close reads what is left up to the Sync's ReadyForQuery.
+	if err := p.Close(); first == nil {
+		first = err
+	}
+	return first
+}
+
+// stmtPlan is how sendQueued sends one statement of its pipeline.
+type stmtPlan struct {
+	prepare string // name Parsed in this pipeline
+	cached  bool   // run as a statement prepared before
+}
+
+// queue sends on p the deallocation of closing, then each of stmts: as
+// the statement prepared before for its text, as the statement Parsed
+// earlier in this pipeline for it, unnamed when its text is seen for the
+// first time, or else Parsed under a new name and run as that. It records
+// in plans which statements are Parsed here and which ran as prepared
+// before. Its errors are those of encoding the arguments.
+func (cs *connStatements) queue(p *pgconn.Pipeline, tm *pgtype.Map, closing []string, stmts []Stmt, plans []stmtPlan) error {
+	var preparing map[string]string // text → name, Parsed earlier in this pipeline
 	for _, name := range closing {
 		// First, so that nothing before it can fail and skip it.
 		p.SendDeallocate(name)
@@ -105,7 +130,6 @@ func sendQueued(ctx context.Context, pc *pgx.Conn, size int, stmts []Stmt) error
 	for i, st := range stmts {
 		if sd, ok := cs.prepared.Get(st.SQL); ok {
 			if err := cs.eqb.Build(tm, sd, st.Args); err != nil {
-				p.Close()
 				return err
 			}
 			plans[i].cached = true
@@ -115,7 +139,6 @@ func sendQueued(ctx context.Context, pc *pgx.Conn, size int, stmts []Stmt) error
 		// Not prepared: parameters in text, as pgx's exec mode sends
 		// them, typed by the server; results in text.
 		if err := cs.eqb.Build(tm, nil, st.Args); err != nil {
-			p.Close()
 			return err
 		}
 		if name, ok := preparing[st.SQL]; ok {
@@ -138,61 +161,73 @@ func sendQueued(ctx context.Context, pc *pgx.Conn, size int, stmts []Stmt) error
 		p.SendPrepare(name, st.SQL, nil)
 		p.SendQueryPrepared(name, cs.eqb.ParamValues, cs.eqb.ParamFormats, nil)
 	}
-	if err := p.Sync(); err != nil {
-		p.Close()
+	return nil
+}
+
+// receive reads, in the order queue sent them, the results of the
+// pipeline p: the deallocations of closing, which it then takes off the
+// connection's list, and for each of stmts the description of the
+// statement Parsed for it, if any, kept among the connection's prepared
+// statements, and its result, handed to its callback. It stops at the
+// first error and returns it; a statement prepared before that fails as
+// stale is forgotten.
+func (cs *connStatements) receive(p *pgconn.Pipeline, tm *pgtype.Map, closing []string, stmts []Stmt, plans []stmtPlan) error {
+	for range closing {
+		res, err := p.GetResults()
+		if err != nil {
+			return err
+		}
+		if _, ok := res.(*pgconn.CloseComplete); !ok {
+			return fmt.Errorf("tenancy: deallocate: expected CloseComplete, got %T", res)
+		}
+	}
+	cs.closing = cs.closing[len(closing):]
+	for i, st := range stmts {
+		if name := plans[i].prepare; name != "" {
+			if err := cs.receivePrepared(p, name, st.SQL); err != nil {
+				return err
+			}
+		}
+		if err := receiveResult(p, tm, st); err != nil {
+			if plans[i].cached && staleStatement(err) {
+				cs.forget(st.SQL)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// receivePrepared reads from p the description of the statement Parsed
+// as name for text and keeps it among the connection's prepared
+// statements.
+func (cs *connStatements) receivePrepared(p *pgconn.Pipeline, name, text string) error {
+	res, err := p.GetResults()
+	if err != nil {
 		return err
 	}
-
-	first := func() error {
-		for range closing {
-			res, err := p.GetResults()
-			if err != nil {
-				return err
-			}
-			if _, ok := res.(*pgconn.CloseComplete); !ok {
-				return fmt.Errorf("tenancy: deallocate: expected CloseComplete, got %T", res)
-			}
-		}
-		cs.closing = cs.closing[len(closing):]
-		for i, st := range stmts {
-			if name := plans[i].prepare; name != "" {
-				res, err := p.GetResults()
-				if err != nil {
-					return err
-				}
-				sd, ok := res.(*pgconn.StatementDescription)
-				if !ok {
-					return fmt.Errorf("tenancy: prepare: expected a statement description, got %T", res)
-				}
-				sd.Name, sd.SQL = name, st.SQL
-				// Prepared on the server now, whatever its run gives.
-				cs.prepared.Add(st.SQL, sd)
-			}
-			err := func() error {
-				res, err := p.GetResults()
-				if err != nil {
-					return err
-				}
-				rr, ok := res.(*pgconn.ResultReader)
-				if !ok {
-					return fmt.Errorf("tenancy: expected a result, got %T", res)
-				}
-				return deliver(tm, rr, st)
-			}()
-			if err != nil {
-				if plans[i].cached && staleStatement(err) {
-					cs.forget(st.SQL)
-				}
-				return err
-			}
-		}
-		return nil
-	}()
-	// Close reads what is left up to the Sync's ReadyForQuery.
-	if err := p.Close(); first == nil {
-		first = err
+	sd, ok := res.(*pgconn.StatementDescription)
+	if !ok {
+		return fmt.Errorf("tenancy: prepare: expected a statement description, got %T", res)
 	}
-	return first
+	sd.Name, sd.SQL = name, text
+	// Prepared on the server now, whatever its run gives.
+	cs.prepared.Add(text, sd)
+	return nil
+}
+
+// receiveResult reads from p the result of st and hands it to st's
+// callback (see deliver).
+func receiveResult(p *pgconn.Pipeline, tm *pgtype.Map, st Stmt) error {
+	res, err := p.GetResults()
+	if err != nil {
+		return err
+	}
+	rr, ok := res.(*pgconn.ResultReader)
+	if !ok {
+		return fmt.Errorf("tenancy: expected a result, got %T", res)
+	}
+	return deliver(tm, rr, st)
 }
 
 // deliver hands rr to the callback of st and closes it.
@@ -229,6 +264,8 @@ func deliver(tm *pgtype.Map, rr *pgconn.ResultReader, st Stmt) error {
 // firstRow is the pgx.Row of a result: its first row, as pgx's QueryRow.
 type firstRow struct{ rows pgx.Rows }
 
+// Scan reads the result's first row into dest and closes the result;
+// without a row it returns pgx.ErrNoRows.
 func (r firstRow) Scan(dest ...any) error {
 	if err := r.rows.Err(); err != nil {
 		return err
