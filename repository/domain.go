@@ -3,14 +3,33 @@ package repository
 import (
 	"context"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/internal/pgerr"
 	"github.com/strictmt/strictmt/models"
+	"gorm.io/gorm"
 )
 
-// CreateDomain inserts a domain. ECONFLICT when the domain is taken.
+// domainColumns are the columns a domain is read with, in scanDomain's
+// order.
+const domainColumns = "id, domain, tenant_id, is_primary"
+
+// scanDomain reads a row of domainColumns into d.
+func scanDomain(r pgx.Row, d *models.Domain) error {
+	return r.Scan(&d.ID, &d.Domain, &d.TenantID, &d.IsPrimary)
+}
+
+// errNoSuchDomain is the error of a domain id that is not there.
+var errNoSuchDomain = apperr.Errorf(apperr.ENOTFOUND, "No such domain.")
+
+// CreateDomain inserts a domain and fills in its id. ECONFLICT when the
+// domain is taken.
 func (c *Catalog) CreateDomain(ctx context.Context, d *models.Domain) error {
-	err := c.db.WithContext(ctx).Create(d).Error
+	st, err := c.insert(ctx, d, &d.ID)
+	if err != nil {
+		return err
+	}
+	err = c.send(ctx, st)
 	if pgerr.Is(err, pgerr.UniqueViolation) {
 		return apperr.Wrap(apperr.ECONFLICT, err, "The domain \""+d.Domain+"\" is already in use.")
 	}
@@ -20,21 +39,33 @@ func (c *Catalog) CreateDomain(ctx context.Context, d *models.Domain) error {
 // FindDomain returns the domain row of a canonical host name.
 // ENOTFOUND when there is none.
 func (c *Catalog) FindDomain(ctx context.Context, domain string) (*models.Domain, error) {
+	st, err := c.build(ctx, func(db *gorm.DB) *gorm.DB {
+		return db.Model(&models.Domain{}).Select(domainColumns).Where("domain = ?", domain).Take(&models.Domain{})
+	})
+	if err != nil {
+		return nil, err
+	}
 	var d models.Domain
-	if err := c.db.WithContext(ctx).Where("domain = ?", domain).Take(&d).Error; err != nil {
+	st.Row = func(r pgx.Row) error { return scanDomain(r, &d) }
+	if err := c.send(ctx, st); err != nil {
 		return nil, translate(err, "No such domain \""+domain+"\".")
 	}
 	return &d, nil
 }
 
-// FindClientByDomain returns the client that owns a canonical host name.
-// ENOTFOUND when no tenant has it.
+// FindClientByDomain returns the client that owns a canonical host name,
+// without its domains. ENOTFOUND when no tenant has it.
 func (c *Catalog) FindClientByDomain(ctx context.Context, domain string) (*models.Client, error) {
-	var client models.Client
-	err := c.db.WithContext(ctx).
-		Joins("JOIN public.domains d ON d.tenant_id = clients.id").
-		Where("d.domain = ?", domain).Take(&client).Error
+	st, err := c.build(ctx, func(db *gorm.DB) *gorm.DB {
+		owner := db.Model(&models.Domain{}).Select("tenant_id").Where("domain = ?", domain)
+		return db.Model(&models.Client{}).Select(clientColumns).Where("id = (?)", owner).Take(&models.Client{})
+	})
 	if err != nil {
+		return nil, err
+	}
+	var client models.Client
+	st.Row = func(r pgx.Row) error { return scanClient(r, &client) }
+	if err := c.send(ctx, st); err != nil {
 		return nil, translate(err, "No tenant for domain \""+domain+"\".")
 	}
 	return &client, nil
@@ -42,22 +73,25 @@ func (c *Catalog) FindClientByDomain(ctx context.Context, domain string) (*model
 
 // DeleteDomain deletes a domain row. ENOTFOUND when there is none.
 func (c *Catalog) DeleteDomain(ctx context.Context, id int64) error {
-	res := c.db.WithContext(ctx).Where("id = ?", id).Delete(&models.Domain{})
-	if res.Error != nil {
-		return translate(res.Error, "")
-	}
-	if res.RowsAffected == 0 {
-		return apperr.Errorf(apperr.ENOTFOUND, "No such domain.")
-	}
-	return nil
+	return c.changeRow(ctx, errNoSuchDomain, func(db *gorm.DB) *gorm.DB {
+		return db.Where("id = ?", id).Delete(&models.Domain{})
+	})
 }
 
 // SetPrimaryDomain makes the domain with id the only primary domain of its
-// tenant.
+// tenant: both changes in one round trip.
 func (c *Catalog) SetPrimaryDomain(ctx context.Context, tenantID, id int64) error {
-	db := c.db.WithContext(ctx)
-	if err := db.Model(&models.Domain{}).Where("tenant_id = ? AND is_primary", tenantID).Update("is_primary", false).Error; err != nil {
-		return translate(err, "")
+	off, err := c.build(ctx, func(db *gorm.DB) *gorm.DB {
+		return db.Model(&models.Domain{}).Where("tenant_id = ? AND is_primary", tenantID).Update("is_primary", false)
+	})
+	if err != nil {
+		return err
 	}
-	return translate(db.Model(&models.Domain{}).Where("id = ?", id).Update("is_primary", true).Error, "")
+	on, err := c.build(ctx, func(db *gorm.DB) *gorm.DB {
+		return db.Model(&models.Domain{}).Where("id = ?", id).Update("is_primary", true)
+	})
+	if err != nil {
+		return err
+	}
+	return translate(c.send(ctx, off, on), "")
 }

@@ -131,8 +131,17 @@ func (s *Store) send(ctx context.Context, pc *pgx.Conn, qs []Stmt) error {
 	if s.prepared > 0 {
 		return sendQueued(ctx, pc, s.prepared, qs)
 	}
+	return Send(ctx, pc, qs...)
+}
+
+// Send sends stmts on pc as one pgx batch, in one round trip, in the
+// connection's query mode and outside any scope: the catalog's
+// statements (repository.Catalog) go this way, on a pooled connection or
+// the one a transaction of the tenants package is open on. Without an
+// open transaction the batch is one implicit transaction.
+func Send(ctx context.Context, pc *pgx.Conn, stmts ...Stmt) error {
 	b := &pgx.Batch{}
-	for _, q := range qs {
+	for _, q := range stmts {
 		qq := b.Queue(q.SQL, q.Args...)
 		switch {
 		case q.Rows != nil:

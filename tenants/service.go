@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pressly/goose/v3/database"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/internal/pgerr"
@@ -41,9 +42,6 @@ type Service struct {
 
 	groupMu    sync.Mutex
 	groupReady bool // the cluster's tenant group role exists
-
-	// failAt, set only by tests, makes creation fail at the named step.
-	failAt string
 }
 
 // NewService returns a Service on the catalog handle db. publicHosts are
@@ -200,10 +198,14 @@ func (s *Service) CreateTenantWith(ctx context.Context, p CreateParams, o Create
 	}
 	var took time.Duration // provisioning, for the observer
 	err := onConn(ctx, db, func(conn *gorm.DB, raw rawConn) error {
+		cat := repository.NewCatalog(conn)
 		return conn.Transaction(func(tx *gorm.DB) error {
-			cat := repository.NewCatalog(tx)
+			_ = raw.do(func(c *pgx.Conn) error {
+				println("DEBUG in tx", string(c.PgConn().TxStatus()), fmt.Sprintf("%T %p %p", tx.Statement.ConnPool, raw.c, c))
+				return nil
+			})
 			if o.Replace {
-				if err := s.deleteExisting(ctx, tx, client.SchemaName); err != nil {
+				if err := s.deleteExisting(ctx, tx, cat, client.SchemaName); err != nil {
 					return err
 				}
 			}
@@ -220,17 +222,11 @@ func (s *Service) CreateTenantWith(ctx context.Context, p CreateParams, o Create
 				}
 				client.Domains = append(client.Domains, dom)
 			}
-			if err := s.step("catalog"); err != nil {
-				return err
-			}
 			start := time.Now()
 			if err := s.provision(ctx, tx, raw, client.SchemaName, client.RoleName); err != nil {
 				return err
 			}
 			took = time.Since(start)
-			if err := s.step("provisioned"); err != nil {
-				return err
-			}
 			if o.Populate != nil {
 				if err := o.Populate(ctx, tx, client); err != nil {
 					return err
@@ -248,13 +244,6 @@ func (s *Service) CreateTenantWith(ctx context.Context, p CreateParams, o Create
 	s.changed()
 	s.refill()
 	return client, nil
-}
-
-func (s *Service) step(name string) error {
-	if s.failAt == name {
-		return fmt.Errorf("tenants: injected failure at step %q", name)
-	}
-	return nil
 }
 
 func (s *Service) changed() {
@@ -436,8 +425,7 @@ func retryDeadlock(ctx context.Context, tx func() error) error {
 }
 
 func (s *Service) deleteTenant(ctx context.Context, schema string, dropSchema bool) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		cat := repository.NewCatalog(tx)
+	return catalogTx(ctx, s.db, func(tx *gorm.DB, cat *repository.Catalog) error {
 		client, err := cat.FindClientBySchema(ctx, schema)
 		if err != nil {
 			return err
@@ -460,10 +448,19 @@ func (s *Service) deleteTenant(ctx context.Context, schema string, dropSchema bo
 	})
 }
 
+// catalogTx runs fn in a transaction on one connection of db: tx is the
+// transaction's handle, for the statements of this package, and cat the
+// catalog on the same connection, whose statements join the transaction.
+func catalogTx(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB, cat *repository.Catalog) error) error {
+	return onConn(ctx, db, func(conn *gorm.DB, _ rawConn) error {
+		cat := repository.NewCatalog(conn)
+		return conn.Transaction(func(tx *gorm.DB) error { return fn(tx, cat) })
+	})
+}
+
 // deleteExisting deletes, in tx, the tenant with schema if there is one:
-// its catalog rows, schema and role.
-func (s *Service) deleteExisting(ctx context.Context, tx *gorm.DB, schema string) error {
-	cat := repository.NewCatalog(tx)
+// its catalog rows (through cat, on tx's connection), schema and role.
+func (s *Service) deleteExisting(ctx context.Context, tx *gorm.DB, cat *repository.Catalog, schema string) error {
 	client, err := cat.FindClientBySchema(ctx, schema)
 	if apperr.Code(err) == apperr.ENOTFOUND {
 		return nil
@@ -532,8 +529,8 @@ func (s *Service) UpdateTenant(ctx context.Context, schema string, u UpdateParam
 	if err != nil {
 		return nil, err
 	}
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := repository.NewCatalog(tx).UpdateClient(ctx, client.ID, u); err != nil {
+	err = catalogTx(ctx, s.db, func(tx *gorm.DB, cat *repository.Catalog) error {
+		if err := cat.UpdateClient(ctx, client.ID, u); err != nil {
 			return err
 		}
 		return notify(ctx, tx, schema)
@@ -554,8 +551,7 @@ func (s *Service) AddDomain(ctx context.Context, schema, domain string, primary 
 		return nil, err
 	}
 	var dom models.Domain
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		cat := repository.NewCatalog(tx)
+	err := catalogTx(ctx, s.db, func(tx *gorm.DB, cat *repository.Catalog) error {
 		client, err := cat.FindClientBySchema(ctx, schema)
 		if err != nil {
 			return err
@@ -584,15 +580,13 @@ func (s *Service) AddDomain(ctx context.Context, schema, domain string, primary 
 // ENOTFOUND when no tenant has the domain.
 func (s *Service) RemoveDomain(ctx context.Context, domain string) error {
 	d := NormalizeHost(domain)
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		cat := repository.NewCatalog(tx)
+	err := catalogTx(ctx, s.db, func(tx *gorm.DB, cat *repository.Catalog) error {
 		dom, err := cat.FindDomain(ctx, d)
 		if err != nil {
 			return err
 		}
-		var client models.Client
-		if err := tx.Preload("Domains", func(db *gorm.DB) *gorm.DB { return db.Order("domain") }).
-			Where("id = ?", dom.TenantID).Clauses(lockForUpdate).Take(&client).Error; err != nil {
+		client, err := cat.FindClientForUpdate(ctx, dom.TenantID)
+		if err != nil {
 			return err
 		}
 		if len(client.Domains) <= 1 {

@@ -13,7 +13,9 @@ import (
 	"github.com/strictmt/strictmt/internal/pgtest"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/tenants"
+	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -172,21 +174,54 @@ func TestCreateTenantFailingMidwayLeavesNothing(t *testing.T) {
 			t.Fatalf("left clients=%d domains=%d schemas=%d", n, d, s)
 		}
 	})
-	for _, step := range []string{"catalog", "provisioned"} {
-		t.Run("ErrInjectedAt_"+step, func(t *testing.T) {
-			svc, err := tenants.NewService(ctx, db, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			svc.FailAt(step)
-			schema := "fail_" + step
-			if _, err := svc.CreateTenant(ctx, tenants.CreateParams{Name: "F", SchemaName: schema, Domains: []string{schema + ".localhost"}}); err == nil {
-				t.Fatal("creation did not fail")
-			}
-			if n, d, s, r := counts(t, db, schema); n+d+s+r != 0 {
-				t.Fatalf("left clients=%d domains=%d schemas=%d roles=%d", n, d, s, r)
-			}
-		})
+	// A failure after the catalog rows were written: PostgreSQL refuses
+	// the tenant's second domain. A failure after provisioning: Populate
+	// fails. Both on the service's handle and on one with GORM's default
+	// transactions (a statement that began and committed one of its own
+	// would end the creation's transaction early).
+	if err := db.Exec(`CREATE FUNCTION public.refuse_domain() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'refused domain %', NEW.domain; END $$;
+		CREATE TRIGGER refuse_domain BEFORE INSERT ON public.domains FOR EACH ROW
+		WHEN (NEW.domain LIKE 'refused-%') EXECUTE FUNCTION public.refuse_domain()`).Error; err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Exec("DROP TRIGGER refuse_domain ON public.domains; DROP FUNCTION public.refuse_domain()") })
+	plain, err := gorm.Open(postgres.New(postgres.Config{Conn: env.App.SQL}), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errPopulate := errors.New("populate failed")
+	for _, h := range []struct {
+		name string
+		db   *gorm.DB
+	}{{"", db}, {"DefaultTransactions_", plain}} {
+		for _, step := range []string{"catalog", "provisioned"} {
+			t.Run("ErrInjectedAt_"+h.name+step, func(t *testing.T) {
+				svc, err := tenants.NewService(ctx, h.db, nil, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				schema := strings.ToLower("fail_" + h.name + step)
+				host := strings.ReplaceAll(schema, "_", "-")
+				p := tenants.CreateParams{Name: "F", SchemaName: schema, Domains: []string{host + ".localhost"}}
+				var o tenants.CreateOptions
+				if step == "catalog" {
+					p.Domains = append(p.Domains, "refused-"+host+".localhost")
+				} else {
+					o.Populate = func(context.Context, *gorm.DB, *models.Client) error { return errPopulate }
+				}
+				_, err = svc.CreateTenantWith(ctx, p, o)
+				if err == nil {
+					t.Fatal("creation did not fail")
+				}
+				if want := "refused domain"; (step == "catalog" && !strings.Contains(err.Error(), want)) || (step != "catalog" && !errors.Is(err, errPopulate)) {
+					t.Fatalf("creation failed with %v, not the injected failure", err)
+				}
+				if n, d, s, r := counts(t, db, schema); n+d+s+r != 0 {
+					t.Fatalf("left clients=%d domains=%d schemas=%d roles=%d", n, d, s, r)
+				}
+			})
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/internal/apptest"
+	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/tenants"
 	"gorm.io/gorm"
 )
@@ -96,8 +97,8 @@ func TestClaimFailingMidwayKeepsTheSpare(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		svc.FailAt("provisioned")
-		if _, err := svc.CreateTenant(ctx, tenants.CreateParams{Name: "F", SchemaName: "spare_fail", Domains: []string{"spare-fail.localhost"}}); err == nil {
+		failing := tenants.CreateOptions{Populate: func(context.Context, *gorm.DB, *models.Client) error { return errors.New("populate failed") }}
+		if _, err := svc.CreateTenantWith(ctx, tenants.CreateParams{Name: "F", SchemaName: "spare_fail", Domains: []string{"spare-fail.localhost"}}, failing); err == nil {
 			t.Fatal("creation did not fail")
 		}
 		if c, d, s, r := counts(t, db, "spare_fail"); c+d+s+r != 0 || spares(t, db) != 1 {

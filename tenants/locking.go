@@ -1,5 +1,0 @@
-package tenants
-
-import "gorm.io/gorm/clause"
-
-var lockForUpdate = clause.Locking{Strength: clause.LockingStrengthUpdate}
