@@ -140,7 +140,7 @@ func checkPlacementTarget(ctx context.Context, db *sql.DB, schema string, major,
 	case err != nil:
 		return err
 	case !tenant:
-		return apperr.Errorf(apperr.ENOTFOUND, "No tenant with schema_name %q.", schema)
+		return apperr.NoTenant(schema)
 	case !version.Valid:
 		return ErrNotCitus
 	}
@@ -296,7 +296,7 @@ func MoveTenant(ctx context.Context, db *sql.DB, schema, node string, blockWrite
 	}
 	if len(ps) != 1 {
 		// The tenant was deleted since the check.
-		return nil, apperr.Errorf(apperr.ENOTFOUND, "No tenant with schema_name %q.", schema)
+		return nil, apperr.NoTenant(schema)
 	}
 	from := ps[0]
 	switch {
@@ -349,7 +349,7 @@ func MoveTenant(ctx context.Context, db *sql.DB, schema, node string, blockWrite
 		return nil, fmt.Errorf("tenant schema %s was moved to %s, but reading its placement failed: %w", schema, target, err)
 	}
 	if len(ps) != 1 {
-		return nil, apperr.Errorf(apperr.ENOTFOUND, "No tenant with schema_name %q.", schema)
+		return nil, apperr.NoTenant(schema)
 	}
 	ps[0].Moved = true
 	return &ps[0], nil

@@ -401,27 +401,13 @@ func (s *Service) DeleteTenant(ctx context.Context, schema string, dropSchema bo
 	return nil
 }
 
-// maxDeadlockRetries bounds how often DeleteTenant starts again after
-// PostgreSQL chose it as a deadlock's victim.
-const maxDeadlockRetries = 5
-
-// retryDeadlock runs tx, a whole transaction, again when PostgreSQL
-// aborted it to break a deadlock: dropping a tenant's schema takes its
-// tables' locks one by one while the tenant's requests may hold some and
-// wait for others. Nothing of an aborted try remains.
+// retryDeadlock runs tx, a whole transaction, again (up to 5 times, 20 ms
+// apart and more each time) when PostgreSQL aborted it to break a
+// deadlock: dropping a tenant's schema takes its tables' locks one by one
+// while the tenant's requests may hold some and wait for others. Nothing
+// of an aborted try remains.
 func retryDeadlock(ctx context.Context, tx func() error) error {
-	var err error
-	for try := 0; try <= maxDeadlockRetries; try++ {
-		if err = tx(); !pgerr.Is(err, pgerr.DeadlockDetected) || ctx.Err() != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(time.Duration(try+1) * 20 * time.Millisecond):
-		}
-	}
-	return err
+	return pgerr.Retry{Max: 5, Backoff: 20 * time.Millisecond, If: pgerr.Retryable}.Do(ctx, tx)
 }
 
 func (s *Service) deleteTenant(ctx context.Context, schema string, dropSchema bool) error {
@@ -505,7 +491,7 @@ func (s *Service) ListTenants(ctx context.Context, p ListParams) ([]models.Clien
 // FindTenant returns one tenant with its domains. ENOTFOUND when absent.
 func (s *Service) FindTenant(ctx context.Context, schema string) (*models.Client, error) {
 	if err := ValidateSchemaName(schema); err != nil {
-		return nil, apperr.Errorf(apperr.ENOTFOUND, "No tenant with schema_name %q.", schema)
+		return nil, apperr.NoTenant(schema)
 	}
 	return repository.NewCatalog(s.db).FindClientBySchema(ctx, schema)
 }

@@ -51,10 +51,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/auth"
+	"github.com/strictmt/strictmt/internal/pgerr"
 )
 
 // Page sizes, as strictmt's list endpoints (DRF LimitOffsetPagination).
@@ -451,11 +451,10 @@ func (s *server) get(r *http.Request, db querier, t *tenant, _ int64) (int, any)
 }
 
 func dbError(err error) (int, any) {
-	var pgErr *pgconn.PgError
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return http.StatusNotFound, detail("Not found.")
-	case errors.As(err, &pgErr) && pgErr.Code == "23503": // owner deleted
+	case pgerr.Is(err, pgerr.ForeignKeyViolation): // owner deleted
 		return http.StatusUnauthorized, detail("User not found")
 	case errors.Is(err, context.Canceled): // the client went away
 		return http.StatusServiceUnavailable, detail("The request was cancelled.")
