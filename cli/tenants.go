@@ -74,14 +74,14 @@ func (e *env) tenantsListCmd() *cobra.Command {
 				return err
 			}
 			defer a.Close(cmd.Context())
-			clients, _, err := a.Tenants.ListTenants(cmd.Context(), tenants.ListParams{Search: search})
+			list, _, err := a.Tenants.ListTenants(cmd.Context(), tenants.ListParams{Search: search})
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				out := make([]handlers.TenantResponse, len(clients))
-				for i := range clients {
-					out[i] = handlers.ToTenantResponse(&clients[i])
+				out := make([]handlers.TenantResponse, len(list))
+				for i := range list {
+					out[i] = handlers.ToTenantResponse(&list[i])
 				}
 				enc := json.NewEncoder(e.stdout)
 				enc.SetIndent("", "  ")
@@ -89,8 +89,8 @@ func (e *env) tenantsListCmd() *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SCHEMA\tNAME\tDOMAINS\tPAID UNTIL\tON TRIAL\tCREATED")
-			for i := range clients {
-				c := &clients[i]
+			for i := range list {
+				c := &list[i]
 				paid := "-"
 				if c.PaidUntil != nil {
 					paid = c.PaidUntil.String()
@@ -137,7 +137,7 @@ func (e *env) tenantsDeleteCmd() *cobra.Command {
 	return del
 }
 
-func domainNames(c *models.Client) []string {
+func domainNames(c *models.Tenant) []string {
 	out := make([]string, len(c.Domains))
 	for i, d := range c.Domains {
 		out[i] = d.Domain

@@ -20,10 +20,10 @@ import (
 // implemented by *tenants.Service, whose methods document their error
 // codes (EINVALID, ECONFLICT, ENOTFOUND).
 type TenantService interface {
-	CreateTenant(ctx context.Context, p tenants.CreateParams) (*models.Client, error)
-	ListTenants(ctx context.Context, p tenants.ListParams) ([]models.Client, int64, error)
-	FindTenant(ctx context.Context, schema string) (*models.Client, error)
-	UpdateTenant(ctx context.Context, schema string, u tenants.UpdateParams) (*models.Client, error)
+	CreateTenant(ctx context.Context, p tenants.CreateParams) (*models.Tenant, error)
+	ListTenants(ctx context.Context, p tenants.ListParams) ([]models.Tenant, int64, error)
+	FindTenant(ctx context.Context, schema string) (*models.Tenant, error)
+	UpdateTenant(ctx context.Context, schema string, u tenants.UpdateParams) (*models.Tenant, error)
 	DeleteTenant(ctx context.Context, schema string, dropSchema bool) error
 	AddDomain(ctx context.Context, schema, domain string, primary bool) (*models.Domain, error)
 	RemoveDomain(ctx context.Context, domain string) error
@@ -91,7 +91,7 @@ type addedDomainResponse struct {
 }
 
 // ToTenantResponse renders a tenant with its domains.
-func ToTenantResponse(c *models.Client) TenantResponse {
+func ToTenantResponse(c *models.Tenant) TenantResponse {
 	r := TenantResponse{
 		Name: c.Name, SchemaName: c.SchemaName, PaidUntil: c.PaidUntil, OnTrial: c.OnTrial, CreatedOn: c.CreatedOn,
 		Domains: make([]DomainResponse, len(c.Domains)),
@@ -126,13 +126,13 @@ func (h *admin) create(c *gin.Context) {
 	if onTrial != nil {
 		p.OnTrial = *onTrial
 	}
-	client, err := h.tenants.CreateTenant(c.Request.Context(), p)
+	tenant, err := h.tenants.CreateTenant(c.Request.Context(), p)
 	if err != nil {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	h.log.Info("admin: created tenant", "schema", client.SchemaName, "request_id", middleware.RequestIDFromContext(c.Request.Context()))
-	c.JSON(http.StatusCreated, ToTenantResponse(client))
+	h.log.Info("admin: created tenant", "schema", tenant.SchemaName, "request_id", middleware.RequestIDFromContext(c.Request.Context()))
+	c.JSON(http.StatusCreated, ToTenantResponse(tenant))
 }
 
 // list lists tenants by schema name, paginated; ?search= matches the name
@@ -147,25 +147,25 @@ func (h *admin) list(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	clients, total, err := h.tenants.ListTenants(c.Request.Context(), tenants.ListParams{Search: search, Limit: p.Limit, Offset: p.Offset})
+	list, total, err := h.tenants.ListTenants(c.Request.Context(), tenants.ListParams{Search: search, Limit: p.Limit, Offset: p.Offset})
 	if err != nil {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	out := make([]TenantResponse, len(clients))
-	for i := range clients {
-		out[i] = ToTenantResponse(&clients[i])
+	out := make([]TenantResponse, len(list))
+	for i := range list {
+		out[i] = ToTenantResponse(&list[i])
 	}
 	c.JSON(http.StatusOK, paginate(c, p, total, out))
 }
 
 func (h *admin) get(c *gin.Context) {
-	client, err := h.tenants.FindTenant(c.Request.Context(), c.Param("schema"))
+	tenant, err := h.tenants.FindTenant(c.Request.Context(), c.Param("schema"))
 	if err != nil {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, ToTenantResponse(client))
+	c.JSON(http.StatusOK, ToTenantResponse(tenant))
 }
 
 // patch changes the given fields among name, paid_until (null clears it)
@@ -190,12 +190,12 @@ func (h *admin) patch(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	client, err := h.tenants.UpdateTenant(c.Request.Context(), schema, u)
+	tenant, err := h.tenants.UpdateTenant(c.Request.Context(), schema, u)
 	if err != nil {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, ToTenantResponse(client))
+	c.JSON(http.StatusOK, ToTenantResponse(tenant))
 }
 
 // delete removes a tenant's catalog rows and role; ?drop_schema=true also

@@ -97,9 +97,9 @@ func formatDuration(us int64) string {
 	return fmt.Sprintf("%sP%dDT%02dH%02dM%02d%sS", sign, days, secs/3600, secs%3600/60, secs%60, frac)
 }
 
-// requestClientName is the name of the request's tenant, which responses carry
+// requestTenantName is the name of the request's tenant, which responses carry
 // as client_name.
-func requestClientName(c *gin.Context) string {
+func requestTenantName(c *gin.Context) string {
 	if t := tenancy.TenantFromContext(c.Request.Context()); t != nil {
 		return t.Name
 	}
@@ -130,7 +130,7 @@ func (h *projects) list(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	name := requestClientName(c)
+	name := requestTenantName(c)
 	out := make([]projectResponse, len(list))
 	for i := range list {
 		out[i] = toProjectResponse(&list[i], name)
@@ -160,7 +160,7 @@ func (h *projects) create(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	c.JSON(http.StatusCreated, toProjectResponse(p, requestClientName(c)))
+	c.JSON(http.StatusCreated, toProjectResponse(p, requestTenantName(c)))
 }
 
 // get serves GET /api/projects/:id.
@@ -175,7 +175,7 @@ func (h *projects) get(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, toProjectResponse(p, requestClientName(c)))
+	c.JSON(http.StatusOK, toProjectResponse(p, requestTenantName(c)))
 }
 
 // update serves PUT (name required) and PATCH (only the given fields) of
@@ -209,7 +209,7 @@ func (h *projects) update(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, toProjectResponse(p, requestClientName(c)))
+	c.JSON(http.StatusOK, toProjectResponse(p, requestTenantName(c)))
 }
 
 // delete serves DELETE /api/projects/:id; the project's tasks go with it.

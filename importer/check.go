@@ -34,7 +34,7 @@ func (im *run) check(ctx context.Context, d *tenantData) (*plan, error) {
 	t := d.tenant
 	cat := repository.NewCatalog(im.t.DB)
 
-	existing, err := cat.FindClientBySchema(ctx, t.Schema)
+	existing, err := cat.FindTenantBySchema(ctx, t.Schema)
 	switch {
 	case err == nil:
 		p.exists = true
@@ -103,7 +103,7 @@ func (im *run) check(ctx context.Context, d *tenantData) (*plan, error) {
 // schemaOf returns the schema name of strictmt's tenant tenantID, or
 // "#" and the id when it cannot be read.
 func (im *run) schemaOf(ctx context.Context, tenantID int64) string {
-	var c models.Client
+	var c models.Tenant
 	if err := im.t.DB.WithContext(ctx).Where(repository.ImportClientIDCondition, tenantID).Take(&c).Error; err != nil {
 		return fmt.Sprintf("#%d", tenantID)
 	}

@@ -37,7 +37,7 @@ func (im *run) write(ctx context.Context, d *tenantData, p *plan) error {
 		_, err := im.t.Tenants.CreateTenantWith(ctx, params, tenants.CreateOptions{
 			DB:      conn,
 			Replace: im.o.Replace,
-			Populate: func(ctx context.Context, tx *gorm.DB, c *models.Client) error {
+			Populate: func(ctx context.Context, tx *gorm.DB, c *models.Tenant) error {
 				// The creation's transaction runs on sqlConn; its pgx
 				// connection is in that transaction too.
 				return sqlConn.Raw(func(driverConn any) error {

@@ -4,9 +4,10 @@ package models
 
 import "time"
 
-// Client is a tenant: one customer organisation with its own schema.
-// It lives in the public schema's catalog.
-type Client struct {
+// Tenant is a tenant's row in the catalog (public.clients, the table
+// django-tenants calls Client): one customer organisation with its own
+// schema and role. Requests see a resolved tenant as tenancy.Tenant.
+type Tenant struct {
 	ID         int64     `gorm:"primaryKey"`
 	Name       string    `gorm:"size:100;not null"`
 	SchemaName string    `gorm:"size:63;not null;uniqueIndex"`
@@ -19,7 +20,7 @@ type Client struct {
 }
 
 // TableName pins the catalog to the public schema, whatever the tenant.
-func (Client) TableName() string { return "public.clients" }
+func (Tenant) TableName() string { return "public.clients" }
 
 // Domain maps a host name to a tenant. Exactly one domain of a tenant is
 // primary.

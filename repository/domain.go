@@ -53,22 +53,22 @@ func (c *Catalog) FindDomain(ctx context.Context, domain string) (*models.Domain
 	return &d, nil
 }
 
-// FindClientByDomain returns the client that owns a canonical host name,
+// FindTenantByDomain returns the tenant that owns a canonical host name,
 // without its domains. ENOTFOUND when no tenant has it.
-func (c *Catalog) FindClientByDomain(ctx context.Context, domain string) (*models.Client, error) {
+func (c *Catalog) FindTenantByDomain(ctx context.Context, domain string) (*models.Tenant, error) {
 	st, err := c.build(ctx, func(db *gorm.DB) *gorm.DB {
 		owner := db.Model(&models.Domain{}).Select("tenant_id").Where("domain = ?", domain)
-		return db.Model(&models.Client{}).Select(clientColumns).Where("id = (?)", owner).Take(&models.Client{})
+		return db.Model(&models.Tenant{}).Select(tenantColumns).Where("id = (?)", owner).Take(&models.Tenant{})
 	})
 	if err != nil {
 		return nil, err
 	}
-	var client models.Client
-	st.Row = func(r pgx.Row) error { return scanClient(r, &client) }
+	var tenant models.Tenant
+	st.Row = func(r pgx.Row) error { return scanTenant(r, &tenant) }
 	if err := c.send(ctx, st); err != nil {
 		return nil, translate(err, "No tenant for domain \""+domain+"\".")
 	}
-	return &client, nil
+	return &tenant, nil
 }
 
 // DeleteDomain deletes a domain row. ENOTFOUND when there is none.

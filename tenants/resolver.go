@@ -120,7 +120,7 @@ func found(t *tenancy.Tenant, host string) (*tenancy.Tenant, error) {
 func (r *Resolver) load(ctx context.Context, host string, gen uint64) (any, error) {
 	var t *tenancy.Tenant
 	if _, err := NormalizeDomain(host); err == nil {
-		client, err := r.catalog.FindClientByDomain(ctx, host)
+		client, err := r.catalog.FindTenantByDomain(ctx, host)
 		switch {
 		case errors.Is(err, apperr.NotFound):
 		case err != nil:
@@ -154,7 +154,7 @@ func (r *Resolver) dropNegativesLocked() {
 	r.negatives = 0
 }
 
-func (r *Resolver) tenantOf(c *models.Client) *tenancy.Tenant {
+func (r *Resolver) tenantOf(c *models.Tenant) *tenancy.Tenant {
 	return r.store.NewTenant(tenancy.Tenant{
 		ID: c.ID, Name: c.Name, Schema: c.SchemaName, Role: c.RoleName,
 		PaidUntil: c.PaidUntil, OnTrial: c.OnTrial,

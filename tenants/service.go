@@ -142,7 +142,7 @@ func (s *Service) normalizeDomains(domains []string, fields apperr.Fields) []str
 // KeepSpares). Any failure leaves nothing behind, and a claimed spare
 // stays a spare. EINVALID for bad input, ECONFLICT when the schema name, a
 // domain, the schema or the role exists.
-func (s *Service) CreateTenant(ctx context.Context, p CreateParams) (*models.Client, error) {
+func (s *Service) CreateTenant(ctx context.Context, p CreateParams) (*models.Tenant, error) {
 	return s.CreateTenantWith(ctx, p, CreateOptions{})
 }
 
@@ -160,14 +160,14 @@ type CreateOptions struct {
 	// Populate, when not nil, runs in the transaction once the schema is
 	// provisioned, before the change is announced; an error from it rolls
 	// the whole creation back.
-	Populate func(ctx context.Context, tx *gorm.DB, c *models.Client) error
+	Populate func(ctx context.Context, tx *gorm.DB, c *models.Tenant) error
 }
 
 // CreateTenantWith is CreateTenant with the options o: a tenant created
 // (and, with o.Replace, the one it replaces deleted) together with
 // whatever o.Populate writes, all in one transaction. Errors as
 // CreateTenant, and those of o.Populate.
-func (s *Service) CreateTenantWith(ctx context.Context, p CreateParams, o CreateOptions) (*models.Client, error) {
+func (s *Service) CreateTenantWith(ctx context.Context, p CreateParams, o CreateOptions) (*models.Tenant, error) {
 	fields := apperr.Fields{}
 	s.validateName(p.Name, fields)
 	fields.Merge(ValidateSchemaName(p.SchemaName))
@@ -180,7 +180,7 @@ func (s *Service) CreateTenantWith(ctx context.Context, p CreateParams, o Create
 	}
 
 	now := time.Now().UTC()
-	client := &models.Client{
+	tenant := &models.Tenant{
 		Name:       strings.TrimSpace(p.Name),
 		SchemaName: p.SchemaName,
 		RoleName:   RoleName(s.dbName, p.SchemaName),
@@ -205,34 +205,34 @@ func (s *Service) CreateTenantWith(ctx context.Context, p CreateParams, o Create
 				return nil
 			})
 			if o.Replace {
-				if err := s.deleteExisting(ctx, tx, cat, client.SchemaName); err != nil {
+				if err := s.deleteExisting(ctx, tx, cat, tenant.SchemaName); err != nil {
 					return err
 				}
 			}
 			// The catalog row goes first: its unique schema_name makes a
 			// concurrent creation of the same schema wait here, then fail
 			// with a conflict, before either touches the schema.
-			if err := cat.CreateClient(ctx, client); err != nil {
+			if err := cat.CreateTenant(ctx, tenant); err != nil {
 				return err
 			}
 			for i, d := range domains {
-				dom := models.Domain{Domain: d, TenantID: client.ID, IsPrimary: i == 0}
+				dom := models.Domain{Domain: d, TenantID: tenant.ID, IsPrimary: i == 0}
 				if err := cat.CreateDomain(ctx, &dom); err != nil {
 					return err
 				}
-				client.Domains = append(client.Domains, dom)
+				tenant.Domains = append(tenant.Domains, dom)
 			}
 			start := time.Now()
-			if err := s.provision(ctx, tx, raw, client.SchemaName, client.RoleName); err != nil {
+			if err := s.provision(ctx, tx, raw, tenant.SchemaName, tenant.RoleName); err != nil {
 				return err
 			}
 			took = time.Since(start)
 			if o.Populate != nil {
-				if err := o.Populate(ctx, tx, client); err != nil {
+				if err := o.Populate(ctx, tx, tenant); err != nil {
 					return err
 				}
 			}
-			return notify(ctx, tx, client.SchemaName)
+			return notify(ctx, tx, tenant.SchemaName)
 		})
 	})
 	if err != nil {
@@ -243,7 +243,7 @@ func (s *Service) CreateTenantWith(ctx context.Context, p CreateParams, o Create
 	}
 	s.changed()
 	s.refill()
-	return client, nil
+	return tenant, nil
 }
 
 func (s *Service) changed() {
@@ -412,11 +412,11 @@ func retryDeadlock(ctx context.Context, tx func() error) error {
 
 func (s *Service) deleteTenant(ctx context.Context, schema string, dropSchema bool) error {
 	return catalogTx(ctx, s.db, func(tx *gorm.DB, cat *repository.Catalog) error {
-		client, err := cat.FindClientBySchema(ctx, schema)
+		tenant, err := cat.FindTenantBySchema(ctx, schema)
 		if err != nil {
 			return err
 		}
-		if err := cat.DeleteClient(ctx, client.ID); err != nil {
+		if err := cat.DeleteTenant(ctx, tenant.ID); err != nil {
 			return err
 		}
 		if dropSchema {
@@ -427,7 +427,7 @@ func (s *Service) deleteTenant(ctx context.Context, schema string, dropSchema bo
 				return err
 			}
 		}
-		if err := dropRole(ctx, tx, client.RoleName); err != nil {
+		if err := dropRole(ctx, tx, tenant.RoleName); err != nil {
 			return err
 		}
 		return notify(ctx, tx, schema)
@@ -447,20 +447,20 @@ func catalogTx(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB, cat *repos
 // deleteExisting deletes, in tx, the tenant with schema if there is one:
 // its catalog rows (through cat, on tx's connection), schema and role.
 func (s *Service) deleteExisting(ctx context.Context, tx *gorm.DB, cat *repository.Catalog, schema string) error {
-	client, err := cat.FindClientBySchema(ctx, schema)
+	tenant, err := cat.FindTenantBySchema(ctx, schema)
 	if apperr.Code(err) == apperr.ENOTFOUND {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if err := cat.DeleteClient(ctx, client.ID); err != nil {
+	if err := cat.DeleteTenant(ctx, tenant.ID); err != nil {
 		return err
 	}
 	if err := tx.WithContext(ctx).Exec(repository.DropSchemaStmt(schema)).Error; err != nil {
 		return err
 	}
-	return dropRole(ctx, tx, client.RoleName)
+	return dropRole(ctx, tx, tenant.RoleName)
 }
 
 // dropRole drops role, with its grants, if it exists.
@@ -481,27 +481,27 @@ func dropRole(ctx context.Context, tx *gorm.DB, role string) error {
 }
 
 // ListParams selects tenants in ListTenants.
-type ListParams = repository.ClientFilter
+type ListParams = repository.TenantFilter
 
 // ListTenants returns a page of tenants with their domains and the total.
-func (s *Service) ListTenants(ctx context.Context, p ListParams) ([]models.Client, int64, error) {
-	return repository.NewCatalog(s.db).FindClients(ctx, p)
+func (s *Service) ListTenants(ctx context.Context, p ListParams) ([]models.Tenant, int64, error) {
+	return repository.NewCatalog(s.db).FindTenants(ctx, p)
 }
 
 // FindTenant returns one tenant with its domains. ENOTFOUND when absent.
-func (s *Service) FindTenant(ctx context.Context, schema string) (*models.Client, error) {
+func (s *Service) FindTenant(ctx context.Context, schema string) (*models.Tenant, error) {
 	if err := ValidateSchemaName(schema); err != nil {
 		return nil, apperr.NoTenant(schema)
 	}
-	return repository.NewCatalog(s.db).FindClientBySchema(ctx, schema)
+	return repository.NewCatalog(s.db).FindTenantBySchema(ctx, schema)
 }
 
 // UpdateParams holds the tenant fields to change; nil means unchanged.
-type UpdateParams = repository.ClientUpdate
+type UpdateParams = repository.TenantUpdate
 
 // UpdateTenant changes a tenant's name, paid_until or on_trial.
 // ENOTFOUND, EINVALID.
-func (s *Service) UpdateTenant(ctx context.Context, schema string, u UpdateParams) (*models.Client, error) {
+func (s *Service) UpdateTenant(ctx context.Context, schema string, u UpdateParams) (*models.Tenant, error) {
 	fields := apperr.Fields{}
 	if u.Name != nil {
 		s.validateName(*u.Name, fields)
@@ -511,12 +511,12 @@ func (s *Service) UpdateTenant(ctx context.Context, schema string, u UpdateParam
 	if err := fields.Err(); err != nil {
 		return nil, err
 	}
-	client, err := s.FindTenant(ctx, schema)
+	tenant, err := s.FindTenant(ctx, schema)
 	if err != nil {
 		return nil, err
 	}
 	err = catalogTx(ctx, s.db, func(tx *gorm.DB, cat *repository.Catalog) error {
-		if err := cat.UpdateClient(ctx, client.ID, u); err != nil {
+		if err := cat.UpdateTenant(ctx, tenant.ID, u); err != nil {
 			return err
 		}
 		return notify(ctx, tx, schema)
@@ -538,16 +538,16 @@ func (s *Service) AddDomain(ctx context.Context, schema, domain string, primary 
 	}
 	var dom models.Domain
 	err := catalogTx(ctx, s.db, func(tx *gorm.DB, cat *repository.Catalog) error {
-		client, err := cat.FindClientBySchema(ctx, schema)
+		tenant, err := cat.FindTenantBySchema(ctx, schema)
 		if err != nil {
 			return err
 		}
-		dom = models.Domain{Domain: ds[0], TenantID: client.ID}
+		dom = models.Domain{Domain: ds[0], TenantID: tenant.ID}
 		if err := cat.CreateDomain(ctx, &dom); err != nil {
 			return err
 		}
-		if primary || len(client.Domains) == 0 {
-			if err := cat.SetPrimaryDomain(ctx, client.ID, dom.ID); err != nil {
+		if primary || len(tenant.Domains) == 0 {
+			if err := cat.SetPrimaryDomain(ctx, tenant.ID, dom.ID); err != nil {
 				return err
 			}
 			dom.IsPrimary = true
@@ -571,27 +571,27 @@ func (s *Service) RemoveDomain(ctx context.Context, domain string) error {
 		if err != nil {
 			return err
 		}
-		client, err := cat.FindClientForUpdate(ctx, dom.TenantID)
+		tenant, err := cat.FindTenantForUpdate(ctx, dom.TenantID)
 		if err != nil {
 			return err
 		}
-		if len(client.Domains) <= 1 {
-			return apperr.Errorf(apperr.EINVALID, "The domain %q is the last domain of tenant %q; add another first or delete the tenant.", d, client.SchemaName)
+		if len(tenant.Domains) <= 1 {
+			return apperr.Errorf(apperr.EINVALID, "The domain %q is the last domain of tenant %q; add another first or delete the tenant.", d, tenant.SchemaName)
 		}
 		if err := cat.DeleteDomain(ctx, dom.ID); err != nil {
 			return err
 		}
 		if dom.IsPrimary {
-			for _, other := range client.Domains {
+			for _, other := range tenant.Domains {
 				if other.ID != dom.ID {
-					if err := cat.SetPrimaryDomain(ctx, client.ID, other.ID); err != nil {
+					if err := cat.SetPrimaryDomain(ctx, tenant.ID, other.ID); err != nil {
 						return err
 					}
 					break
 				}
 			}
 		}
-		return notify(ctx, tx, client.SchemaName)
+		return notify(ctx, tx, tenant.SchemaName)
 	})
 	if err != nil {
 		return err

@@ -208,7 +208,7 @@ func TestCreateTenantFailingMidwayLeavesNothing(t *testing.T) {
 				if step == "catalog" {
 					p.Domains = append(p.Domains, "refused-"+host+".localhost")
 				} else {
-					o.Populate = func(context.Context, *gorm.DB, *models.Client) error { return errPopulate }
+					o.Populate = func(context.Context, *gorm.DB, *models.Tenant) error { return errPopulate }
 				}
 				_, err = svc.CreateTenantWith(ctx, p, o)
 				if err == nil {
@@ -307,13 +307,13 @@ func TestCreateTenantWithPopulateAndReplace(t *testing.T) {
 	ctx := context.Background()
 	svc, db := env.App.Tenants, env.App.DB
 	p := tenants.CreateParams{Name: "Tenant A", SchemaName: "tenant_a", Domains: []string{"a.localhost"}}
-	insert := func(ctx context.Context, tx *gorm.DB, c *models.Client) error {
+	insert := func(ctx context.Context, tx *gorm.DB, c *models.Tenant) error {
 		return tx.Exec(`INSERT INTO "` + c.SchemaName + `".todos (id, title) VALUES (7, 'in the creation')`).Error
 	}
 
 	t.Run("ErrPopulateRollsBackAll", func(t *testing.T) {
 		boom := errors.New("boom")
-		_, err := svc.CreateTenantWith(ctx, p, tenants.CreateOptions{Populate: func(ctx context.Context, tx *gorm.DB, c *models.Client) error {
+		_, err := svc.CreateTenantWith(ctx, p, tenants.CreateOptions{Populate: func(ctx context.Context, tx *gorm.DB, c *models.Tenant) error {
 			if err := insert(ctx, tx, c); err != nil {
 				return err
 			}
@@ -337,7 +337,7 @@ func TestCreateTenantWithPopulateAndReplace(t *testing.T) {
 	}
 
 	t.Run("ErrReplaceKeepsOldOnFailure", func(t *testing.T) {
-		_, err := svc.CreateTenantWith(ctx, p, tenants.CreateOptions{Replace: true, Populate: func(context.Context, *gorm.DB, *models.Client) error {
+		_, err := svc.CreateTenantWith(ctx, p, tenants.CreateOptions{Replace: true, Populate: func(context.Context, *gorm.DB, *models.Tenant) error {
 			return errors.New("boom")
 		}})
 		if err == nil {

@@ -97,7 +97,7 @@ func TestClaimFailingMidwayKeepsTheSpare(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		failing := tenants.CreateOptions{Populate: func(context.Context, *gorm.DB, *models.Client) error { return errors.New("populate failed") }}
+		failing := tenants.CreateOptions{Populate: func(context.Context, *gorm.DB, *models.Tenant) error { return errors.New("populate failed") }}
 		if _, err := svc.CreateTenantWith(ctx, tenants.CreateParams{Name: "F", SchemaName: "spare_fail", Domains: []string{"spare-fail.localhost"}}, failing); err == nil {
 			t.Fatal("creation did not fail")
 		}

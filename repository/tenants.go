@@ -18,7 +18,7 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// Catalog reads and writes the public schema's clients and domains in the
+// Catalog reads and writes the public schema's tenants and domains in the
 // one style of docs/DATA-ACCESS.md: GORM builds each statement without
 // running it, and the statements of one call go to PostgreSQL together,
 // as one pgx batch (tenancy.Send), in one round trip, and are scanned
@@ -34,26 +34,26 @@ type Catalog struct{ db *gorm.DB }
 // reached, so pass the handle of the connection it was begun on.
 func NewCatalog(db *gorm.DB) *Catalog { return &Catalog{db: db} }
 
-// ClientFilter selects clients in FindClients.
-type ClientFilter struct {
+// TenantFilter selects tenants in FindTenants.
+type TenantFilter struct {
 	Search string // case-insensitive match on name or schema name
 	Limit  int
 	Offset int
 }
 
-// ClientUpdate holds the fields of a client to change; nil means unchanged.
-type ClientUpdate struct {
+// TenantUpdate holds the fields of a tenant to change; nil means unchanged.
+type TenantUpdate struct {
 	Name      *string
 	PaidUntil **models.Date
 	OnTrial   *bool
 }
 
-// clientColumns are the columns a client is read with, in scanClient's
+// tenantColumns are the columns a tenant is read with, in scanClient's
 // order.
-const clientColumns = "id, name, schema_name, role_name, paid_until, on_trial, created_on, created_at"
+const tenantColumns = "id, name, schema_name, role_name, paid_until, on_trial, created_on, created_at"
 
-// scanClient reads a row of clientColumns into c.
-func scanClient(r pgx.Row, c *models.Client) error {
+// scanTenant reads a row of clientColumns into c.
+func scanTenant(r pgx.Row, c *models.Tenant) error {
 	return r.Scan(&c.ID, &c.Name, &c.SchemaName, &c.RoleName, &c.PaidUntil, &c.OnTrial, &c.CreatedOn, &c.CreatedAt)
 }
 
@@ -141,62 +141,62 @@ func (c *Catalog) insert(ctx context.Context, row any, id *int64) (tenancy.Stmt,
 	return st, err
 }
 
-// CreateClient inserts a client (not its domains) and fills in its id.
+// CreateTenant inserts a tenant (not its domains) and fills in its id.
 // ECONFLICT when its schema name is taken.
-func (c *Catalog) CreateClient(ctx context.Context, client *models.Client) error {
-	st, err := c.insert(ctx, client, &client.ID)
+func (c *Catalog) CreateTenant(ctx context.Context, tenant *models.Tenant) error {
+	st, err := c.insert(ctx, tenant, &tenant.ID)
 	if err != nil {
 		return err
 	}
 	err = c.send(ctx, st)
 	if pgerr.Is(err, pgerr.UniqueViolation) {
-		return apperr.Wrap(apperr.ECONFLICT, err, "A tenant with schema_name \""+client.SchemaName+"\" already exists.")
+		return apperr.Wrap(apperr.ECONFLICT, err, "A tenant with schema_name \""+tenant.SchemaName+"\" already exists.")
 	}
 	return translate(err, "")
 }
 
-// FindClientBySchema returns the client with the given schema name, with
+// FindTenantBySchema returns the tenant with the given schema name, with
 // its domains, primary first. ENOTFOUND when there is none.
-func (c *Catalog) FindClientBySchema(ctx context.Context, schema string) (*models.Client, error) {
-	return c.findClient(ctx, apperr.NoTenant(schema).Message, "is_primary DESC, domain", false, func(db *gorm.DB) *gorm.DB {
+func (c *Catalog) FindTenantBySchema(ctx context.Context, schema string) (*models.Tenant, error) {
+	return c.findTenant(ctx, apperr.NoTenant(schema).Message, "is_primary DESC, domain", false, func(db *gorm.DB) *gorm.DB {
 		return db.Where("schema_name = ?", schema)
 	})
 }
 
-// FindClientForUpdate returns the client with id, with its domains by
+// FindTenantForUpdate returns the tenant with id, with its domains by
 // name, and locks its row until the transaction of the catalog's
 // connection ends. ENOTFOUND when there is none.
-func (c *Catalog) FindClientForUpdate(ctx context.Context, id int64) (*models.Client, error) {
-	return c.findClient(ctx, apperr.ErrNoSuchTenant.Message, "domain", true, func(db *gorm.DB) *gorm.DB {
+func (c *Catalog) FindTenantForUpdate(ctx context.Context, id int64) (*models.Tenant, error) {
+	return c.findTenant(ctx, apperr.ErrNoSuchTenant.Message, "domain", true, func(db *gorm.DB) *gorm.DB {
 		return db.Where("id = ?", id)
 	})
 }
 
-// findClient reads the one client where selects and its domains in
-// domainOrder, in one round trip; lock locks the client's row.
-func (c *Catalog) findClient(ctx context.Context, notFound, domainOrder string, lock bool, where func(*gorm.DB) *gorm.DB) (*models.Client, error) {
-	client, err := c.build(ctx, func(db *gorm.DB) *gorm.DB {
-		q := where(db.Model(&models.Client{}).Select(clientColumns))
+// findTenant reads the one tenant where selects and its domains in
+// domainOrder, in one round trip; lock locks the tenant's row.
+func (c *Catalog) findTenant(ctx context.Context, notFound, domainOrder string, lock bool, where func(*gorm.DB) *gorm.DB) (*models.Tenant, error) {
+	tenant, err := c.build(ctx, func(db *gorm.DB) *gorm.DB {
+		q := where(db.Model(&models.Tenant{}).Select(tenantColumns))
 		if lock {
 			q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
 		}
-		return q.Take(&models.Client{})
+		return q.Take(&models.Tenant{})
 	})
 	if err != nil {
 		return nil, err
 	}
 	domains, err := c.build(ctx, func(db *gorm.DB) *gorm.DB {
-		ids := where(db.Model(&models.Client{}).Select("id"))
+		ids := where(db.Model(&models.Tenant{}).Select("id"))
 		return db.Model(&models.Domain{}).Select(domainColumns).Where("tenant_id IN (?)", ids).Order(domainOrder).Find(&[]models.Domain{})
 	})
 	if err != nil {
 		return nil, err
 	}
-	var found []models.Client
-	client.Rows = rows(&found, scanClient)
+	var found []models.Tenant
+	tenant.Rows = rows(&found, scanTenant)
 	var doms []models.Domain
 	domains.Rows = rows(&doms, scanDomain)
-	if err := c.send(ctx, client, domains); err != nil {
+	if err := c.send(ctx, tenant, domains); err != nil {
 		return nil, translate(err, notFound)
 	}
 	if len(found) == 0 {
@@ -206,12 +206,12 @@ func (c *Catalog) findClient(ctx context.Context, notFound, domainOrder string, 
 	return &found[0], nil
 }
 
-// FindClients returns a page of clients ordered by schema name, with their
+// FindTenants returns a page of tenants ordered by schema name, with their
 // domains (primary first), and the total count matching the filter: one
 // round trip.
-func (c *Catalog) FindClients(ctx context.Context, f ClientFilter) ([]models.Client, int64, error) {
+func (c *Catalog) FindTenants(ctx context.Context, f TenantFilter) ([]models.Tenant, int64, error) {
 	filtered := func(db *gorm.DB) *gorm.DB {
-		q := db.Model(&models.Client{})
+		q := db.Model(&models.Tenant{})
 		if s := strings.TrimSpace(f.Search); s != "" {
 			cond, args := contains(s, "name", "schema_name")
 			q = q.Where(cond, args...)
@@ -225,7 +225,7 @@ func (c *Catalog) FindClients(ctx context.Context, f ClientFilter) ([]models.Cli
 	if err != nil {
 		return nil, 0, err
 	}
-	list, err := c.build(ctx, func(db *gorm.DB) *gorm.DB { return page(db).Select(clientColumns).Find(&[]models.Client{}) })
+	list, err := c.build(ctx, func(db *gorm.DB) *gorm.DB { return page(db).Select(tenantColumns).Find(&[]models.Tenant{}) })
 	if err != nil {
 		return nil, 0, err
 	}
@@ -238,28 +238,28 @@ func (c *Catalog) FindClients(ctx context.Context, f ClientFilter) ([]models.Cli
 	}
 	var total int64
 	count.Row = func(r pgx.Row) error { return r.Scan(&total) }
-	var clients []models.Client
-	list.Rows = rows(&clients, scanClient)
+	var tenants []models.Tenant
+	list.Rows = rows(&tenants, scanTenant)
 	var doms []models.Domain
 	domains.Rows = rows(&doms, scanDomain)
 	if err := c.send(ctx, count, list, domains); err != nil {
 		return nil, 0, translate(err, "")
 	}
-	at := make(map[int64]int, len(clients))
-	for i := range clients {
-		at[clients[i].ID] = i
+	at := make(map[int64]int, len(tenants))
+	for i := range tenants {
+		at[tenants[i].ID] = i
 	}
 	for _, d := range doms {
 		if i, ok := at[d.TenantID]; ok {
-			clients[i].Domains = append(clients[i].Domains, d)
+			tenants[i].Domains = append(tenants[i].Domains, d)
 		}
 	}
-	return clients, total, nil
+	return tenants, total, nil
 }
 
-// UpdateClient changes the given fields of the client with id.
+// UpdateTenant changes the given fields of the tenant with id.
 // ENOTFOUND when there is none.
-func (c *Catalog) UpdateClient(ctx context.Context, id int64, u ClientUpdate) error {
+func (c *Catalog) UpdateTenant(ctx context.Context, id int64, u TenantUpdate) error {
 	fields := map[string]any{}
 	if u.Name != nil {
 		fields["name"] = *u.Name
@@ -274,15 +274,15 @@ func (c *Catalog) UpdateClient(ctx context.Context, id int64, u ClientUpdate) er
 		return nil
 	}
 	return c.changeRow(ctx, apperr.ErrNoSuchTenant, func(db *gorm.DB) *gorm.DB {
-		return db.Model(&models.Client{}).Where("id = ?", id).Updates(fields)
+		return db.Model(&models.Tenant{}).Where("id = ?", id).Updates(fields)
 	})
 }
 
-// DeleteClient deletes the client with id and, by cascade, its domains.
+// DeleteTenant deletes the tenant with id and, by cascade, its domains.
 // ENOTFOUND when there is none.
-func (c *Catalog) DeleteClient(ctx context.Context, id int64) error {
+func (c *Catalog) DeleteTenant(ctx context.Context, id int64) error {
 	return c.changeRow(ctx, apperr.ErrNoSuchTenant, func(db *gorm.DB) *gorm.DB {
-		return db.Where("id = ?", id).Delete(&models.Client{})
+		return db.Where("id = ?", id).Delete(&models.Tenant{})
 	})
 }
 
