@@ -22,11 +22,11 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/strictmt/strictmt/auth"
 	"github.com/strictmt/strictmt/config"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/internal/embedpg"
 	"github.com/strictmt/strictmt/metrics"
 	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/repository"
-	"github.com/strictmt/strictmt/tenancy"
 	"github.com/strictmt/strictmt/tenants"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -156,7 +156,7 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 // its own before running it, which over many tenants is most queries. exec
 // sends each query in one round trip; the tenant pipelines prepare their
 // statements themselves, in the same round trip, bounded per connection
-// (database.prepared_statements, tenancy/prepared.go).
+// (database.prepared_statements, datapath/prepared.go).
 const DefaultQueryExecMode = pgx.QueryExecModeExec
 
 func (a *App) openPools(ctx context.Context) error {
@@ -229,7 +229,7 @@ func DetectPooler(ctx context.Context, db *sql.DB) (bool, error) {
 // openTenantPools opens the tenant connections' affinity groups on
 // database.url when database.affinity_groups > 1: pools of their own,
 // max_open_conns connections together, so that each backend caches the
-// catalog of its group's share of the tenant schemas (see tenancy.Store).
+// catalog of its group's share of the tenant schemas (see datapath.Store).
 // They open their connections when first used.
 func (a *App) openTenantPools() error {
 	g := a.Config.AffinityGroupCount()
@@ -373,7 +373,7 @@ func hasConnParam(conn, key string) bool {
 }
 
 func (a *App) buildServices(ctx context.Context) error {
-	a.Resolver = tenants.NewResolver(a.DB, a.Config.Tenancy.CacheTTL, tenancy.StoreOptions{
+	a.Resolver = tenants.NewResolver(a.DB, a.Config.Tenancy.CacheTTL, datapath.StoreOptions{
 		StatementComments:  a.Config.Database.StatementComments,
 		Groups:             a.tenantPools,
 		PreparedStatements: a.preparedStatements(),

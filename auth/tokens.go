@@ -5,9 +5,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	lru "github.com/hashicorp/golang-lru/v2"
 	"strconv"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/golang-jwt/jwt/v5"
 

@@ -12,9 +12,9 @@ import (
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/auth"
 	"github.com/strictmt/strictmt/config"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/repository"
-	"github.com/strictmt/strictmt/tenancy"
 	"github.com/strictmt/strictmt/tenants"
 )
 
@@ -105,8 +105,8 @@ func createLoadUser(ctx context.Context, a *app.App, host, hash string) (int64, 
 	if err != nil {
 		return 0, err
 	}
-	scope := tenancy.NewScope(t, false)
-	sctx := tenancy.NewContextWithScope(tenancy.NewContextWithTenant(ctx, t), scope)
+	scope := datapath.NewScope(t, false)
+	sctx := datapath.NewContextWithScope(datapath.NewContextWithTenant(ctx, t), scope)
 	u := &models.User{Username: "load", Email: "load@example.com", PasswordHash: hash, IsActive: true, DateJoined: time.Now().UTC()}
 	if err := repository.CreateUser(sctx, u); err != nil {
 		scope.Rollback()

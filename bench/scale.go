@@ -27,7 +27,7 @@ import (
 	"github.com/strictmt/strictmt/app"
 	"github.com/strictmt/strictmt/auth"
 	"github.com/strictmt/strictmt/config"
-	"github.com/strictmt/strictmt/tenancy"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/tenants"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -714,10 +714,10 @@ func (s *scale) handleMemory() {
 	runtime.GC()
 	var m0 runtime.MemStats
 	runtime.ReadMemStats(&m0)
-	handles := make([]*tenancy.Tenant, len(s.schemas))
+	handles := make([]*datapath.Tenant, len(s.schemas))
 	start := time.Now()
 	for i, schema := range s.schemas {
-		handles[i] = s.a.Resolver.Store().NewTenant(tenancy.Tenant{Name: schema, Schema: schema, Role: schema})
+		handles[i] = s.a.Resolver.Store().NewTenant(datapath.Tenant{Name: schema, Schema: schema, Role: schema})
 	}
 	build := time.Since(start)
 	runtime.GC()
@@ -726,7 +726,7 @@ func (s *scale) handleMemory() {
 	runtime.KeepAlive(handles)
 	delta := int64(m1.HeapInuse) - int64(m0.HeapInuse)
 	s.printf("#### Tenant handles\n\n")
-	s.printf("The resolver keeps one `*tenancy.Tenant` per tenant, on one shared `tenancy.Store` whose models are parsed once; %d handles hold %s of heap, %.1f KB each; building and parsing one takes %.0f µs.\n\n",
+	s.printf("The resolver keeps one `*datapath.Tenant` per tenant, on one shared `datapath.Store` whose models are parsed once; %d handles hold %s of heap, %.1f KB each; building and parsing one takes %.0f µs.\n\n",
 		len(handles), mb(delta/1024), float64(delta)/1024/float64(len(handles)), float64(build.Microseconds())/float64(len(handles)))
 }
 

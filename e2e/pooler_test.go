@@ -21,10 +21,10 @@ import (
 
 	"github.com/strictmt/strictmt/app"
 	"github.com/strictmt/strictmt/config"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/internal/apptest"
 	"github.com/strictmt/strictmt/internal/pgtest"
 	"github.com/strictmt/strictmt/middleware"
-	"github.com/strictmt/strictmt/tenancy"
 	"github.com/strictmt/strictmt/tenants"
 )
 
@@ -322,8 +322,8 @@ func startAbortServer(t *testing.T, env *apptest.Env, strict bool) *abortServer 
 	g.POST("/:kind", func(c *gin.Context) {
 		ctx := c.Request.Context()
 		defer a.done.Add(1)
-		exec := func(sql string, args ...any) error { return tenancy.Run(ctx, tenancy.Stmt{SQL: sql, Args: args}) }
-		schema := tenants.QuoteIdent(tenancy.TenantFromContext(ctx).Schema)
+		exec := func(sql string, args ...any) error { return datapath.Run(ctx, datapath.Stmt{SQL: sql, Args: args}) }
+		schema := tenants.QuoteIdent(datapath.TenantFromContext(ctx).Schema)
 		if err := exec(`INSERT INTO `+schema+`.todos (title, owner_id) SELECT 'abort-' || $1, min(id) FROM `+schema+`.users`, c.Query("n")); err != nil {
 			middleware.Error(c, log, err)
 			return

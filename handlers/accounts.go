@@ -9,10 +9,10 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/auth"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/service"
-	"github.com/strictmt/strictmt/tenancy"
 )
 
 type accounts struct {
@@ -185,7 +185,7 @@ func (a *accounts) allow(c *gin.Context, th *auth.Throttle, key string) bool {
 // usernameKey is the throttle key of a username in the request's tenant;
 // the tenant is named by its catalog id, which no later tenant reuses.
 func usernameKey(c *gin.Context, username string) string {
-	return strconv.FormatInt(tenancy.TenantFromContext(c.Request.Context()).ID, 10) + "\x00u\x00" + auth.UsernameKey(username)
+	return strconv.FormatInt(datapath.TenantFromContext(c.Request.Context()).ID, 10) + "\x00u\x00" + auth.UsernameKey(username)
 }
 
 // addressKey is the throttle key of the client's address in the request's
@@ -203,5 +203,5 @@ func addressKey(c *gin.Context) string {
 			ip = addr.String()
 		}
 	}
-	return strconv.FormatInt(tenancy.TenantFromContext(c.Request.Context()).ID, 10) + "\x00a\x00" + ip
+	return strconv.FormatInt(datapath.TenantFromContext(c.Request.Context()).ID, 10) + "\x00a\x00" + ip
 }

@@ -9,10 +9,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/internal/apptest"
 	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/models"
-	"github.com/strictmt/strictmt/tenancy"
 	"gorm.io/gorm"
 )
 
@@ -37,16 +37,16 @@ func TestWriteFromReadPathFails(t *testing.T) {
 				ctx := c.Request.Context()
 				switch c.Param("path") {
 				case "gorm":
-					st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+					st, err := datapath.Build(ctx, func(db *gorm.DB) *gorm.DB {
 						return db.Create(&models.User{Username: "sneaky-" + mode.name, Email: "x@example.com", PasswordHash: "x", IsActive: true, DateJoined: time.Now()})
 					})
 					if err != nil {
 						t.Errorf("Build: %v", err)
 						return
 					}
-					errs["GORM statement"] = tenancy.Run(ctx, st)
+					errs["GORM statement"] = datapath.Run(ctx, st)
 				case "pipeline":
-					errs["pipeline"] = tenancy.Run(ctx, tenancy.Stmt{SQL: `INSERT INTO "ro_a".users (username, email, password_hash, is_active, date_joined) VALUES ('sneaky2-` + mode.name + `', 'x@example.com', 'x', true, now())`})
+					errs["pipeline"] = datapath.Run(ctx, datapath.Stmt{SQL: `INSERT INTO "ro_a".users (username, email, password_hash, is_active, date_joined) VALUES ('sneaky2-` + mode.name + `', 'x@example.com', 'x', true, now())`})
 				}
 				c.JSON(http.StatusOK, gin.H{})
 			})

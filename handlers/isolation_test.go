@@ -13,36 +13,36 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/config"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/internal/apptest"
 	"github.com/strictmt/strictmt/internal/pgerr"
 	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/repository"
-	"github.com/strictmt/strictmt/tenancy"
 	"gorm.io/gorm"
 )
 
 // scoped returns a context carrying the request scope of the tenant at
 // host, as the Scope middleware builds it, and a function ending it.
-func scoped(t *testing.T, env *apptest.Env, host string, strict bool) (context.Context, *tenancy.Scope) {
+func scoped(t *testing.T, env *apptest.Env, host string, strict bool) (context.Context, *datapath.Scope) {
 	t.Helper()
 	ctx := context.Background()
 	tn, err := env.App.Resolver.Resolve(ctx, host)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := tenancy.NewScope(tn, strict)
-	return tenancy.NewContextWithScope(tenancy.NewContextWithTenant(ctx, tn), s), s
+	s := datapath.NewScope(tn, strict)
+	return datapath.NewContextWithScope(datapath.NewContextWithTenant(ctx, tn), s), s
 }
 
 // runSQL runs hand-written sql in the scope of ctx, as the pipeline runs
 // a request's statements, scanning its row into dest when dest is given.
 func runSQL(ctx context.Context, sql string, dest ...any) error {
-	st := tenancy.Stmt{SQL: sql}
+	st := datapath.Stmt{SQL: sql}
 	if len(dest) > 0 {
 		st.Row = func(r pgx.Row) error { return r.Scan(dest...) }
 	}
-	return tenancy.Run(ctx, st)
+	return datapath.Run(ctx, st)
 }
 
 // TestStrictIsolationIsEnforcedByPostgres runs hand-written cross-schema
@@ -84,15 +84,15 @@ func TestStrictIsolationIsEnforcedByPostgres(t *testing.T) {
 		if err := runSQL(ctx, "SELECT current_user", &who); err != nil {
 			t.Fatal(err)
 		}
-		count, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB { return db.Model(&models.User{}).Count(&n) })
+		count, err := datapath.Build(ctx, func(db *gorm.DB) *gorm.DB { return db.Model(&models.User{}).Count(&n) })
 		if err == nil {
 			count.Row = func(r pgx.Row) error { return r.Scan(&n) }
-			err = tenancy.Run(ctx, count)
+			err = datapath.Run(ctx, count)
 		}
 		if err != nil {
 			t.Fatalf("own table through the prefixed handle: %v", err)
 		}
-		tn := tenancy.TenantFromContext(ctx)
+		tn := datapath.TenantFromContext(ctx)
 		if who != tn.Role {
 			t.Fatalf("statements run as %q, want the tenant role %q", who, tn.Role)
 		}
@@ -139,9 +139,9 @@ func TestScopesOnASmallPoolNeverMix(t *testing.T) {
 				Who string
 				N   int64
 			}
-			if err := runSQL(ctx, "SELECT current_user AS who, (SELECT count(*) FROM "+tenancy.TenantFromContext(ctx).Schema+".users) AS n", &row.Who, &row.N); err != nil {
+			if err := runSQL(ctx, "SELECT current_user AS who, (SELECT count(*) FROM "+datapath.TenantFromContext(ctx).Schema+".users) AS n", &row.Who, &row.N); err != nil {
 				errs <- err
-			} else if row.Who != tenancy.TenantFromContext(ctx).Role || row.N != want[host] {
+			} else if row.Who != datapath.TenantFromContext(ctx).Role || row.N != want[host] {
 				errs <- fmt.Errorf("%s saw role %s and %d users", host, row.Who, row.N)
 			}
 			if i%3 == 0 {

@@ -7,11 +7,11 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/repository"
 	"github.com/strictmt/strictmt/service"
-	"github.com/strictmt/strictmt/tenancy"
 )
 
 // projectOrdering whitelists ?ordering= fields of the projects list.
@@ -100,7 +100,7 @@ func formatDuration(us int64) string {
 // requestTenantName is the name of the request's tenant, which responses carry
 // as client_name.
 func requestTenantName(c *gin.Context) string {
-	if t := tenancy.TenantFromContext(c.Request.Context()); t != nil {
+	if t := datapath.TenantFromContext(c.Request.Context()); t != nil {
 		return t.Name
 	}
 	return ""

@@ -15,9 +15,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/handlers"
 	"github.com/strictmt/strictmt/internal/apptest"
-	"github.com/strictmt/strictmt/tenancy"
 	"github.com/strictmt/strictmt/tenants"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -108,7 +108,7 @@ func (c *countedConn) Read(b []byte) (int, error) {
 
 // countedRouter returns strictmt's router on a pool of one connection
 // whose socket w watches, serving env's database.
-func countedRouter(t *testing.T, env *apptest.Env, strict bool, w *wireCounter, opts ...tenancy.StoreOptions) http.Handler {
+func countedRouter(t *testing.T, env *apptest.Env, strict bool, w *wireCounter, opts ...datapath.StoreOptions) http.Handler {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(env.App.DatabaseURL)
 	if err != nil {
@@ -179,7 +179,7 @@ func TestRoundTripsPerRequest(t *testing.T) {
 	}{{"Strict", true, 0}, {"Prefix", false, 0}, {"StrictPrepared", true, 64}, {"PrefixPrepared", false, 64}} {
 		t.Run(mode.name, func(t *testing.T) {
 			w := &wireCounter{}
-			h := countedRouter(t, env, mode.strict, w, tenancy.StoreOptions{PreparedStatements: mode.prepared})
+			h := countedRouter(t, env, mode.strict, w, datapath.StoreOptions{PreparedStatements: mode.prepared})
 			do := func(method, path, body string) (int, map[string]any) {
 				req := httptest.NewRequest(method, path, strings.NewReader(body))
 				req.Host = "rt-a.localhost"
@@ -270,7 +270,7 @@ func TestStatementComments(t *testing.T) {
 	env.CreateTenant(t, "sc_a", "sc-a.localhost")
 	access, _, _ := env.Register(t, "sc-a.localhost", "alice")
 	w := &wireCounter{}
-	h := countedRouter(t, env, true, w, tenancy.StoreOptions{StatementComments: true})
+	h := countedRouter(t, env, true, w, datapath.StoreOptions{StatementComments: true})
 	do := func(method, path, body string) int {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
 		req.Host = "sc-a.localhost"

@@ -12,10 +12,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/strictmt/strictmt/auth"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/repository"
 	"github.com/strictmt/strictmt/service"
-	"github.com/strictmt/strictmt/tenancy"
 	"github.com/strictmt/strictmt/tenants"
 )
 
@@ -173,7 +173,7 @@ func index(c *gin.Context) {
 // findUser is the Authenticate middleware's view of the users table: the
 // check that the token's user exists rides with the request's first
 // statements (repository.CheckUser).
-func findUser(ctx context.Context, id int64) (*tenancy.User, error) {
+func findUser(ctx context.Context, id int64) (*datapath.User, error) {
 	return repository.CheckUser(ctx, id)
 }
 

@@ -7,11 +7,11 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/middleware"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/repository"
 	"github.com/strictmt/strictmt/service"
-	"github.com/strictmt/strictmt/tenancy"
 )
 
 // todoOrdering is the whitelist of ?ordering= fields of the todo list.
@@ -161,7 +161,7 @@ func (h *todos) list(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	client := tenancy.TenantFromContext(ctx).Name
+	client := datapath.TenantFromContext(ctx).Name
 	results := make([]todoResponse, len(found))
 	for i := range found {
 		results[i] = toTodoResponse(&found[i], ownerName(&found[i]), client)
@@ -191,7 +191,7 @@ func (h *todos) create(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	c.JSON(http.StatusCreated, toTodoResponse(t, ownerName(t), tenancy.TenantFromContext(ctx).Name))
+	c.JSON(http.StatusCreated, toTodoResponse(t, ownerName(t), datapath.TenantFromContext(ctx).Name))
 }
 
 // get returns one todo of the tenant.
@@ -207,7 +207,7 @@ func (h *todos) get(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, toTodoResponse(t, ownerName(t), tenancy.TenantFromContext(ctx).Name))
+	c.JSON(http.StatusOK, toTodoResponse(t, ownerName(t), datapath.TenantFromContext(ctx).Name))
 }
 
 // put replaces a todo's writable fields.
@@ -233,7 +233,7 @@ func (h *todos) update(c *gin.Context, partial bool) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, toTodoResponse(t, ownerName(t), tenancy.TenantFromContext(ctx).Name))
+	c.JSON(http.StatusOK, toTodoResponse(t, ownerName(t), datapath.TenantFromContext(ctx).Name))
 }
 
 // delete removes a todo, its tasks with it.

@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/strictmt/strictmt/tenancy"
+	"github.com/strictmt/strictmt/datapath"
 )
 
 // Namespace prefixes every strictmt metric name.
@@ -147,7 +147,7 @@ func (m *Metrics) Middleware() gin.HandlerFunc {
 		m.requests.WithLabelValues(route, c.Request.Method, status).Inc()
 		m.duration.WithLabelValues(route, c.Request.Method, status).Observe(d)
 		if m.tenants != nil {
-			if t := tenancy.TenantFromContext(c.Request.Context()); t != nil {
+			if t := datapath.TenantFromContext(c.Request.Context()); t != nil {
 				m.tenants.observe(t.Schema, d)
 			}
 		}

@@ -9,7 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/auth"
-	"github.com/strictmt/strictmt/tenancy"
+	"github.com/strictmt/strictmt/datapath"
 )
 
 // TokenParser verifies tokens. Parse returns EUNAUTHORIZED for any token
@@ -20,7 +20,7 @@ type TokenParser interface {
 
 // UserFinder looks up the request tenant's users. FindUser returns
 // ENOTFOUND for a user that does not exist or is inactive.
-type UserFinder func(ctx context.Context, id int64) (*tenancy.User, error)
+type UserFinder func(ctx context.Context, id int64) (*datapath.User, error)
 
 // Authenticate requires "Authorization: Bearer <access token>" issued for
 // the request's tenant, to a user that still exists, and puts the user in
@@ -37,7 +37,7 @@ func Authenticate(log *slog.Logger, tokens TokenParser, findUser UserFinder) gin
 			Error(c, log, apperr.ErrAuthHeader)
 			return
 		}
-		t := tenancy.TenantFromContext(ctx)
+		t := datapath.TenantFromContext(ctx)
 		// The catalog id as well as the schema name: a tenant deleted and
 		// created again under the same name has a new id, so the old
 		// tenant's tokens are refused.
@@ -47,14 +47,14 @@ func Authenticate(log *slog.Logger, tokens TokenParser, findUser UserFinder) gin
 			return
 		}
 		user, err := findUser(ctx, claims.UserID)
-		if errors.Is(err, apperr.NotFound) && !errors.Is(err, tenancy.ErrTenantGone) {
+		if errors.Is(err, apperr.NotFound) && !errors.Is(err, datapath.ErrTenantGone) {
 			err = apperr.ErrUserNotFound
 		}
 		if err != nil {
 			Error(c, log, err)
 			return
 		}
-		c.Request = c.Request.WithContext(tenancy.NewContextWithUser(ctx, user))
+		c.Request = c.Request.WithContext(datapath.NewContextWithUser(ctx, user))
 		c.Next()
 	}
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/strictmt/strictmt/apperr"
-	"github.com/strictmt/strictmt/tenancy"
+	"github.com/strictmt/strictmt/datapath"
 )
 
 // Error writes err as the response in the shapes clients parse (DRF's):
@@ -29,7 +29,7 @@ func Error(c *gin.Context, log *slog.Logger, err error) {
 	}
 	if code == apperr.EINTERNAL || code == apperr.EUNAVAILABLE {
 		attrs := []any{"request_id", RequestIDFromContext(c.Request.Context()), "err", err}
-		if t := tenancy.TenantFromContext(c.Request.Context()); t != nil {
+		if t := datapath.TenantFromContext(c.Request.Context()); t != nil {
 			attrs = append(attrs, "tenant", t.Schema)
 		}
 		log.Error("request failed", attrs...)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/strictmt/strictmt/apperr"
-	"github.com/strictmt/strictmt/tenancy"
+	"github.com/strictmt/strictmt/datapath"
 )
 
 // Logger logs one line per request: request id, method, path, status,
@@ -27,7 +27,7 @@ func Logger(log *slog.Logger) gin.HandlerFunc {
 			"status", c.Writer.Status(),
 			"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
 		}
-		if t := tenancy.TenantFromContext(ctx); t != nil {
+		if t := datapath.TenantFromContext(ctx); t != nil {
 			attrs = append(attrs, "tenant", t.Schema)
 		}
 		log.Info("request", attrs...)

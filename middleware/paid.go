@@ -7,8 +7,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/models"
-	"github.com/strictmt/strictmt/tenancy"
 )
 
 // PaidUntil refuses the API to tenants whose subscription has lapsed: when
@@ -29,7 +29,7 @@ func PaidUntil(log *slog.Logger, enforce bool, now func() time.Time) gin.Handler
 		now = time.Now
 	}
 	return func(c *gin.Context) {
-		t := tenancy.TenantFromContext(c.Request.Context())
+		t := datapath.TenantFromContext(c.Request.Context())
 		if t == nil || t.OnTrial || t.PaidUntil == nil || paidExempt(c.FullPath()) {
 			c.Next()
 			return

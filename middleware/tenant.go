@@ -9,8 +9,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/internal/pgerr"
-	"github.com/strictmt/strictmt/tenancy"
 )
 
 // maxResolveRetries bounds the retries of a tenant lookup that met dead
@@ -20,7 +20,7 @@ const maxResolveRetries = 100
 // TenantResolver finds the tenant of a host. Resolve returns ENOTFOUND for
 // a host no tenant has.
 type TenantResolver interface {
-	Resolve(ctx context.Context, host string) (*tenancy.Tenant, error)
+	Resolve(ctx context.Context, host string) (*datapath.Tenant, error)
 }
 
 // TenantHeader configures identification by header (tenancy.identify_by:
@@ -72,7 +72,7 @@ func Tenant(log *slog.Logger, r TenantResolver, header ...TenantHeader) gin.Hand
 		}
 		t, err := resolveTenant(ctx, r, host)
 		if err == nil && named != "" {
-			var other *tenancy.Tenant
+			var other *datapath.Tenant
 			other, err = resolveTenant(ctx, r, named)
 			if apperr.Code(err) == apperr.ENOTFOUND || err == nil && other.ID != t.ID {
 				err = apperr.Errorf(apperr.EINVALID, "The %s header names another tenant than the host %q.", h.Name, h.NormalizeHost(c.Request.Host))
@@ -82,21 +82,21 @@ func Tenant(log *slog.Logger, r TenantResolver, header ...TenantHeader) gin.Hand
 			Error(c, log, err)
 			return
 		}
-		c.Request = c.Request.WithContext(tenancy.NewContextWithTenant(c.Request.Context(), t))
+		c.Request = c.Request.WithContext(datapath.NewContextWithTenant(c.Request.Context(), t))
 		c.Next()
 	}
 }
 
 // resolveTenant resolves host with r, retrying lookups that met dead
 // pooled connections.
-func resolveTenant(ctx context.Context, r TenantResolver, host string) (*tenancy.Tenant, error) {
+func resolveTenant(ctx context.Context, r TenantResolver, host string) (*datapath.Tenant, error) {
 	// A lookup that met a pooled connection the server had closed
 	// (after a database restart the catalog listener empties the
 	// cache, so lookups come at once) is a read: run it again. Each
 	// attempt discards one dead connection; the bound is a safety
 	// net.
-	retry := pgerr.Retry{Max: maxResolveRetries, If: func(err error) bool { return tenancy.DeadConnection(ctx, err) }}
-	var t *tenancy.Tenant
+	retry := pgerr.Retry{Max: maxResolveRetries, If: func(err error) bool { return datapath.DeadConnection(ctx, err) }}
+	var t *datapath.Tenant
 	err := retry.Do(ctx, func() (err error) {
 		t, err = r.Resolve(ctx, host)
 		return err
@@ -105,7 +105,7 @@ func resolveTenant(ctx context.Context, r TenantResolver, host string) (*tenancy
 }
 
 // Scope runs the rest of the request in the tenant's scope (see
-// tenancy.Scope). Reads (GET, HEAD) get a read-only scope: a write from a
+// datapath.Scope). Reads (GET, HEAD) get a read-only scope: a write from a
 // read path fails, in both isolation modes. Every response is held back
 // until the scope has ended, so no connection or transaction is held
 // while a response is written to a slow client, and a client never sees a
@@ -115,14 +115,14 @@ func resolveTenant(ctx context.Context, r TenantResolver, host string) (*tenancy
 // status 400 and above, and panics, roll back.
 func Scope(log *slog.Logger, strict bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		t := tenancy.TenantFromContext(c.Request.Context())
-		var scope *tenancy.Scope
+		t := datapath.TenantFromContext(c.Request.Context())
+		var scope *datapath.Scope
 		if m := c.Request.Method; m == http.MethodGet || m == http.MethodHead {
-			scope = tenancy.NewReadOnlyScope(t, strict)
+			scope = datapath.NewReadOnlyScope(t, strict)
 		} else {
-			scope = tenancy.NewScope(t, strict)
+			scope = datapath.NewScope(t, strict)
 		}
-		ctx := tenancy.NewContextWithScope(c.Request.Context(), scope)
+		ctx := datapath.NewContextWithScope(c.Request.Context(), scope)
 		c.Request = c.Request.WithContext(ctx)
 		orig := c.Writer
 		buf := &bufferedWriter{ResponseWriter: orig, status: http.StatusOK}

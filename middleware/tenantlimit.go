@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/strictmt/strictmt/tenancy"
+	"github.com/strictmt/strictmt/datapath"
 )
 
 // TenantLimiter bounds how many scoped requests (and so pooled database
@@ -113,7 +113,7 @@ func (l *TenantLimiter) Tracked() int {
 // are not affected. A nil l limits nothing.
 func LimitTenant(log *slog.Logger, l *TenantLimiter) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		t := tenancy.TenantFromContext(c.Request.Context())
+		t := datapath.TenantFromContext(c.Request.Context())
 		if l == nil || t == nil {
 			c.Next()
 			return

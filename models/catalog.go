@@ -6,7 +6,7 @@ import "time"
 
 // Tenant is a tenant's row in the catalog (public.clients, the table
 // django-tenants calls Client): one customer organisation with its own
-// schema and role. Requests see a resolved tenant as tenancy.Tenant.
+// schema and role. Requests see a resolved tenant as datapath.Tenant.
 type Tenant struct {
 	ID         int64     `gorm:"primaryKey"`
 	Name       string    `gorm:"size:100;not null"`

@@ -9,8 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/internal/pgerr"
-	"github.com/strictmt/strictmt/tenancy"
 	"gorm.io/gorm"
 )
 
@@ -43,7 +43,7 @@ func translate(err error, notFound string) error {
 		// written, and the request may be sent again.
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The request conflicted with another one; try again.")
 	}
-	if errors.Is(err, tenancy.ErrTenantGone) {
+	if errors.Is(err, datapath.ErrTenantGone) {
 		return err
 	}
 	if pgerr.Unreachable(err) || pgerr.ConnectionLost(err) {

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/models"
-	"github.com/strictmt/strictmt/tenancy"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -73,11 +73,11 @@ func (r *projectRow) model() models.Project {
 // their owners' usernames, as a derived table named projects, so filters
 // and ORDER BY lists use plain column names.
 func projects(db *gorm.DB) (*gorm.DB, error) {
-	p, err := tenancy.Table(db, &models.Project{})
+	p, err := datapath.Table(db, &models.Project{})
 	if err != nil {
 		return nil, err
 	}
-	u, err := tenancy.Table(db, &models.User{})
+	u, err := datapath.Table(db, &models.User{})
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +104,7 @@ func CreateProject(ctx context.Context, p *models.Project) error {
 	if err != nil {
 		return err
 	}
-	if err := tenancy.Run(ctx, st); err != nil {
+	if err := datapath.Run(ctx, st); err != nil {
 		return translateRefs(err, projectForeignKeys, map[string]*int64{"owner": &p.OwnerID}, "")
 	}
 	return commitProject(ctx, p, p.ID, nil)
@@ -112,16 +112,16 @@ func CreateProject(ctx context.Context, p *models.Project) error {
 
 // commitProject commits the scope's transaction with the statements
 // before it and the read of the project with id into p, all sent with
-// the COMMIT (see tenancy.Commit); ids are the references the statements
+// the COMMIT (see datapath.Commit); ids are the references the statements
 // set, for the error of a foreign key. ENOTFOUND when there is no such
 // project.
-func commitProject(ctx context.Context, p *models.Project, id int64, ids map[string]*int64, before ...tenancy.Stmt) error {
+func commitProject(ctx context.Context, p *models.Project, id int64, ids map[string]*int64, before ...datapath.Stmt) error {
 	var rows []projectRow
 	st, err := projectByID(ctx, id, &rows)
 	if err != nil {
 		return err
 	}
-	if err := tenancy.Commit(ctx, append(before, st)...); err != nil {
+	if err := datapath.Commit(ctx, append(before, st)...); err != nil {
 		return translateRefs(err, projectForeignKeys, ids, detailNotFound)
 	}
 	if len(rows) == 0 {
@@ -133,7 +133,7 @@ func commitProject(ctx context.Context, p *models.Project, id int64, ids map[str
 
 // projectByID builds the read of the project with id, with its owner's
 // id and username, into *rows.
-func projectByID(ctx context.Context, id int64, rows *[]projectRow) (tenancy.Stmt, error) {
+func projectByID(ctx context.Context, id int64, rows *[]projectRow) (datapath.Stmt, error) {
 	return rowsStmt(ctx, func(db *gorm.DB) *gorm.DB {
 		src, err := projects(db)
 		if err != nil {
@@ -151,7 +151,7 @@ func FindProjectByID(ctx context.Context, id int64) (*models.Project, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := tenancy.Run(ctx, st); err != nil {
+	if err := datapath.Run(ctx, st); err != nil {
 		return nil, translate(err, detailNotFound)
 	}
 	if len(rows) == 0 {
@@ -251,7 +251,7 @@ GROUP BY p.id`
 	rows, err := findRows[ProjectAnalytics](ctx, func(db *gorm.DB) *gorm.DB {
 		var tables [3]clause.Table
 		for i, m := range []any{&models.Project{}, &models.Task{}, &models.Todo{}} {
-			t, err := tenancy.Table(db, m)
+			t, err := datapath.Table(db, m)
 			if err != nil {
 				return withError(db, err)
 			}

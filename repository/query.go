@@ -7,17 +7,17 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/strictmt/strictmt/apperr"
-	"github.com/strictmt/strictmt/tenancy"
+	"github.com/strictmt/strictmt/datapath"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
 // The helpers of the one way tenant statements are built and sent (see
 // docs/DATA-ACCESS.md): GORM builds a statement on the request's scope,
-// tenancy.Run, Read or Commit sends it in the scope's pipeline.
+// datapath.Run, Read or Commit sends it in the scope's pipeline.
 
 // findRows runs the statement q builds in the scope of ctx (one round
-// trip; see tenancy.Run) and scans each row into a T by column name (pgx
+// trip; see datapath.Run) and scans each row into a T by column name (pgx
 // matches owner_name to OwnerName). Every column must have a field of T.
 // Errors are the database's, for translate.
 func findRows[T any](ctx context.Context, q func(db *gorm.DB) *gorm.DB) ([]T, error) {
@@ -26,7 +26,7 @@ func findRows[T any](ctx context.Context, q func(db *gorm.DB) *gorm.DB) ([]T, er
 	if err != nil {
 		return nil, err
 	}
-	if err := tenancy.Run(ctx, st); err != nil {
+	if err := datapath.Run(ctx, st); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -34,8 +34,8 @@ func findRows[T any](ctx context.Context, q func(db *gorm.DB) *gorm.DB) ([]T, er
 
 // rowsStmt builds the statement q builds, to be sent with others: its
 // rows are scanned into *out as findRows scans them.
-func rowsStmt[T any](ctx context.Context, q func(db *gorm.DB) *gorm.DB, out *[]T) (tenancy.Stmt, error) {
-	st, err := tenancy.Build(ctx, q)
+func rowsStmt[T any](ctx context.Context, q func(db *gorm.DB) *gorm.DB, out *[]T) (datapath.Stmt, error) {
+	st, err := datapath.Build(ctx, q)
 	if err != nil {
 		return st, err
 	}
@@ -50,8 +50,8 @@ func rowsStmt[T any](ctx context.Context, q func(db *gorm.DB) *gorm.DB, out *[]T
 // insertStmt builds the INSERT of row (its associations and id omitted,
 // with clauses) and the RETURNING of its new id, which it stores in *id.
 // GORM fills in row's creation time, so row is a copy of the caller's.
-func insertStmt(ctx context.Context, row any, id *int64, clauses ...clause.Expression) (tenancy.Stmt, error) {
-	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+func insertStmt(ctx context.Context, row any, id *int64, clauses ...clause.Expression) (datapath.Stmt, error) {
+	st, err := datapath.Build(ctx, func(db *gorm.DB) *gorm.DB {
 		return db.Omit(clause.Associations, "id").Clauses(clauses...).Create(row)
 	})
 	if err != nil {
@@ -70,20 +70,20 @@ func insertStmt(ctx context.Context, row any, id *int64, clauses ...clause.Expre
 
 // updateStmt builds the UPDATE of fields of the row of model's table with
 // id.
-func updateStmt(ctx context.Context, model any, id int64, fields map[string]any) (tenancy.Stmt, error) {
-	return tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB { return db.Model(model).Where("id = ?", id).Updates(fields) })
+func updateStmt(ctx context.Context, model any, id int64, fields map[string]any) (datapath.Stmt, error) {
+	return datapath.Build(ctx, func(db *gorm.DB) *gorm.DB { return db.Model(model).Where("id = ?", id).Updates(fields) })
 }
 
 // deleteRow deletes the row of model's table with id from the tenant of
 // ctx, sent with the COMMIT. ENOTFOUND when there is none.
 func deleteRow(ctx context.Context, id int64, model any) error {
-	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB { return db.Where("id = ?", id).Delete(model) })
+	st, err := datapath.Build(ctx, func(db *gorm.DB) *gorm.DB { return db.Where("id = ?", id).Delete(model) })
 	if err != nil {
 		return err
 	}
 	var deleted int64
 	st.Exec = func(tag pgconn.CommandTag) error { deleted = tag.RowsAffected(); return nil }
-	if err := tenancy.Commit(ctx, st); err != nil {
+	if err := datapath.Commit(ctx, st); err != nil {
 		return translate(err, detailNotFound)
 	}
 	if deleted == 0 {
@@ -120,11 +120,11 @@ func checkRefs(ctx context.Context, refs []ref) error {
 		return nil
 	}
 	found := make([]bool, len(given))
-	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+	st, err := datapath.Build(ctx, func(db *gorm.DB) *gorm.DB {
 		cols := make([]string, len(given))
 		vars := make([]any, 0, 2*len(given))
 		for i, r := range given {
-			table, err := tenancy.Table(db, r.model)
+			table, err := datapath.Table(db, r.model)
 			if err != nil {
 				return withError(db, err)
 			}
@@ -143,7 +143,7 @@ func checkRefs(ctx context.Context, refs []ref) error {
 		}
 		return row.Scan(dest...)
 	}
-	if err := tenancy.Run(ctx, st); err != nil {
+	if err := datapath.Run(ctx, st); err != nil {
 		return translate(err, "")
 	}
 	fields := apperr.Fields{}

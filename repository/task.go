@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/models"
-	"github.com/strictmt/strictmt/tenancy"
 	"gorm.io/gorm"
 )
 
@@ -77,15 +77,15 @@ func (r *taskRow) model() models.Task {
 // todos and projects, as a derived table named tasks, so filters and
 // ORDER BY lists use plain column names.
 func tasks(db *gorm.DB) (*gorm.DB, error) {
-	t, err := tenancy.Table(db, &models.Task{})
+	t, err := datapath.Table(db, &models.Task{})
 	if err != nil {
 		return nil, err
 	}
-	td, err := tenancy.Table(db, &models.Todo{})
+	td, err := datapath.Table(db, &models.Todo{})
 	if err != nil {
 		return nil, err
 	}
-	p, err := tenancy.Table(db, &models.Project{})
+	p, err := datapath.Table(db, &models.Project{})
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func CreateTask(ctx context.Context, t *models.Task) error {
 	if err != nil {
 		return err
 	}
-	if err := tenancy.Run(ctx, st); err != nil {
+	if err := datapath.Run(ctx, st); err != nil {
 		return translateRefs(err, taskForeignKeys, map[string]*int64{
 			"project": &t.ProjectID, "todo": &t.TodoID, "assigned_user": t.AssignedUserID,
 		}, "")
@@ -132,15 +132,15 @@ func CreateTask(ctx context.Context, t *models.Task) error {
 
 // commitTask commits the scope's transaction with the statements before
 // it and the read of the task with id into t, all sent with the COMMIT
-// (see tenancy.Commit); ids are the references the statements set, for
+// (see datapath.Commit); ids are the references the statements set, for
 // the error of a foreign key. ENOTFOUND when there is no such task.
-func commitTask(ctx context.Context, t *models.Task, id int64, ids map[string]*int64, before ...tenancy.Stmt) error {
+func commitTask(ctx context.Context, t *models.Task, id int64, ids map[string]*int64, before ...datapath.Stmt) error {
 	var rows []taskRow
 	st, err := taskByID(ctx, id, &rows)
 	if err != nil {
 		return err
 	}
-	if err := tenancy.Commit(ctx, append(before, st)...); err != nil {
+	if err := datapath.Commit(ctx, append(before, st)...); err != nil {
 		return translateRefs(err, taskForeignKeys, ids, detailNotFound)
 	}
 	if len(rows) == 0 {
@@ -152,7 +152,7 @@ func commitTask(ctx context.Context, t *models.Task, id int64, ids map[string]*i
 
 // taskByID builds the read of the task with id, with its project's name
 // and its todo's title and completion, into *rows.
-func taskByID(ctx context.Context, id int64, rows *[]taskRow) (tenancy.Stmt, error) {
+func taskByID(ctx context.Context, id int64, rows *[]taskRow) (datapath.Stmt, error) {
 	return rowsStmt(ctx, func(db *gorm.DB) *gorm.DB {
 		src, err := tasks(db)
 		if err != nil {
@@ -171,7 +171,7 @@ func FindTaskByID(ctx context.Context, id int64) (*models.Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := tenancy.Run(ctx, st); err != nil {
+	if err := datapath.Run(ctx, st); err != nil {
 		return nil, translate(err, detailNotFound)
 	}
 	if len(rows) == 0 {

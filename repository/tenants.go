@@ -11,9 +11,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/internal/pgerr"
 	"github.com/strictmt/strictmt/models"
-	"github.com/strictmt/strictmt/tenancy"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -21,7 +21,7 @@ import (
 // Catalog reads and writes the public schema's tenants and domains in the
 // one style of docs/DATA-ACCESS.md: GORM builds each statement without
 // running it, and the statements of one call go to PostgreSQL together,
-// as one pgx batch (tenancy.Send), in one round trip, and are scanned
+// as one pgx batch (datapath.Send), in one round trip, and are scanned
 // with pgx. Where they go depends on the handle the Catalog was made
 // with: a pool's lends a connection for each call (a call's statements
 // are then one implicit transaction); a handle bound to one connection
@@ -62,14 +62,14 @@ func scanTenant(r pgx.Row, c *models.Tenant) error {
 // nothing in a transaction of its own (its default transaction would
 // begin, and commit, on the catalog's connection, ending the caller's).
 // EINTERNAL when GORM reports an error.
-func (c *Catalog) build(ctx context.Context, q func(db *gorm.DB) *gorm.DB) (tenancy.Stmt, error) {
+func (c *Catalog) build(ctx context.Context, q func(db *gorm.DB) *gorm.DB) (datapath.Stmt, error) {
 	db := c.db.Session(&gorm.Session{DryRun: true, NewDB: true, SkipDefaultTransaction: true, Context: ctx})
 	db.Statement.ConnPool = noConn{}
 	res := q(db)
 	if res.Error != nil {
-		return tenancy.Stmt{}, apperr.Wrap(apperr.EINTERNAL, res.Error, "")
+		return datapath.Stmt{}, apperr.Wrap(apperr.EINTERNAL, res.Error, "")
 	}
-	return tenancy.Stmt{SQL: res.Statement.SQL.String(), Args: res.Statement.Vars}, nil
+	return datapath.Stmt{SQL: res.Statement.SQL.String(), Args: res.Statement.Vars}, nil
 }
 
 // noConn is the connection catalog statements are built on: it runs
@@ -88,14 +88,14 @@ func (noConn) QueryContext(context.Context, string, ...any) (*sql.Rows, error) {
 func (noConn) QueryRowContext(context.Context, string, ...any) *sql.Row { return nil }
 
 // send sends stmts in one round trip on the catalog's connection.
-func (c *Catalog) send(ctx context.Context, stmts ...tenancy.Stmt) error {
+func (c *Catalog) send(ctx context.Context, stmts ...datapath.Stmt) error {
 	run := func(conn *sql.Conn) error {
 		return conn.Raw(func(driverConn any) error {
 			dc, ok := driverConn.(*stdlib.Conn)
 			if !ok {
 				return fmt.Errorf("repository: the database driver is %T, not pgx", driverConn)
 			}
-			return tenancy.Send(ctx, dc.Conn(), stmts...)
+			return datapath.Send(ctx, dc.Conn(), stmts...)
 		})
 	}
 	switch pool := c.db.Statement.ConnPool.(type) {
@@ -135,7 +135,7 @@ func affected(n *int64) func(pgconn.CommandTag) error {
 
 // insert builds the INSERT of row (associations and id omitted) with the
 // RETURNING of its new id, which it stores in *id.
-func (c *Catalog) insert(ctx context.Context, row any, id *int64) (tenancy.Stmt, error) {
+func (c *Catalog) insert(ctx context.Context, row any, id *int64) (datapath.Stmt, error) {
 	st, err := c.build(ctx, func(db *gorm.DB) *gorm.DB { return db.Omit(clause.Associations, "id").Create(row) })
 	st.Row = func(r pgx.Row) error { return r.Scan(id) }
 	return st, err

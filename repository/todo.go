@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/models"
-	"github.com/strictmt/strictmt/tenancy"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -79,7 +79,7 @@ func (sc *todoScanner) scan(r pgx.Row, t *models.Todo, extra ...any) error {
 // inner, when given, narrows the todos inside the derived table (a
 // locking clause must be there, on the todos themselves).
 func todosWithOwner(db *gorm.DB, inner ...func(*gorm.DB) *gorm.DB) (*gorm.DB, error) {
-	users, err := tenancy.Table(db, &models.User{})
+	users, err := datapath.Table(db, &models.User{})
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +95,7 @@ func todosWithOwner(db *gorm.DB, inner ...func(*gorm.DB) *gorm.DB) (*gorm.DB, er
 // owner's id and username loaded. One statement, in one round trip with
 // the scope's BEGIN and checks. ENOTFOUND when there is none.
 func FindTodoByID(ctx context.Context, id int64) (*models.Todo, error) {
-	st, err := tenancy.BuildShape(ctx, "todo by id", []any{id, 1}, func(db *gorm.DB) *gorm.DB {
+	st, err := datapath.BuildShape(ctx, "todo by id", []any{id, 1}, func(db *gorm.DB) *gorm.DB {
 		src, err := todosWithOwner(db)
 		if err != nil {
 			return withError(db, err)
@@ -107,7 +107,7 @@ func FindTodoByID(ctx context.Context, id int64) (*models.Todo, error) {
 	}
 	var t models.Todo
 	st.Row = func(r pgx.Row) error { return scanTodo(r, &t) }
-	if err := tenancy.Run(ctx, st); err != nil {
+	if err := datapath.Run(ctx, st); err != nil {
 		return nil, translate(err, detailNotFound)
 	}
 	return &t, nil
@@ -117,7 +117,7 @@ func FindTodoByID(ctx context.Context, id int64) (*models.Todo, error) {
 // FindTodoByID, and locks it for the rest of the request's transaction,
 // so concurrent changes of one todo apply one after the other.
 func FindTodoForUpdate(ctx context.Context, id int64) (*models.Todo, error) {
-	st, err := tenancy.BuildShape(ctx, "todo for update", []any{id, 1}, func(db *gorm.DB) *gorm.DB {
+	st, err := datapath.BuildShape(ctx, "todo for update", []any{id, 1}, func(db *gorm.DB) *gorm.DB {
 		src, err := todosWithOwner(db, func(q *gorm.DB) *gorm.DB {
 			return q.Where("todos.id = ?", id).Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate, Table: clause.Table{Name: "todos"}})
 		})
@@ -131,7 +131,7 @@ func FindTodoForUpdate(ctx context.Context, id int64) (*models.Todo, error) {
 	}
 	var t models.Todo
 	st.Row = func(r pgx.Row) error { return scanTodo(r, &t) }
-	if err := tenancy.Run(ctx, st); err != nil {
+	if err := datapath.Run(ctx, st); err != nil {
 		return nil, translate(err, detailNotFound)
 	}
 	return &t, nil
@@ -155,7 +155,7 @@ func FindTodos(ctx context.Context, f TodoFilter) ([]models.Todo, int64, error) 
 	if f.Offset > 0 {
 		args = append(args, f.Offset)
 	}
-	st, err := tenancy.BuildShape(ctx, shape, args, func(db *gorm.DB) *gorm.DB {
+	st, err := datapath.BuildShape(ctx, shape, args, func(db *gorm.DB) *gorm.DB {
 		src, err := todosWithOwner(db)
 		if err != nil {
 			return withError(db, err)
@@ -186,19 +186,19 @@ func FindTodos(ctx context.Context, f TodoFilter) ([]models.Todo, int64, error) 
 		}
 		return rows.Err()
 	}
-	if err := tenancy.Run(ctx, st); err != nil {
+	if err := datapath.Run(ctx, st); err != nil {
 		return nil, 0, translate(err, "")
 	}
 	if len(out) == 0 && f.Offset > 0 {
 		// A page past the end carries no count; count on its own.
-		st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+		st, err := datapath.Build(ctx, func(db *gorm.DB) *gorm.DB {
 			return db.Model(&models.Todo{}).Where(where, whereArgs...).Count(new(int64))
 		})
 		if err != nil {
 			return nil, 0, err
 		}
 		st.Row = func(r pgx.Row) error { return r.Scan(&total) }
-		if err := tenancy.Run(ctx, st); err != nil {
+		if err := datapath.Run(ctx, st); err != nil {
 			return nil, 0, translate(err, "")
 		}
 	}
@@ -236,7 +236,7 @@ type todoRow struct {
 // todoInsert builds the INSERT of t (id and associations omitted),
 // reading the new id into t.ID. With skipDuplicate a todo whose
 // previous_id already has a next occurrence is not inserted.
-func todoInsert(ctx context.Context, t *models.Todo, skipDuplicate bool) (tenancy.Stmt, error) {
+func todoInsert(ctx context.Context, t *models.Todo, skipDuplicate bool) (datapath.Stmt, error) {
 	var clauses []clause.Expression
 	if skipDuplicate {
 		clauses = append(clauses, clause.OnConflict{Columns: []clause.Column{{Name: "previous_id"}}, DoNothing: true})
@@ -255,10 +255,10 @@ func CreateTodo(ctx context.Context, t *models.Todo, next *models.Todo) error {
 	if err != nil {
 		return err
 	}
-	if err := tenancy.Run(ctx, st); err != nil {
+	if err := datapath.Run(ctx, st); err != nil {
 		return translate(err, "")
 	}
-	var last []tenancy.Stmt
+	var last []datapath.Stmt
 	if next != nil {
 		next.PreviousID = &t.ID
 		st, err := todoInsert(ctx, next, true)
@@ -267,7 +267,7 @@ func CreateTodo(ctx context.Context, t *models.Todo, next *models.Todo) error {
 		}
 		last = append(last, st)
 	}
-	return translate(tenancy.Commit(ctx, last...), "")
+	return translate(datapath.Commit(ctx, last...), "")
 }
 
 // SaveTodo writes the writable fields of t (title, description,
@@ -277,7 +277,7 @@ func CreateTodo(ctx context.Context, t *models.Todo, next *models.Todo) error {
 // commits with these statements, in one round trip. ENOTFOUND when there
 // is no such todo.
 func SaveTodo(ctx context.Context, t *models.Todo, next *models.Todo) error {
-	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+	st, err := datapath.Build(ctx, func(db *gorm.DB) *gorm.DB {
 		return db.Model(&models.Todo{}).Where("id = ?", t.ID).Updates(map[string]any{
 			"title":               t.Title,
 			"description":         t.Description,
@@ -291,7 +291,7 @@ func SaveTodo(ctx context.Context, t *models.Todo, next *models.Todo) error {
 	}
 	updated := int64(0)
 	st.Exec = func(tag pgconn.CommandTag) error { updated = tag.RowsAffected(); return nil }
-	stmts := []tenancy.Stmt{st}
+	stmts := []datapath.Stmt{st}
 	if next != nil {
 		next.PreviousID = &t.ID
 		st, err := todoInsert(ctx, next, true)
@@ -300,7 +300,7 @@ func SaveTodo(ctx context.Context, t *models.Todo, next *models.Todo) error {
 		}
 		stmts = append(stmts, st)
 	}
-	if err := tenancy.Commit(ctx, stmts...); err != nil {
+	if err := datapath.Commit(ctx, stmts...); err != nil {
 		return translate(err, detailNotFound)
 	}
 	if updated == 0 {

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/models"
-	"github.com/strictmt/strictmt/tenancy"
 	"gorm.io/gorm"
 )
 
@@ -22,11 +22,11 @@ const pruneBatch = 100
 // expiredBefore, with their blacklist entries: a token past its expiry is
 // refused whatever the blacklist says. Issuing a token is the last write
 // of every request that issues one, so the statement travels with the
-// request's COMMIT (tenancy.Commit): the scope has ended afterwards.
+// request's COMMIT (datapath.Commit): the scope has ended afterwards.
 func CreateOutstandingToken(ctx context.Context, userID int64, jti string, expiresAt, expiredBefore time.Time) error {
 	args := []any{expiredBefore, pruneBatch, userID, jti, expiresAt}
-	st, err := tenancy.BuildShape(ctx, "outstanding token", args, func(db *gorm.DB) *gorm.DB {
-		ot, err := tenancy.Table(db, &models.OutstandingToken{})
+	st, err := datapath.BuildShape(ctx, "outstanding token", args, func(db *gorm.DB) *gorm.DB {
+		ot, err := datapath.Table(db, &models.OutstandingToken{})
 		if err != nil {
 			return withError(db, err)
 		}
@@ -39,7 +39,7 @@ func CreateOutstandingToken(ctx context.Context, userID int64, jti string, expir
 	if err != nil {
 		return err
 	}
-	return translate(tenancy.Commit(ctx, st), "")
+	return translate(datapath.Commit(ctx, st), "")
 }
 
 // BlacklistToken blacklists the refresh token jti of the user in the
@@ -47,7 +47,7 @@ func CreateOutstandingToken(ctx context.Context, userID int64, jti string, expir
 // reports whether this call blacklisted it: false when it already was, so
 // of two concurrent uses of one token only one gets true.
 func BlacklistToken(ctx context.Context, userID int64, jti string, expiresAt time.Time) (bool, error) {
-	st, err := tenancy.BuildShape(ctx, "blacklist token", []any{userID, jti, expiresAt}, func(db *gorm.DB) *gorm.DB {
+	st, err := datapath.BuildShape(ctx, "blacklist token", []any{userID, jti, expiresAt}, func(db *gorm.DB) *gorm.DB {
 		ot, bt, err := tokenTables(db)
 		if err != nil {
 			return withError(db, err)
@@ -71,17 +71,17 @@ func BlacklistToken(ctx context.Context, userID int64, jti string, expiresAt tim
 		}
 		return rows.Err()
 	}
-	if err := tenancy.Run(ctx, st); err != nil {
+	if err := datapath.Run(ctx, st); err != nil {
 		return false, translate(err, "")
 	}
 	return first, nil
 }
 
 // IsTokenBlacklisted reports whether the refresh token jti is blacklisted
-// in the tenant of ctx. It reads with tenancy.Read: on a READ ONLY
+// in the tenant of ctx. It reads with datapath.Read: on a READ ONLY
 // transaction of its own when the request's has not begun.
 func IsTokenBlacklisted(ctx context.Context, jti string) (bool, error) {
-	st, err := tenancy.BuildShape(ctx, "token blacklisted", []any{jti}, func(db *gorm.DB) *gorm.DB {
+	st, err := datapath.BuildShape(ctx, "token blacklisted", []any{jti}, func(db *gorm.DB) *gorm.DB {
 		ot, bt, err := tokenTables(db)
 		if err != nil {
 			return withError(db, err)
@@ -93,19 +93,19 @@ func IsTokenBlacklisted(ctx context.Context, jti string) (bool, error) {
 	}
 	var found bool
 	st.Row = func(r pgx.Row) error { return r.Scan(&found) }
-	if err := tenancy.Read(ctx, st); err != nil {
+	if err := datapath.Read(ctx, st); err != nil {
 		return false, translate(err, "")
 	}
 	return found, nil
 }
 
 // tokenTables names the outstanding and blacklisted token tables of db's
-// tenant (see tenancy.Table).
+// tenant (see datapath.Table).
 func tokenTables(db *gorm.DB) (outstanding, blacklisted any, err error) {
-	ot, err := tenancy.Table(db, &models.OutstandingToken{})
+	ot, err := datapath.Table(db, &models.OutstandingToken{})
 	if err != nil {
 		return nil, nil, err
 	}
-	bt, err := tenancy.Table(db, &models.BlacklistedToken{})
+	bt, err := datapath.Table(db, &models.BlacklistedToken{})
 	return ot, bt, err
 }

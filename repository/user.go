@@ -6,9 +6,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/internal/pgerr"
 	"github.com/strictmt/strictmt/models"
-	"github.com/strictmt/strictmt/tenancy"
 	"gorm.io/gorm"
 )
 
@@ -27,7 +27,7 @@ func CreateUser(ctx context.Context, u *models.User) error {
 	if err != nil {
 		return err
 	}
-	err = tenancy.Run(ctx, st)
+	err = datapath.Run(ctx, st)
 	if pgerr.Is(err, pgerr.UniqueViolation) {
 		return apperr.FieldError("username", "A user with that username already exists.")
 	}
@@ -35,7 +35,7 @@ func CreateUser(ctx context.Context, u *models.User) error {
 }
 
 // FindUserByID returns the active user with id in the tenant of ctx.
-// ENOTFOUND when there is none. It reads with tenancy.Read: on a READ
+// ENOTFOUND when there is none. It reads with datapath.Read: on a READ
 // ONLY transaction of its own when the request's has not begun, so that
 // a request which only checks a token (a refresh) holds no transaction.
 func FindUserByID(ctx context.Context, id int64) (*models.User, error) {
@@ -48,7 +48,7 @@ func FindUserByID(ctx context.Context, id int64) (*models.User, error) {
 // the tenant of ctx, compared case-insensitively by PostgreSQL's lower(),
 // the function of the unique index, so that login and uniqueness agree;
 // username must be normalised already (auth.NormalizeUsername). ENOTFOUND
-// when there is none. It reads with tenancy.Read, as FindUserByID does:
+// when there is none. It reads with datapath.Read, as FindUserByID does:
 // the password check that follows a login's lookup holds neither a
 // transaction nor a connection.
 func FindUserByUsername(ctx context.Context, username string) (*models.User, error) {
@@ -58,9 +58,9 @@ func FindUserByUsername(ctx context.Context, username string) (*models.User, err
 }
 
 // findUser reads the one user that where selects (a statement of the
-// given shape and arguments; see tenancy.BuildShape) with tenancy.Read.
+// given shape and arguments; see datapath.BuildShape) with datapath.Read.
 func findUser(ctx context.Context, shape string, args []any, where func(db *gorm.DB) *gorm.DB) (*models.User, error) {
-	st, err := tenancy.BuildShape(ctx, shape, args, func(db *gorm.DB) *gorm.DB {
+	st, err := datapath.BuildShape(ctx, shape, args, func(db *gorm.DB) *gorm.DB {
 		return where(db.Model(&models.User{}).Select(userColumns)).Take(&models.User{})
 	})
 	if err != nil {
@@ -70,7 +70,7 @@ func findUser(ctx context.Context, shape string, args []any, where func(db *gorm
 	st.Row = func(r pgx.Row) error {
 		return r.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.IsActive, &u.DateJoined)
 	}
-	if err := tenancy.Read(ctx, st); err != nil {
+	if err := datapath.Read(ctx, st); err != nil {
 		return nil, translate(err, msgNoSuchUser)
 	}
 	return &u, nil
@@ -80,7 +80,7 @@ func findUser(ctx context.Context, shape string, args []any, where func(db *gorm
 // in the tenant of ctx by newHash, if it is still oldHash (a concurrent
 // password change wins). It reports whether the hash was replaced.
 func UpdateUserPasswordHash(ctx context.Context, id int64, oldHash, newHash string) (bool, error) {
-	st, err := tenancy.Build(ctx, func(db *gorm.DB) *gorm.DB {
+	st, err := datapath.Build(ctx, func(db *gorm.DB) *gorm.DB {
 		return db.Model(&models.User{}).Where("id = ? AND password_hash = ?", id, oldHash).Update("password_hash", newHash)
 	})
 	if err != nil {
@@ -88,7 +88,7 @@ func UpdateUserPasswordHash(ctx context.Context, id int64, oldHash, newHash stri
 	}
 	var updated int64
 	st.Exec = func(tag pgconn.CommandTag) error { updated = tag.RowsAffected(); return nil }
-	if err := tenancy.Run(ctx, st); err != nil {
+	if err := datapath.Run(ctx, st); err != nil {
 		return false, translate(err, "")
 	}
 	return updated > 0, nil

@@ -9,9 +9,9 @@ import (
 
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/auth"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/repository"
-	"github.com/strictmt/strictmt/tenancy"
 )
 
 // Accounts holds the rules of a tenant's accounts, as Django's auth and
@@ -97,7 +97,7 @@ func (a *Accounts) Login(ctx context.Context, username, password string) (auth.P
 	// writes after them begin the request's transaction.
 	user, err := repository.FindUserByUsername(ctx, username)
 	switch {
-	case errors.Is(err, apperr.NotFound) && !errors.Is(err, tenancy.ErrTenantGone):
+	case errors.Is(err, apperr.NotFound) && !errors.Is(err, datapath.ErrTenantGone):
 		// Spend the time a real check takes, so response times do not
 		// tell which usernames exist.
 		auth.DummyCheck(password)
@@ -215,7 +215,7 @@ func (a *Accounts) liveRefresh(ctx context.Context, token string) (auth.Claims, 
 		return auth.Claims{}, err
 	}
 	if _, err := repository.FindUserByID(ctx, claims.UserID); err != nil {
-		if errors.Is(err, apperr.NotFound) && !errors.Is(err, tenancy.ErrTenantGone) {
+		if errors.Is(err, apperr.NotFound) && !errors.Is(err, datapath.ErrTenantGone) {
 			err = apperr.ErrUserNotFound
 		}
 		return auth.Claims{}, err
@@ -239,6 +239,6 @@ func (a *Accounts) now() time.Time {
 
 // tenantOf is the tenant of ctx's scope as tokens name it.
 func tenantOf(ctx context.Context) auth.Tenant {
-	t := tenancy.TenantFromContext(ctx)
+	t := datapath.TenantFromContext(ctx)
 	return auth.Tenant{ID: t.ID, Schema: t.Schema}
 }

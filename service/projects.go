@@ -4,9 +4,9 @@ import (
 	"context"
 
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/repository"
-	"github.com/strictmt/strictmt/tenancy"
 )
 
 // NewProject is a project to create. A nil OwnerID makes the request's
@@ -23,7 +23,7 @@ type NewProject struct {
 // not a user of the tenant joins it, and nothing is written while it
 // holds anything (EINVALID listing every field, as DRF does).
 func CreateProject(ctx context.Context, in NewProject, invalid apperr.Fields) (*models.Project, error) {
-	user := tenancy.UserFromContext(ctx)
+	user := datapath.UserFromContext(ctx)
 	if user == nil {
 		return nil, apperr.ErrNoCredentials
 	}

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/repository"
-	"github.com/strictmt/strictmt/tenancy"
 )
 
 // maxDueYear is the last year a time can be written in (RFC 3339 has four
@@ -39,7 +39,7 @@ type NewTodo struct {
 // recurrence interval gets its next occurrence at once. EINVALID when the
 // next occurrence would fall after year 9999.
 func CreateTodo(ctx context.Context, in NewTodo) (*models.Todo, error) {
-	user := tenancy.UserFromContext(ctx)
+	user := datapath.UserFromContext(ctx)
 	if user == nil {
 		return nil, apperr.ErrNoCredentials
 	}
@@ -123,7 +123,7 @@ func DeleteTodo(ctx context.Context, id int64) error {
 // t: its owner, or any user of the tenant when t has no owner.
 // EFORBIDDEN otherwise.
 func MayChangeTodo(ctx context.Context, t *models.Todo) error {
-	user := tenancy.UserFromContext(ctx)
+	user := datapath.UserFromContext(ctx)
 	if user == nil {
 		return ErrNotOwner
 	}

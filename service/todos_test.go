@@ -7,13 +7,13 @@ import (
 	"time"
 
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/service"
-	"github.com/strictmt/strictmt/tenancy"
 )
 
 func TestMayChangeTodo(t *testing.T) {
-	ctx := tenancy.NewContextWithUser(context.Background(), &tenancy.User{ID: 7, Username: "alice"})
+	ctx := datapath.NewContextWithUser(context.Background(), &datapath.User{ID: 7, Username: "alice"})
 	cases := []struct {
 		name string
 		todo models.Todo

@@ -9,9 +9,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/repository"
-	"github.com/strictmt/strictmt/tenancy"
 	"golang.org/x/sync/singleflight"
 	"gorm.io/gorm"
 )
@@ -27,7 +27,7 @@ const maxNegativeEntries = 10000
 // staleness should a notification be missed.
 type Resolver struct {
 	catalog *repository.Catalog
-	store   *tenancy.Store
+	store   *datapath.Store
 	ttl     time.Duration
 	now     func() time.Time
 	group   singleflight.Group
@@ -41,7 +41,7 @@ type Resolver struct {
 }
 
 type cacheEntry struct {
-	tenant  *tenancy.Tenant // nil: no tenant has this host
+	tenant  *datapath.Tenant // nil: no tenant has this host
 	expires time.Time
 }
 
@@ -58,15 +58,15 @@ type CacheObserver interface {
 func (r *Resolver) SetObserver(o CacheObserver) { r.observer = o }
 
 // NewResolver returns a resolver reading the catalog through db. The
-// tenants it resolves share one tenancy.Store on db's connection pool
+// tenants it resolves share one datapath.Store on db's connection pool
 // (opts, when given, configure it): a resolved tenant costs the bytes of
 // its catalog fields, whatever the number of tenants.
-func NewResolver(db *gorm.DB, ttl time.Duration, opts ...tenancy.StoreOptions) *Resolver {
+func NewResolver(db *gorm.DB, ttl time.Duration, opts ...datapath.StoreOptions) *Resolver {
 	sqlDB, err := db.DB()
 	if err != nil {
 		panic(err) // db is always opened on a *sql.DB
 	}
-	var o tenancy.StoreOptions
+	var o datapath.StoreOptions
 	if len(opts) > 0 {
 		o = opts[0]
 	}
@@ -75,7 +75,7 @@ func NewResolver(db *gorm.DB, ttl time.Duration, opts ...tenancy.StoreOptions) *
 	}
 	return &Resolver{
 		catalog: repository.NewCatalog(db),
-		store:   tenancy.NewStore(sqlDB, o),
+		store:   datapath.NewStore(sqlDB, o),
 		ttl:     ttl,
 		now:     time.Now,
 		hosts:   map[string]cacheEntry{},
@@ -83,12 +83,12 @@ func NewResolver(db *gorm.DB, ttl time.Duration, opts ...tenancy.StoreOptions) *
 }
 
 // Store returns the tenant data path the resolved tenants share.
-func (r *Resolver) Store() *tenancy.Store { return r.store }
+func (r *Resolver) Store() *datapath.Store { return r.store }
 
 // Resolve returns the tenant serving host (a Host header: port, trailing
 // dot, case and a leading "www." are ignored). ENOTFOUND when no tenant
 // has it.
-func (r *Resolver) Resolve(ctx context.Context, host string) (*tenancy.Tenant, error) {
+func (r *Resolver) Resolve(ctx context.Context, host string) (*datapath.Tenant, error) {
 	h := NormalizeHost(host)
 	r.mu.RLock()
 	e, ok := r.hosts[h]
@@ -107,10 +107,10 @@ func (r *Resolver) Resolve(ctx context.Context, host string) (*tenancy.Tenant, e
 	if err != nil {
 		return nil, err
 	}
-	return found(v.(*tenancy.Tenant), h)
+	return found(v.(*datapath.Tenant), h)
 }
 
-func found(t *tenancy.Tenant, host string) (*tenancy.Tenant, error) {
+func found(t *datapath.Tenant, host string) (*datapath.Tenant, error) {
 	if t == nil {
 		return nil, apperr.Errorf(apperr.ENOTFOUND, "No tenant is served at host %q.", host)
 	}
@@ -118,7 +118,7 @@ func found(t *tenancy.Tenant, host string) (*tenancy.Tenant, error) {
 }
 
 func (r *Resolver) load(ctx context.Context, host string, gen uint64) (any, error) {
-	var t *tenancy.Tenant
+	var t *datapath.Tenant
 	if _, err := NormalizeDomain(host); err == nil {
 		client, err := r.catalog.FindTenantByDomain(ctx, host)
 		switch {
@@ -154,8 +154,8 @@ func (r *Resolver) dropNegativesLocked() {
 	r.negatives = 0
 }
 
-func (r *Resolver) tenantOf(c *models.Tenant) *tenancy.Tenant {
-	return r.store.NewTenant(tenancy.Tenant{
+func (r *Resolver) tenantOf(c *models.Tenant) *datapath.Tenant {
+	return r.store.NewTenant(datapath.Tenant{
 		ID: c.ID, Name: c.Name, Schema: c.SchemaName, Role: c.RoleName,
 		PaidUntil: c.PaidUntil, OnTrial: c.OnTrial,
 	})
@@ -175,8 +175,8 @@ func (r *Resolver) Invalidate() {
 
 // Listen keeps a connection LISTENing on CatalogChannel and invalidates the
 // cache on every notification, until ctx ends. The same connection
-// LISTENs on tenancy.UsersChannel for the store's known users (see
-// tenancy.KnownUser), which are believed only while it is connected.
+// LISTENs on datapath.UsersChannel for the store's known users (see
+// datapath.KnownUser), which are believed only while it is connected.
 // After a lost connection it reconnects with backoff and invalidates,
 // since notifications may have been missed meanwhile.
 func (r *Resolver) Listen(ctx context.Context, connString string, log *slog.Logger) {
@@ -208,7 +208,7 @@ func (r *Resolver) listenOnce(ctx context.Context, connString string, connected 
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	for _, ch := range []string{tenancy.UsersChannel, CatalogChannel} {
+	for _, ch := range []string{datapath.UsersChannel, CatalogChannel} {
 		if _, err := conn.Exec(ctx, repository.ListenStmt(ch)); err != nil {
 			return err
 		}
@@ -222,7 +222,7 @@ func (r *Resolver) listenOnce(ctx context.Context, connString string, connected 
 		if err != nil {
 			return err
 		}
-		if n.Channel == tenancy.UsersChannel {
+		if n.Channel == datapath.UsersChannel {
 			r.store.ForgetUser(n.Payload)
 			continue
 		}

@@ -7,7 +7,7 @@ import (
 
 // Retry is strictmt's one policy for database work that may be run again:
 // work that met a pooled connection the server had closed before any of
-// it reached PostgreSQL (see tenancy.DeadConnection), and a whole
+// it reached PostgreSQL (see datapath.DeadConnection), and a whole
 // transaction that PostgreSQL aborted to break a deadlock (Retryable).
 // Nothing else is retried: a statement that reached PostgreSQL and failed
 // is the caller's error.

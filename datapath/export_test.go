@@ -1,4 +1,4 @@
-package tenancy
+package datapath
 
 // began reports whether the scope holds an open transaction.
 func (s *Scope) began() bool {

@@ -1,4 +1,4 @@
-package tenancy
+package datapath
 
 import (
 	"context"
@@ -62,7 +62,7 @@ func NewContextWithScope(ctx context.Context, s *Scope) context.Context {
 func scopeFrom(ctx context.Context) (*Scope, error) {
 	s, _ := ctx.Value(scopeKey).(*Scope)
 	if s == nil || s.tenant == nil || s.tenant.store == nil {
-		return nil, apperr.Errorf(apperr.EINTERNAL, "tenancy: no tenant scope in context")
+		return nil, apperr.Errorf(apperr.EINTERNAL, "datapath: no tenant scope in context")
 	}
 	return s, nil
 }
@@ -190,7 +190,7 @@ func Read(ctx context.Context, stmts ...Stmt) error {
 }
 
 func errEnded(s *Scope) error {
-	return apperr.Errorf(apperr.EINTERNAL, "tenancy: scope of tenant %q already ended", s.tenant.Schema)
+	return apperr.Errorf(apperr.EINTERNAL, "datapath: scope of tenant %q already ended", s.tenant.Schema)
 }
 
 // sendLocked sends one pipeline: on the open transaction, or beginning
@@ -308,10 +308,10 @@ func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, start txStart, stm
 		pc := driverConn.(*stdlib.Conn).Conn()
 		err := s.tenant.store.send(ctx, pc, b.qs)
 		if err == nil && start == beginTx && end == keepTx && pc.PgConn().TxStatus() != 'T' {
-			err = errors.New("tenancy: BEGIN left no open transaction")
+			err = errors.New("datapath: BEGIN left no open transaction")
 		}
 		if err == nil && end == commitTx && pc.PgConn().TxStatus() != 'I' {
-			err = errors.New("tenancy: transaction still open after COMMIT")
+			err = errors.New("datapath: transaction still open after COMMIT")
 		}
 		failed = err != nil
 		return err
@@ -466,7 +466,7 @@ func (st *Store) release(conn *sql.Conn, commit bool, comment string) error {
 		}
 		if endErr != nil || pc.PgConn().TxStatus() != 'I' {
 			if endErr == nil {
-				endErr = errors.New("tenancy: transaction still open after " + stmt)
+				endErr = errors.New("datapath: transaction still open after " + stmt)
 			}
 			// database/sql discards a connection whose Raw returns
 			// ErrBadConn.
@@ -483,7 +483,7 @@ func (st *Store) release(conn *sql.Conn, commit bool, comment string) error {
 // exists, and the catalog no longer has it). Code that turns a missing
 // row into something else (a missing user into 401) must leave such
 // errors alone.
-var ErrTenantGone = errors.New("tenancy: the tenant was deleted")
+var ErrTenantGone = errors.New("datapath: the tenant was deleted")
 
 // TenantGone returns the ENOTFOUND error, answered like an unknown host,
 // of a request whose tenant was deleted under it; cause is the database
@@ -534,7 +534,7 @@ func (s *Scope) Finish(ctx context.Context) error {
 }
 
 // End commits the transaction still open, if any, and ends the scope
-// (Rollback ends it undoing instead). tenancy.Commit, by contrast, sends a
+// (Rollback ends it undoing instead). datapath.Commit, by contrast, sends a
 // request's last statements with their COMMIT.
 func (s *Scope) End() error {
 	s.mu.Lock()

@@ -1,4 +1,4 @@
-package tenancy_test
+package datapath_test
 
 import (
 	"os"

@@ -1,4 +1,4 @@
-package tenancy
+package datapath
 
 import (
 	"context"
@@ -178,7 +178,7 @@ func (cs *connStatements) receive(p *pgconn.Pipeline, tm *pgtype.Map, closing []
 			return err
 		}
 		if _, ok := res.(*pgconn.CloseComplete); !ok {
-			return fmt.Errorf("tenancy: deallocate: expected CloseComplete, got %T", res)
+			return fmt.Errorf("datapath: deallocate: expected CloseComplete, got %T", res)
 		}
 	}
 	cs.closing = cs.closing[len(closing):]
@@ -208,7 +208,7 @@ func (cs *connStatements) receivePrepared(p *pgconn.Pipeline, name, text string)
 	}
 	sd, ok := res.(*pgconn.StatementDescription)
 	if !ok {
-		return fmt.Errorf("tenancy: prepare: expected a statement description, got %T", res)
+		return fmt.Errorf("datapath: prepare: expected a statement description, got %T", res)
 	}
 	sd.Name, sd.SQL = name, text
 	// Prepared on the server now, whatever its run gives.
@@ -225,7 +225,7 @@ func receiveResult(p *pgconn.Pipeline, tm *pgtype.Map, st Stmt) error {
 	}
 	rr, ok := res.(*pgconn.ResultReader)
 	if !ok {
-		return fmt.Errorf("tenancy: expected a result, got %T", res)
+		return fmt.Errorf("datapath: expected a result, got %T", res)
 	}
 	return deliver(tm, rr, st)
 }

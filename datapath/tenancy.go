@@ -1,9 +1,9 @@
-// Package tenancy carries the request's tenant, its database scope and the
+// Package datapath carries the request's tenant, its database scope and the
 // authenticated user in a context.Context, under unexported keys, and is
 // the only path to a tenant's data: a tenant's rows are reachable only
 // through the scope of a request (see Scope), never through a handle a
 // caller could keep.
-package tenancy
+package datapath
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package tenancy
+package datapath
 
 import (
 	"context"
@@ -276,7 +276,7 @@ func (s *Store) NewTenant(t Tenant) *Tenant {
 // know whose statements they carry.
 type tenantConn interface{ tenantSchema() string }
 
-var errNoTenant = errors.New("tenancy: a tenant statement built outside a tenant scope")
+var errNoTenant = errors.New("datapath: a tenant statement built outside a tenant scope")
 
 // tenantTable gives a statement on a tenant model its tenant's schema as
 // table-name prefix. The schema comes from the scope's connection; a
@@ -387,7 +387,7 @@ type dryConn struct{ schema string }
 
 func (d dryConn) tenantSchema() string { return d.schema }
 
-var errDryRun = errors.New("tenancy: Build only builds statements")
+var errDryRun = errors.New("datapath: Build only builds statements")
 
 func (dryConn) PrepareContext(context.Context, string) (*sql.Stmt, error) { return nil, errDryRun }
 func (dryConn) ExecContext(context.Context, string, ...any) (sql.Result, error) {

@@ -1,4 +1,4 @@
-package tenancy_test
+package datapath_test
 
 import (
 	"database/sql"
@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/strictmt/strictmt/tenancy"
+	"github.com/strictmt/strictmt/datapath"
 	"gorm.io/gorm"
 )
 
@@ -14,7 +14,7 @@ import (
 // scope.
 var handleTypes = []reflect.Type{
 	reflect.TypeFor[*gorm.DB](), reflect.TypeFor[*sql.DB](), reflect.TypeFor[*sql.Conn](),
-	reflect.TypeFor[*sql.Tx](), reflect.TypeFor[*pgx.Conn](), reflect.TypeFor[*tenancy.Store](),
+	reflect.TypeFor[*sql.Tx](), reflect.TypeFor[*pgx.Conn](), reflect.TypeFor[*datapath.Store](),
 }
 
 func isHandle(t reflect.Type) bool {
@@ -32,13 +32,13 @@ func isHandle(t reflect.Type) bool {
 // tenant's data (DB, Run, Commit, Build) take the context of a request
 // scope.
 func TestNoHandleWithoutScope(t *testing.T) {
-	tenant := reflect.TypeFor[tenancy.Tenant]()
+	tenant := reflect.TypeFor[datapath.Tenant]()
 	for f := range tenant.Fields() {
 		if f.IsExported() && isHandle(f.Type) {
-			t.Errorf("tenancy.Tenant.%s is a %v: a handle without a scope", f.Name, f.Type)
+			t.Errorf("datapath.Tenant.%s is a %v: a handle without a scope", f.Name, f.Type)
 		}
 	}
-	for _, typ := range []reflect.Type{reflect.TypeFor[*tenancy.Tenant](), reflect.TypeFor[*tenancy.Store]()} {
+	for _, typ := range []reflect.Type{reflect.TypeFor[*datapath.Tenant](), reflect.TypeFor[*datapath.Store]()} {
 		for m := range typ.Methods() {
 			for out := range m.Type.Outs() {
 				if isHandle(out) {
