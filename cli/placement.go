@@ -11,7 +11,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/strictmt/strictmt/apperr"
-	"github.com/strictmt/strictmt/handlers"
 	"github.com/strictmt/strictmt/tenants"
 )
 
@@ -52,9 +51,9 @@ saying so and exits 0.`,
 				return err
 			}
 			if asJSON {
-				out := make([]handlers.PlacementResponse, len(ps))
+				out := make([]tenants.PlacementView, len(ps))
 				for i := range ps {
-					out[i] = handlers.ToPlacementResponse(&ps[i])
+					out[i] = ps[i].View()
 				}
 				return printJSON(e.stdout, out)
 			}

@@ -7,7 +7,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"github.com/strictmt/strictmt/handlers"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/tenants"
 )
@@ -79,9 +78,9 @@ func (e *env) tenantsListCmd() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				out := make([]handlers.TenantResponse, len(list))
+				out := make([]tenants.View, len(list))
 				for i := range list {
-					out[i] = handlers.ToTenantResponse(&list[i])
+					out[i] = tenants.ViewOf(&list[i])
 				}
 				enc := json.NewEncoder(e.stdout)
 				enc.SetIndent("", "  ")

@@ -65,41 +65,12 @@ type admin struct {
 	tenants TenantService
 }
 
-// TenantResponse is a tenant on the wire, in the admin API and in
-// `strictmt tenants list --json` alike.
-type TenantResponse struct {
-	Name       string           `json:"name"`
-	SchemaName string           `json:"schema_name"`
-	Domains    []DomainResponse `json:"domains"`
-	PaidUntil  *models.Date     `json:"paid_until"`
-	OnTrial    bool             `json:"on_trial"`
-	CreatedOn  models.Date      `json:"created_on"`
-}
-
-// DomainResponse is one domain of a tenant.
-type DomainResponse struct {
-	Domain    string `json:"domain"`
-	IsPrimary bool   `json:"is_primary"`
-}
-
 // addedDomainResponse is a domain added to a tenant; `strictmt domains list
 // --json` prints the same shape.
 type addedDomainResponse struct {
 	Domain    string `json:"domain"`
 	Tenant    string `json:"tenant"`
 	IsPrimary bool   `json:"is_primary"`
-}
-
-// ToTenantResponse renders a tenant with its domains.
-func ToTenantResponse(c *models.Tenant) TenantResponse {
-	r := TenantResponse{
-		Name: c.Name, SchemaName: c.SchemaName, PaidUntil: c.PaidUntil, OnTrial: c.OnTrial, CreatedOn: c.CreatedOn,
-		Domains: make([]DomainResponse, len(c.Domains)),
-	}
-	for i, d := range c.Domains {
-		r.Domains[i] = DomainResponse{Domain: d.Domain, IsPrimary: d.IsPrimary}
-	}
-	return r
 }
 
 // create creates a tenant: catalog rows, schema, tables and role, all or
@@ -132,7 +103,7 @@ func (h *admin) create(c *gin.Context) {
 		return
 	}
 	h.log.Info("admin: created tenant", "schema", tenant.SchemaName, "request_id", middleware.RequestIDFromContext(c.Request.Context()))
-	c.JSON(http.StatusCreated, ToTenantResponse(tenant))
+	c.JSON(http.StatusCreated, tenants.ViewOf(tenant))
 }
 
 // list lists tenants by schema name, paginated; ?search= matches the name
@@ -152,9 +123,9 @@ func (h *admin) list(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	out := make([]TenantResponse, len(list))
+	out := make([]tenants.View, len(list))
 	for i := range list {
-		out[i] = ToTenantResponse(&list[i])
+		out[i] = tenants.ViewOf(&list[i])
 	}
 	c.JSON(http.StatusOK, paginate(c, p, total, out))
 }
@@ -165,7 +136,7 @@ func (h *admin) get(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, ToTenantResponse(tenant))
+	c.JSON(http.StatusOK, tenants.ViewOf(tenant))
 }
 
 // patch changes the given fields among name, paid_until (null clears it)
@@ -195,7 +166,7 @@ func (h *admin) patch(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, ToTenantResponse(tenant))
+	c.JSON(http.StatusOK, tenants.ViewOf(tenant))
 }
 
 // delete removes a tenant's catalog rows and role; ?drop_schema=true also

@@ -24,34 +24,11 @@ type PlacementService interface {
 	MoveTenant(ctx context.Context, schema, node string, blockWrites bool, progress func(tenants.MoveProgress)) (*tenants.Placement, error)
 }
 
-// PlacementResponse is a tenant's placement on the wire, in the admin API
-// and in `strictmt tenants placement --json` alike.
-type PlacementResponse struct {
-	SchemaName  string `json:"schema_name"`
-	Distributed bool   `json:"distributed"`
-	// Node is HOST:PORT; null when the schema is not distributed.
-	Node      *string `json:"node"`
-	SizeBytes int64   `json:"size_bytes"`
-	// Note explains a placement that is not plainly one node, e.g. a
-	// schema that is not distributed; "" otherwise.
-	Note string `json:"note"`
-}
-
 // moveResponse is the placement after a move, and whether the move
 // changed it.
 type moveResponse struct {
-	PlacementResponse
+	tenants.PlacementView
 	Moved bool `json:"moved"`
-}
-
-// ToPlacementResponse renders a placement.
-func ToPlacementResponse(p *tenants.Placement) PlacementResponse {
-	r := PlacementResponse{SchemaName: p.Schema, Distributed: p.Distributed, SizeBytes: p.SizeBytes, Note: p.Note()}
-	if p.Node != "" {
-		node := p.Node
-		r.Node = &node
-	}
-	return r
 }
 
 // placementRoutes returns the placement paths of the admin API, none
@@ -86,9 +63,9 @@ func (h *placementAdmin) list(c *gin.Context) {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	var out []PlacementResponse
+	var out []tenants.PlacementView
 	for i := p.Offset; i < len(all) && len(out) < p.Limit; i++ {
-		out = append(out, ToPlacementResponse(&all[i]))
+		out = append(out, all[i].View())
 	}
 	c.JSON(http.StatusOK, paginate(c, p, int64(len(all)), out))
 }
@@ -110,7 +87,7 @@ func (h *placementAdmin) get(c *gin.Context) {
 		middleware.Error(c, h.log, apperr.NoTenant(schema))
 		return
 	}
-	c.JSON(http.StatusOK, ToPlacementResponse(&ps[0]))
+	c.JSON(http.StatusOK, ps[0].View())
 }
 
 type moveResult struct {
@@ -159,7 +136,7 @@ func (h *placementAdmin) move(c *gin.Context) {
 		if r.p.Moved {
 			h.log.Info("admin: moved tenant", "schema", schema, "node", r.p.Node, "request_id", requestID)
 		}
-		c.JSON(http.StatusOK, moveResponse{PlacementResponse: ToPlacementResponse(r.p), Moved: r.p.Moved})
+		c.JSON(http.StatusOK, moveResponse{PlacementView: r.p.View(), Moved: r.p.Moved})
 	case <-ctx.Done():
 		go func() {
 			r := <-done

@@ -1,0 +1,55 @@
+package tenants
+
+import "github.com/strictmt/strictmt/models"
+
+// View is a tenant as the admin API answers with it and `strictmt tenants
+// list --json` prints it: one shape for both.
+type View struct {
+	Name       string       `json:"name"`
+	SchemaName string       `json:"schema_name"`
+	Domains    []DomainView `json:"domains"`
+	PaidUntil  *models.Date `json:"paid_until"`
+	OnTrial    bool         `json:"on_trial"`
+	CreatedOn  models.Date  `json:"created_on"`
+}
+
+// DomainView is one domain of a tenant's View.
+type DomainView struct {
+	Domain    string `json:"domain"`
+	IsPrimary bool   `json:"is_primary"`
+}
+
+// ViewOf returns the View of t, with its domains.
+func ViewOf(t *models.Tenant) View {
+	v := View{
+		Name: t.Name, SchemaName: t.SchemaName, PaidUntil: t.PaidUntil, OnTrial: t.OnTrial, CreatedOn: t.CreatedOn,
+		Domains: make([]DomainView, len(t.Domains)),
+	}
+	for i, d := range t.Domains {
+		v.Domains[i] = DomainView{Domain: d.Domain, IsPrimary: d.IsPrimary}
+	}
+	return v
+}
+
+// PlacementView is a tenant's placement as the admin API answers with it
+// and `strictmt tenants placement --json` prints it.
+type PlacementView struct {
+	SchemaName  string `json:"schema_name"`
+	Distributed bool   `json:"distributed"`
+	// Node is HOST:PORT; null when the schema is not distributed.
+	Node      *string `json:"node"`
+	SizeBytes int64   `json:"size_bytes"`
+	// Note explains a placement that is not plainly one node, e.g. a
+	// schema that is not distributed; "" otherwise.
+	Note string `json:"note"`
+}
+
+// View returns the PlacementView of p.
+func (p *Placement) View() PlacementView {
+	v := PlacementView{SchemaName: p.Schema, Distributed: p.Distributed, SizeBytes: p.SizeBytes, Note: p.Note()}
+	if p.Node != "" {
+		node := p.Node
+		v.Node = &node
+	}
+	return v
+}
