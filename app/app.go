@@ -373,13 +373,15 @@ func hasConnParam(conn, key string) bool {
 }
 
 func (a *App) buildServices(ctx context.Context) error {
-	a.Resolver = tenants.NewResolver(a.DB, a.Config.Tenancy.CacheTTL, datapath.StoreOptions{
+	store := datapath.NewStore(a.SQL, datapath.StoreOptions{
 		StatementComments:  a.Config.Database.StatementComments,
 		Groups:             a.tenantPools,
 		PreparedStatements: a.preparedStatements(),
 		KnownUsers:         a.knownUsers(),
+		KnownUserTTL:       a.Config.Tenancy.CacheTTL,
 		GroupsPerTenant:    a.groupsPerTenant(),
 	})
+	a.Resolver = tenants.NewResolver(a.DB, store, a.Config.Tenancy.CacheTTL)
 	// Provisioning DDL and spare upkeep go to PostgreSQL directly.
 	svc, err := tenants.NewService(ctx, a.DirectDB, a.Config.Tenancy.PublicHosts, a.Resolver.Invalidate)
 	if err != nil {

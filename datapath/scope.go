@@ -108,7 +108,7 @@ func DeferCheck(ctx context.Context, c Check) error {
 	if s.conn != nil {
 		// The transaction is open: nothing can ride with its BEGIN
 		// any more, so the check goes now.
-		return s.sendLocked(ctx, nil, []Check{c}, false)
+		return s.sendLocked(ctx, nil, []Check{c}, keepTx)
 	}
 	s.pending = append(s.pending, c)
 	return nil
@@ -127,7 +127,7 @@ func Run(ctx context.Context, stmts ...Stmt) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sendLocked(ctx, stmts, nil, false)
+	return s.sendLocked(ctx, stmts, nil, keepTx)
 }
 
 // Commit sends stmts and commits the scope's transaction: a writing
@@ -144,15 +144,15 @@ func Commit(ctx context.Context, stmts ...Stmt) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.readOnly {
-		return s.sendLocked(ctx, stmts, nil, false)
+		return s.sendLocked(ctx, stmts, nil, keepTx)
 	}
 	if s.conn == nil && len(s.pending) > 0 {
-		if err := s.sendLocked(ctx, stmts, nil, false); err != nil {
+		if err := s.sendLocked(ctx, stmts, nil, keepTx); err != nil {
 			return err
 		}
 		stmts = nil
 	}
-	return s.sendLocked(ctx, stmts, nil, true)
+	return s.sendLocked(ctx, stmts, nil, commitTx)
 }
 
 // Read sends stmts, which must only read, in ctx's scope so that no
@@ -179,7 +179,7 @@ func Read(ctx context.Context, stmts ...Stmt) error {
 		return errEnded(s)
 	}
 	if s.conn != nil || s.readOnly {
-		return s.sendLocked(ctx, stmts, nil, false)
+		return s.sendLocked(ctx, stmts, nil, keepTx)
 	}
 	// As Finish does: a read-only transaction that ends in the same
 	// pipeline, retried on a dead pooled connection like any read, and
@@ -194,30 +194,25 @@ func errEnded(s *Scope) error {
 }
 
 // sendLocked sends one pipeline: on the open transaction, or beginning
-// one; commit ends it with COMMIT. A read-only scope always sends a whole
+// one; commitTx ends it with COMMIT. A read-only scope always sends a whole
 // transaction and keeps no connection.
-func (s *Scope) sendLocked(ctx context.Context, stmts []Stmt, checks []Check, commit bool) error {
+func (s *Scope) sendLocked(ctx context.Context, stmts []Stmt, checks []Check, end txEnd) error {
 	if s.done {
 		return errEnded(s)
 	}
 	if s.conn == nil {
-		end := keepTx
-		if commit || s.readOnly {
+		if s.readOnly {
 			end = commitTx
 		}
 		return s.beginLocked(ctx, stmts, checks, end)
-	}
-	end := keepTx
-	if commit {
-		end = commitTx
 	}
 	noRows, err := s.pipeline(ctx, s.conn, onOpenTx, stmts, checks, end)
 	if err == nil {
 		err = noRows
 	}
-	if commit {
+	if end == commitTx {
 		s.done = true
-		s.tenant.store.release(s.conn, false, s.comment()) // the COMMIT ran, or failed: nothing is left to keep
+		s.tenant.store.release(s.conn, rollbackTx, s.comment()) // the COMMIT ran, or failed: nothing is left to keep
 		s.conn = nil
 	}
 	return err
@@ -233,6 +228,9 @@ const (
 	// commitTx sends COMMIT last: a beginning pipeline's connection goes
 	// back to the pool.
 	commitTx txEnd = true
+	// rollbackTx is how release ends what is left of a transaction that
+	// is not to be committed.
+	rollbackTx = keepTx
 )
 
 // txStart says whether a pipeline begins its transaction.
@@ -288,7 +286,7 @@ func (s *Scope) begin(ctx context.Context, stmts []Stmt, checks []Check, end txE
 	}
 	noRows, err = s.pipeline(ctx, conn, beginTx, stmts, checks, end)
 	if err != nil || end == commitTx {
-		s.tenant.store.release(conn, false, s.comment())
+		s.tenant.store.release(conn, rollbackTx, s.comment())
 		if err != nil {
 			return nil, noRows, err
 		}
@@ -440,16 +438,17 @@ func unavailable(err error) error {
 	return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
 }
 
-// release ends conn's transaction (committing when commit is true) and
-// hands the connection back to the pool, or has the pool discard it when
-// the transaction could not be ended cleanly: a connection never goes
-// back to the pool inside a transaction or as a tenant's role.
-func (st *Store) release(conn *sql.Conn, commit bool, comment string) error {
+// release ends conn's transaction, if one is still open, with end
+// (commitTx: COMMIT; rollbackTx: ROLLBACK) and hands the
+// connection back to the pool, or has the pool discard it when the
+// transaction could not be ended cleanly: a connection never goes back to
+// the pool inside a transaction or as a tenant's role.
+func (st *Store) release(conn *sql.Conn, end txEnd, comment string) error {
 	// A cancelled request must still end its transaction.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	stmt := comment + "ROLLBACK"
-	if commit {
+	if end == commitTx {
 		stmt = comment + "COMMIT"
 	}
 	var endErr error
@@ -545,7 +544,7 @@ func (s *Scope) End() error {
 	}
 	conn := s.conn
 	s.conn = nil
-	if err := s.tenant.store.release(conn, true, s.comment()); err != nil {
+	if err := s.tenant.store.release(conn, commitTx, s.comment()); err != nil {
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
 	}
 	return nil
@@ -559,7 +558,7 @@ func (s *Scope) Rollback() {
 	s.done = true
 	s.pending = nil
 	if s.conn != nil {
-		_ = s.tenant.store.release(s.conn, false, s.comment())
+		_ = s.tenant.store.release(s.conn, rollbackTx, s.comment())
 		s.conn = nil
 	}
 }

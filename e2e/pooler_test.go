@@ -318,7 +318,7 @@ func startAbortServer(t *testing.T, env *apptest.Env, strict bool) *abortServer 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.Use(middleware.Recovery(quiet), middleware.Timeout(time.Minute))
-	g := r.Group("/abort", middleware.Tenant(log, env.App.Resolver), middleware.Scope(log, strict))
+	g := r.Group("/abort", middleware.Tenant(log, env.App.Resolver, middleware.TenantHeader{}), middleware.Scope(log, strict))
 	g.POST("/:kind", func(c *gin.Context) {
 		ctx := c.Request.Context()
 		defer a.done.Add(1)

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"maps"
@@ -86,7 +85,7 @@ func (h *admin) create(c *gin.Context) {
 	// same messages; here only presence and JSON types are checked.
 	name := in.String("name", field{required: true, allowBlank: true})
 	schema := in.String("schema_name", field{required: true, allowBlank: true})
-	domains := in.stringList("domains", true)
+	domains := in.stringList("domains", field{required: true})
 	paidUntil, _ := in.nullableDate("paid_until")
 	onTrial := in.Bool("on_trial", field{})
 	if err := in.Err(); err != nil {
@@ -251,47 +250,4 @@ func renameField(err error, from, to string) error {
 		fields[k] = append(fields[k], v...)
 	}
 	return fields.Err()
-}
-
-// stringList reads a list of strings.
-func (in *input) stringList(name string, required bool) []string {
-	v, ok := in.present(name, required)
-	if !ok {
-		return nil
-	}
-	if isNull(v) {
-		in.errs.Add(name, msgNull)
-		return nil
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(v, &items); err != nil {
-		var x any
-		_ = json.Unmarshal(v, &x)
-		in.errs.Add(name, "Expected a list of items but got type \""+jsonTypeName(x)+"\".")
-		return nil
-	}
-	out := make([]string, 0, len(items))
-	for _, item := range items {
-		var s string
-		if err := json.Unmarshal(item, &s); err != nil {
-			in.errs.Add(name, msgString)
-			return nil
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-// nullableDate reads a "YYYY-MM-DD" date that may be null; set reports
-// whether the field was sent, so a null can clear a value.
-func (in *input) nullableDate(name string) (val *models.Date, set bool) {
-	v, ok := in.present(name, false)
-	if !ok {
-		return nil, false
-	}
-	if isNull(v) {
-		return nil, true
-	}
-	d := in.Date(name, field{})
-	return d, d != nil
 }

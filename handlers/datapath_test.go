@@ -33,7 +33,7 @@ func TestWriteFromReadPathFails(t *testing.T) {
 			gin.SetMode(gin.ReleaseMode)
 			r := gin.New()
 			errs := map[string]error{}
-			r.GET("/write/:path", middleware.Tenant(log, env.App.Resolver), middleware.Scope(log, mode.strict), func(c *gin.Context) {
+			r.GET("/write/:path", middleware.Tenant(log, env.App.Resolver, middleware.TenantHeader{}), middleware.Scope(log, mode.strict), func(c *gin.Context) {
 				ctx := c.Request.Context()
 				switch c.Param("path") {
 				case "gorm":

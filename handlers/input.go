@@ -119,10 +119,10 @@ func isNull(v json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(v), []b
 
 // present returns the raw value when sent; records "required" when a
 // required field is missing outside PATCH.
-func (in *input) present(name string, required bool) (json.RawMessage, bool) {
+func (in *input) present(name string, f field) (json.RawMessage, bool) {
 	v, ok := in.raw[name]
 	if !ok {
-		if required && !in.partial {
+		if f.required && !in.partial {
 			in.errs.Add(name, msgRequired)
 		}
 		return nil, false
@@ -132,8 +132,8 @@ func (in *input) present(name string, required bool) (json.RawMessage, bool) {
 
 // text reads a non-null JSON string field; typeMsg is the error for any
 // other JSON type. ok is false when the field is absent or invalid.
-func (in *input) text(name string, required bool, typeMsg string) (s string, ok bool) {
-	v, present := in.present(name, required)
+func (in *input) text(name string, f field, typeMsg string) (s string, ok bool) {
+	v, present := in.present(name, f)
 	if !present {
 		return "", false
 	}
@@ -152,7 +152,7 @@ func (in *input) text(name string, required bool, typeMsg string) (s string, ok 
 // DRF's CharField does; blank strings are refused unless f.allowBlank;
 // f.maxLength counts characters. Nil when absent or invalid.
 func (in *input) String(name string, f field) *string {
-	s, ok := in.text(name, f.required, msgString)
+	s, ok := in.text(name, f, msgString)
 	if !ok {
 		return nil
 	}
@@ -176,7 +176,7 @@ func (in *input) String(name string, f field) *string {
 // Password reads a password field: a required string kept exactly as
 // sent (like simplejwt's PasswordField, no trimming).
 func (in *input) Password(name string) *string {
-	v, ok := in.present(name, true)
+	v, ok := in.present(name, field{required: true})
 	if !ok {
 		return nil
 	}
@@ -211,7 +211,7 @@ func (in *input) Email(name string, f field) *string {
 // false, 1 and 0, and the strings "true"/"false", "yes"/"no", "on"/"off",
 // "y"/"n", "t"/"f", "1"/"0" in any case.
 func (in *input) Bool(name string, f field) *bool {
-	v, ok := in.present(name, f.required)
+	v, ok := in.present(name, f)
 	if !ok {
 		return nil
 	}
@@ -243,7 +243,7 @@ func (in *input) Bool(name string, f field) *bool {
 // f.minValue and f.maxValue. f.allowNull lets null through: set reports
 // whether the field was sent at all, so a null can clear a value.
 func (in *input) Int(name string, f field) (val *int64, set bool) {
-	v, ok := in.present(name, f.required)
+	v, ok := in.present(name, f)
 	if !ok {
 		return nil, false
 	}
@@ -293,7 +293,7 @@ func parseInt(v json.RawMessage) (int64, bool) {
 // PK reads a primary-key reference: an integer id ≥ 1. Type errors use
 // DRF's related-field messages.
 func (in *input) PK(name string, f field) (val *int64, set bool) {
-	v, ok := in.present(name, f.required)
+	v, ok := in.present(name, f)
 	if !ok {
 		return nil, false
 	}
@@ -337,7 +337,7 @@ func jsonTypeName(x any) string {
 // Time reads an RFC 3339 datetime (UTC, like DRF with USE_TZ);
 // f.allowNull as in Int.
 func (in *input) Time(name string, f field) (val *time.Time, set bool) {
-	v, ok := in.present(name, f.required)
+	v, ok := in.present(name, f)
 	if !ok {
 		return nil, false
 	}
@@ -386,7 +386,7 @@ func parseDatetime(s string) (time.Time, error) {
 
 // Date reads a "YYYY-MM-DD" date.
 func (in *input) Date(name string, f field) *models.Date {
-	s, ok := in.text(name, f.required, msgDate)
+	s, ok := in.text(name, f, msgDate)
 	if !ok {
 		return nil
 	}
@@ -400,3 +400,46 @@ func (in *input) Date(name string, f field) *models.Date {
 
 // Err returns the collected field errors, or nil.
 func (in *input) Err() error { return in.errs.Err() }
+
+// stringList reads a list of strings.
+func (in *input) stringList(name string, f field) []string {
+	v, ok := in.present(name, f)
+	if !ok {
+		return nil
+	}
+	if isNull(v) {
+		in.errs.Add(name, msgNull)
+		return nil
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(v, &items); err != nil {
+		var x any
+		_ = json.Unmarshal(v, &x)
+		in.errs.Add(name, "Expected a list of items but got type \""+jsonTypeName(x)+"\".")
+		return nil
+	}
+	out := make([]string, 0, len(items))
+	for _, item := range items {
+		var s string
+		if err := json.Unmarshal(item, &s); err != nil {
+			in.errs.Add(name, msgString)
+			return nil
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// nullableDate reads a "YYYY-MM-DD" date that may be null; set reports
+// whether the field was sent, so a null can clear a value.
+func (in *input) nullableDate(name string) (val *models.Date, set bool) {
+	v, ok := in.present(name, field{})
+	if !ok {
+		return nil, false
+	}
+	if isNull(v) {
+		return nil, true
+	}
+	d := in.Date(name, field{})
+	return d, d != nil
+}

@@ -179,7 +179,7 @@ func TestPanicRollsBackAndLeavesConnectionClean(t *testing.T) {
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
-	r.Use(middleware.Recovery(log), middleware.Tenant(log, env.App.Resolver), middleware.Scope(log, cfg.Tenancy.Isolation == config.IsolationStrict))
+	r.Use(middleware.Recovery(log), middleware.Tenant(log, env.App.Resolver, middleware.TenantHeader{}), middleware.Scope(log, cfg.Tenancy.Isolation == config.IsolationStrict))
 	r.POST("/panic", func(c *gin.Context) {
 		u := &models.User{Username: "ghost", Email: "g@example.com", PasswordHash: "x", IsActive: true}
 		if err := repository.CreateUser(c.Request.Context(), u); err != nil {

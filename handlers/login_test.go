@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/auth"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/internal/apptest"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -187,7 +188,7 @@ func TestTokenEndpointRoundTrips(t *testing.T) {
 	}{{"Strict", true}, {"Prefix", false}} {
 		t.Run(mode.name, func(t *testing.T) {
 			w := &wireCounter{}
-			h := countedRouter(t, env, mode.strict, w)
+			h := countedRouter(t, env, mode.strict, w, datapath.StoreOptions{})
 			do := func(path, body string) int {
 				req := httptest.NewRequest("POST", path, strings.NewReader(body))
 				req.Host = "rt-tok.localhost"

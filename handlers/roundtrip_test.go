@@ -108,7 +108,7 @@ func (c *countedConn) Read(b []byte) (int, error) {
 
 // countedRouter returns strictmt's router on a pool of one connection
 // whose socket w watches, serving env's database.
-func countedRouter(t *testing.T, env *apptest.Env, strict bool, w *wireCounter, opts ...datapath.StoreOptions) http.Handler {
+func countedRouter(t *testing.T, env *apptest.Env, strict bool, w *wireCounter, opts datapath.StoreOptions) http.Handler {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(env.App.DatabaseURL)
 	if err != nil {
@@ -132,7 +132,7 @@ func countedRouter(t *testing.T, env *apptest.Env, strict bool, w *wireCounter, 
 	}
 	return handlers.NewRouter(handlers.Deps{
 		Log:            apptest.Logger(t),
-		Resolver:       tenants.NewResolver(db, time.Hour, opts...),
+		Resolver:       tenants.NewResolver(db, datapath.NewStore(sqlDB, opts), time.Hour),
 		Tokens:         env.App.Tokens,
 		Strict:         strict,
 		MaxBodyBytes:   1 << 20,

@@ -39,8 +39,8 @@ func registerTodos(r *gin.RouterGroup, d Deps) {
 	r.GET("/todos", h.list)
 	r.POST("/todos", h.create)
 	r.GET("/todos/:id", h.get)
-	r.PUT("/todos/:id", h.put)
-	r.PATCH("/todos/:id", h.patch)
+	r.PUT("/todos/:id", h.update)
+	r.PATCH("/todos/:id", h.update)
 	r.DELETE("/todos/:id", h.delete)
 }
 
@@ -92,17 +92,17 @@ func ownerName(t *models.Todo) string {
 }
 
 // readTodo reads a todo's writable fields; read-only and unknown fields
-// are ignored. partial (PATCH) leaves missing fields unset; otherwise
+// are ignored. A PATCH leaves missing fields unset; otherwise (POST, PUT)
 // title is required and missing optional fields take their defaults, as
 // for a new todo. A missing completion_time stays unset either way: it is
 // derived from completed when not given.
-func readTodo(c *gin.Context, partial bool) (repository.TodoUpdate, error) {
+func readTodo(c *gin.Context) (repository.TodoUpdate, error) {
 	var u repository.TodoUpdate
 	in, err := readJSON(c)
 	if err != nil {
 		return u, err
 	}
-	in.partial = partial
+	in.partial = c.Request.Method == http.MethodPatch
 	u.Title = in.String("title", field{required: true, maxLength: models.MaxTitleLen})
 	u.Description = in.String("description", field{allowBlank: true})
 	u.Completed = in.Bool("completed", field{})
@@ -120,7 +120,7 @@ func readTodo(c *gin.Context, partial bool) (repository.TodoUpdate, error) {
 	if err := in.Err(); err != nil {
 		return u, err
 	}
-	if !partial {
+	if !in.partial {
 		if u.Description == nil {
 			u.Description = new(string)
 		}
@@ -171,7 +171,7 @@ func (h *todos) list(c *gin.Context) {
 
 // create adds a todo owned by the caller.
 func (h *todos) create(c *gin.Context) {
-	u, err := readTodo(c, false)
+	u, err := readTodo(c)
 	if err != nil {
 		middleware.Error(c, h.log, err)
 		return
@@ -210,19 +210,15 @@ func (h *todos) get(c *gin.Context) {
 	c.JSON(http.StatusOK, toTodoResponse(t, ownerName(t), datapath.TenantFromContext(ctx).Name))
 }
 
-// put replaces a todo's writable fields.
-func (h *todos) put(c *gin.Context) { h.update(c, false) }
-
-// patch changes the writable fields it is given.
-func (h *todos) patch(c *gin.Context) { h.update(c, true) }
-
-func (h *todos) update(c *gin.Context, partial bool) {
+// update serves PUT (the writable fields replaced) and PATCH (only those
+// given changed) of /api/todos/:id.
+func (h *todos) update(c *gin.Context) {
 	id, err := pathID(c)
 	if err != nil {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	u, err := readTodo(c, partial)
+	u, err := readTodo(c)
 	if err != nil {
 		middleware.Error(c, h.log, err)
 		return

@@ -44,18 +44,16 @@ type TenantHeader struct {
 // line when there is one), or the one ForwardedHost put there from a
 // trusted proxy; a client's own X-Forwarded-Host is never believed.
 //
-// With a header configured (see TenantHeader; at most one is used), a
+// With a header configured (h.Name not empty; see TenantHeader), a
 // request to a public host names its tenant in that header: the header's
 // domain is resolved like a Host (unknown: 404). On a tenant's own host
 // the header may be sent too, and must then name the same tenant (any of
 // its domains), else 400: the host wins, a header never moves a request
 // to another tenant. Tokens stay bound to their tenant whichever way it
 // was found.
-func Tenant(log *slog.Logger, r TenantResolver, header ...TenantHeader) gin.HandlerFunc {
-	var h TenantHeader
+func Tenant(log *slog.Logger, r TenantResolver, h TenantHeader) gin.HandlerFunc {
 	public := map[string]bool{}
-	if len(header) > 0 && header[0].Name != "" {
-		h = header[0]
+	if h.Name != "" {
 		for _, p := range h.PublicHosts {
 			public[h.NormalizeHost(p)] = true
 		}

@@ -158,8 +158,10 @@ func (c *Catalog) CreateTenant(ctx context.Context, tenant *models.Tenant) error
 // FindTenantBySchema returns the tenant with the given schema name, with
 // its domains, primary first. ENOTFOUND when there is none.
 func (c *Catalog) FindTenantBySchema(ctx context.Context, schema string) (*models.Tenant, error) {
-	return c.findTenant(ctx, apperr.NoTenant(schema).Message, "is_primary DESC, domain", false, func(db *gorm.DB) *gorm.DB {
-		return db.Where("schema_name = ?", schema)
+	return c.findTenant(ctx, tenantLookup{
+		where:       func(db *gorm.DB) *gorm.DB { return db.Where("schema_name = ?", schema) },
+		domainOrder: "is_primary DESC, domain",
+		notFound:    apperr.NoTenant(schema).Message,
 	})
 }
 
@@ -167,17 +169,29 @@ func (c *Catalog) FindTenantBySchema(ctx context.Context, schema string) (*model
 // name, and locks its row until the transaction of the catalog's
 // connection ends. ENOTFOUND when there is none.
 func (c *Catalog) FindTenantForUpdate(ctx context.Context, id int64) (*models.Tenant, error) {
-	return c.findTenant(ctx, apperr.ErrNoSuchTenant.Message, "domain", true, func(db *gorm.DB) *gorm.DB {
-		return db.Where("id = ?", id)
+	return c.findTenant(ctx, tenantLookup{
+		where:       func(db *gorm.DB) *gorm.DB { return db.Where("id = ?", id) },
+		domainOrder: "domain",
+		forUpdate:   true,
+		notFound:    apperr.ErrNoSuchTenant.Message,
 	})
 }
 
-// findTenant reads the one tenant where selects and its domains in
-// domainOrder, in one round trip; lock locks the tenant's row.
-func (c *Catalog) findTenant(ctx context.Context, notFound, domainOrder string, lock bool, where func(*gorm.DB) *gorm.DB) (*models.Tenant, error) {
+// tenantLookup says which tenant findTenant reads, and how.
+type tenantLookup struct {
+	where       func(*gorm.DB) *gorm.DB // selects the one tenant
+	domainOrder string                  // the ORDER BY of its domains
+	forUpdate   bool                    // lock the tenant's row
+	notFound    string                  // the message when there is none
+}
+
+// findTenant reads the tenant l selects and its domains, in one round
+// trip.
+func (c *Catalog) findTenant(ctx context.Context, l tenantLookup) (*models.Tenant, error) {
+	where, notFound := l.where, l.notFound
 	tenant, err := c.build(ctx, func(db *gorm.DB) *gorm.DB {
 		q := where(db.Model(&models.Tenant{}).Select(tenantColumns))
-		if lock {
+		if l.forUpdate {
 			q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
 		}
 		return q.Take(&models.Tenant{})
@@ -187,7 +201,7 @@ func (c *Catalog) findTenant(ctx context.Context, notFound, domainOrder string, 
 	}
 	domains, err := c.build(ctx, func(db *gorm.DB) *gorm.DB {
 		ids := where(db.Model(&models.Tenant{}).Select("id"))
-		return db.Model(&models.Domain{}).Select(domainColumns).Where("tenant_id IN (?)", ids).Order(domainOrder).Find(&[]models.Domain{})
+		return db.Model(&models.Domain{}).Select(domainColumns).Where("tenant_id IN (?)", ids).Order(l.domainOrder).Find(&[]models.Domain{})
 	})
 	if err != nil {
 		return nil, err

@@ -76,17 +76,17 @@ func (sc *todoScanner) scan(r pgx.Row, t *models.Todo, extra ...any) error {
 // todosWithOwner is the tenant's todos left-joined with their owners'
 // usernames (NULL for an ownerless todo), as one derived table named
 // todos, so that filters and ORDER BY lists use plain column names.
-// inner, when given, narrows the todos inside the derived table (a
+// inner, when not nil, narrows the todos inside the derived table (a
 // locking clause must be there, on the todos themselves).
-func todosWithOwner(db *gorm.DB, inner ...func(*gorm.DB) *gorm.DB) (*gorm.DB, error) {
+func todosWithOwner(db *gorm.DB, inner func(*gorm.DB) *gorm.DB) (*gorm.DB, error) {
 	users, err := datapath.Table(db, &models.User{})
 	if err != nil {
 		return nil, err
 	}
 	q := db.Model(&models.Todo{}).Select("todos.*, u.username AS owner_name").
 		Joins("LEFT JOIN ? u ON u.id = todos.owner_id", users)
-	for _, f := range inner {
-		q = f(q)
+	if inner != nil {
+		q = inner(q)
 	}
 	return db.Table("(?) AS todos", q), nil
 }
@@ -96,7 +96,7 @@ func todosWithOwner(db *gorm.DB, inner ...func(*gorm.DB) *gorm.DB) (*gorm.DB, er
 // the scope's BEGIN and checks. ENOTFOUND when there is none.
 func FindTodoByID(ctx context.Context, id int64) (*models.Todo, error) {
 	st, err := datapath.BuildShape(ctx, "todo by id", []any{id, 1}, func(db *gorm.DB) *gorm.DB {
-		src, err := todosWithOwner(db)
+		src, err := todosWithOwner(db, nil)
 		if err != nil {
 			return withError(db, err)
 		}
@@ -156,7 +156,7 @@ func FindTodos(ctx context.Context, f TodoFilter) ([]models.Todo, int64, error) 
 		args = append(args, f.Offset)
 	}
 	st, err := datapath.BuildShape(ctx, shape, args, func(db *gorm.DB) *gorm.DB {
-		src, err := todosWithOwner(db)
+		src, err := todosWithOwner(db, nil)
 		if err != nil {
 			return withError(db, err)
 		}
@@ -234,15 +234,17 @@ type todoRow struct {
 }
 
 // todoInsert builds the INSERT of t (id and associations omitted),
-// reading the new id into t.ID. With skipDuplicate a todo whose
-// previous_id already has a next occurrence is not inserted.
-func todoInsert(ctx context.Context, t *models.Todo, skipDuplicate bool) (datapath.Stmt, error) {
-	var clauses []clause.Expression
-	if skipDuplicate {
-		clauses = append(clauses, clause.OnConflict{Columns: []clause.Column{{Name: "previous_id"}}, DoNothing: true})
-	}
+// reading the new id into t.ID.
+func todoInsert(ctx context.Context, t *models.Todo) (datapath.Stmt, error) {
 	c := *t
-	return insertStmt(ctx, &c, &t.ID, clauses...)
+	return insertStmt(ctx, &c, &t.ID)
+}
+
+// nextInsert builds the INSERT of next, a todo's next occurrence, as
+// todoInsert does, skipping it when its previous_id already has one.
+func nextInsert(ctx context.Context, next *models.Todo) (datapath.Stmt, error) {
+	c := *next
+	return insertStmt(ctx, &c, &next.ID, clause.OnConflict{Columns: []clause.Column{{Name: "previous_id"}}, DoNothing: true})
 }
 
 // CreateTodo inserts t into the tenant of ctx and fills in t.ID; next,
@@ -251,7 +253,7 @@ func todoInsert(ctx context.Context, t *models.Todo, skipDuplicate bool) (datapa
 // the last statement: two round trips in all, the first with the scope's
 // BEGIN and checks. EINVALID when the owner does not exist.
 func CreateTodo(ctx context.Context, t *models.Todo, next *models.Todo) error {
-	st, err := todoInsert(ctx, t, false)
+	st, err := todoInsert(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -261,7 +263,7 @@ func CreateTodo(ctx context.Context, t *models.Todo, next *models.Todo) error {
 	var last []datapath.Stmt
 	if next != nil {
 		next.PreviousID = &t.ID
-		st, err := todoInsert(ctx, next, true)
+		st, err := nextInsert(ctx, next)
 		if err != nil {
 			return err
 		}
@@ -294,7 +296,7 @@ func SaveTodo(ctx context.Context, t *models.Todo, next *models.Todo) error {
 	stmts := []datapath.Stmt{st}
 	if next != nil {
 		next.PreviousID = &t.ID
-		st, err := todoInsert(ctx, next, true)
+		st, err := nextInsert(ctx, next)
 		if err != nil {
 			return err
 		}

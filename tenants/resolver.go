@@ -57,25 +57,15 @@ type CacheObserver interface {
 // invalidations to o. Call it before the resolver is used.
 func (r *Resolver) SetObserver(o CacheObserver) { r.observer = o }
 
-// NewResolver returns a resolver reading the catalog through db. The
-// tenants it resolves share one datapath.Store on db's connection pool
-// (opts, when given, configure it): a resolved tenant costs the bytes of
-// its catalog fields, whatever the number of tenants.
-func NewResolver(db *gorm.DB, ttl time.Duration, opts ...datapath.StoreOptions) *Resolver {
-	sqlDB, err := db.DB()
-	if err != nil {
-		panic(err) // db is always opened on a *sql.DB
-	}
-	var o datapath.StoreOptions
-	if len(opts) > 0 {
-		o = opts[0]
-	}
-	if o.KnownUserTTL == 0 {
-		o.KnownUserTTL = ttl
-	}
+// NewResolver returns a resolver reading the catalog through db; the
+// tenants it resolves are served by store (their requests reach their
+// schemas through its pool), which it also keeps told of the changes to
+// users (see Listen). A resolved tenant costs the bytes of its catalog
+// fields, whatever the number of tenants.
+func NewResolver(db *gorm.DB, store *datapath.Store, ttl time.Duration) *Resolver {
 	return &Resolver{
 		catalog: repository.NewCatalog(db),
-		store:   datapath.NewStore(sqlDB, o),
+		store:   store,
 		ttl:     ttl,
 		now:     time.Now,
 		hosts:   map[string]cacheEntry{},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/internal/apptest"
 	"github.com/strictmt/strictmt/tenants"
 	"gorm.io/gorm"
@@ -36,7 +37,7 @@ func TestResolverCachesWithoutQueries(t *testing.T) {
 	env := apptest.New(t)
 	env.CreateTenant(t, "cached", "cached.example.com")
 	ctx := context.Background()
-	r := tenants.NewResolver(env.App.DB, time.Hour)
+	r := tenants.NewResolver(env.App.DB, datapath.NewStore(env.App.SQL, datapath.StoreOptions{}), time.Hour)
 	queries := countQueries(t, env.App.DB)
 
 	first, err := r.Resolve(ctx, "cached.example.com")
@@ -89,7 +90,7 @@ func TestResolverInvalidatedByAnotherProcess(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	other := tenants.NewResolver(env.App.DB, time.Hour) // as if in another process
+	other := tenants.NewResolver(env.App.DB, datapath.NewStore(env.App.SQL, datapath.StoreOptions{}), time.Hour) // as if in another process
 	go other.Listen(ctx, env.App.DatabaseURL, apptest.Logger(t))
 	if _, err := other.Resolve(ctx, "old.example.com"); err != nil {
 		t.Fatal(err)
@@ -127,7 +128,7 @@ func TestResolverEntriesExpire(t *testing.T) {
 	env := apptest.New(t)
 	env.CreateTenant(t, "ttl", "ttl.example.com")
 	ctx := context.Background()
-	r := tenants.NewResolver(env.App.DB, 50*time.Millisecond)
+	r := tenants.NewResolver(env.App.DB, datapath.NewStore(env.App.SQL, datapath.StoreOptions{}), 50*time.Millisecond)
 	if _, err := r.Resolve(ctx, "ttl.example.com"); err != nil {
 		t.Fatal(err)
 	}
