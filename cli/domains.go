@@ -9,9 +9,15 @@ import (
 	"github.com/strictmt/strictmt/tenants"
 )
 
+// domainsCmd is `strictmt domains`: add, list and remove.
 func (e *env) domainsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "domains", Short: "Add, list and remove tenant domains"}
+	cmd.AddCommand(e.domainsAddCmd(), e.domainsListCmd(), e.domainsRemoveCmd())
+	return cmd
+}
 
+// domainsAddCmd is `strictmt domains add SCHEMA DOMAIN [--primary]`.
+func (e *env) domainsAddCmd() *cobra.Command {
 	var primary bool
 	add := &cobra.Command{
 		Use:   "add SCHEMA DOMAIN",
@@ -32,7 +38,11 @@ func (e *env) domainsCmd() *cobra.Command {
 		},
 	}
 	add.Flags().BoolVar(&primary, "primary", false, "make it the tenant's primary domain")
+	return add
+}
 
+// domainsListCmd is `strictmt domains list [SCHEMA] [--json]`.
+func (e *env) domainsListCmd() *cobra.Command {
 	var asJSON bool
 	list := &cobra.Command{
 		Use:   "list [SCHEMA]",
@@ -44,30 +54,19 @@ func (e *env) domainsCmd() *cobra.Command {
 				return err
 			}
 			defer a.Close(cmd.Context())
-			type row struct {
-				Domain    string `json:"domain"`
-				Tenant    string `json:"tenant"`
-				IsPrimary bool   `json:"is_primary"`
-			}
-			rows := []row{}
+			var rows []tenants.TenantDomainView
 			if len(args) == 1 {
-				c, err := a.Tenants.FindTenant(cmd.Context(), args[0])
+				t, err := a.Tenants.FindTenant(cmd.Context(), args[0])
 				if err != nil {
 					return err
 				}
-				for _, d := range c.Domains {
-					rows = append(rows, row{d.Domain, c.SchemaName, d.IsPrimary})
-				}
+				rows = tenants.DomainsOf(*t)
 			} else {
-				clients, _, err := a.Tenants.ListTenants(cmd.Context(), tenants.ListParams{})
+				all, _, err := a.Tenants.ListTenants(cmd.Context(), tenants.ListParams{})
 				if err != nil {
 					return err
 				}
-				for _, c := range clients {
-					for _, d := range c.Domains {
-						rows = append(rows, row{d.Domain, c.SchemaName, d.IsPrimary})
-					}
-				}
+				rows = tenants.DomainsOf(all...)
 			}
 			if asJSON {
 				return json.NewEncoder(e.stdout).Encode(rows)
@@ -81,8 +80,12 @@ func (e *env) domainsCmd() *cobra.Command {
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return list
+}
 
-	remove := &cobra.Command{
+// domainsRemoveCmd is `strictmt domains remove DOMAIN`.
+func (e *env) domainsRemoveCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "remove DOMAIN",
 		Short: "Remove a domain (not a tenant's last one)",
 		Args:  cobra.ExactArgs(1),
@@ -99,6 +102,4 @@ func (e *env) domainsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(add, list, remove)
-	return cmd
 }

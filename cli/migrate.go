@@ -36,66 +36,7 @@ With neither --shared nor --tenant, both run.`,
 				}
 				opts.Tenants = true
 			}
-			cfg, err := e.load(cmd)
-			if err != nil {
-				return err
-			}
-			log := newLogger(e.stderr, cfg, false)
-			a, err := app.Open(cmd.Context(), cfg, log, app.MigrateOptions{})
-			if err != nil {
-				return err
-			}
-			defer a.Close(cmd.Context())
-			if opts.Shared && opts.DryRun {
-				pending, err := tenants.SharedPending(cmd.Context(), a.DirectSQL)
-				if err != nil {
-					return err
-				}
-				if len(pending) > 0 {
-					fmt.Fprintf(e.stdout, "public: pending %v\n", pending)
-				} else {
-					fmt.Fprintln(e.stdout, "public: up to date")
-				}
-			}
-			if opts.Shared && !opts.DryRun {
-				if err := tenants.MigrateShared(cmd.Context(), a.DirectSQL); err != nil {
-					return err
-				}
-				fmt.Fprintln(e.stdout, "shared schema: up to date")
-			}
-			if !opts.Tenants {
-				return nil
-			}
-			bar := newProgress(e.stderr, isTerminal(e.stderr))
-			opts.Progress = bar.update
-			opts.Cluster = &a.Cluster
-			rep, err := tenants.MigrateTenants(cmd.Context(), a.DirectSQL, log, opts)
-			bar.finish()
-			if rep != nil {
-				if opts.DryRun {
-					printPending(e, rep)
-				} else {
-					fmt.Fprintf(e.stdout, "tenant schemas: %d total, %d migrated (%d migrations), %d failed, %d up to date, in %s\n",
-						rep.Total, rep.Migrated, rep.Applied, len(rep.Failed), rep.UpToDate, rep.Elapsed.Round(1e6))
-				}
-			}
-			if err == nil && !opts.DryRun && opts.Schema == "" {
-				// Spare schemas built by older migrations can never be
-				// claimed now; a target of 0 only drops them.
-				if _, err := a.Tenants.FillSpares(cmd.Context(), 0); err != nil {
-					return fmt.Errorf("dropping outdated spare schemas: %w", err)
-				}
-			}
-			var me *tenants.MigrateError
-			if errors.As(err, &me) {
-				// Every failed schema on its own line; the error line
-				// names them too, for scripts that read only stderr.
-				for _, s := range me.Schemas() {
-					fmt.Fprintf(e.stdout, "failed: %s: %v\n", s, me.Failed[s])
-				}
-				return fmt.Errorf("migrating %d tenant schema(s) failed: %s; rerun to continue", len(me.Failed), strings.Join(me.Schemas(), ", "))
-			}
-			return err
+			return e.migrate(cmd, opts)
 		},
 	}
 	f := cmd.Flags()
@@ -107,6 +48,88 @@ With neither --shared nor --tenant, both run.`,
 	return cmd
 }
 
+// migrate runs `strictmt migrate` with opts: the shared schema, then the
+// tenant schemas, then the removal of outdated spares.
+func (e *env) migrate(cmd *cobra.Command, opts app.MigrateOptions) error {
+	cfg, err := e.load(cmd)
+	if err != nil {
+		return err
+	}
+	log := newLogger(e.stderr, cfg, false)
+	a, err := app.Open(cmd.Context(), cfg, log, app.MigrateOptions{})
+	if err != nil {
+		return err
+	}
+	defer a.Close(cmd.Context())
+	if opts.Shared {
+		if err := e.migrateShared(cmd, a, opts.DryRun); err != nil {
+			return err
+		}
+	}
+	if !opts.Tenants {
+		return nil
+	}
+	bar := newProgress(e.stderr, isTerminal(e.stderr))
+	opts.Progress = bar.update
+	opts.Cluster = &a.Cluster
+	rep, err := tenants.MigrateTenants(cmd.Context(), a.DirectSQL, log, opts)
+	bar.finish()
+	if rep != nil {
+		if opts.DryRun {
+			printPending(e, rep)
+		} else {
+			fmt.Fprintf(e.stdout, "tenant schemas: %d total, %d migrated (%d migrations), %d failed, %d up to date, in %s\n",
+				rep.Total, rep.Migrated, rep.Applied, len(rep.Failed), rep.UpToDate, rep.Elapsed.Round(1e6))
+		}
+	}
+	if err == nil && !opts.DryRun && opts.Schema == "" {
+		// Spare schemas built by older migrations can never be
+		// claimed now; a target of 0 only drops them.
+		if _, err := a.Tenants.FillSpares(cmd.Context(), 0); err != nil {
+			return fmt.Errorf("dropping outdated spare schemas: %w", err)
+		}
+	}
+	return e.migrateFailed(err)
+}
+
+// migrateShared migrates the shared (public) schema, or with dryRun lists
+// what is pending there.
+func (e *env) migrateShared(cmd *cobra.Command, a *app.App, dryRun bool) error {
+	if dryRun {
+		pending, err := tenants.SharedPending(cmd.Context(), a.DirectSQL)
+		if err != nil {
+			return err
+		}
+		if len(pending) > 0 {
+			fmt.Fprintf(e.stdout, "public: pending %v\n", pending)
+		} else {
+			fmt.Fprintln(e.stdout, "public: up to date")
+		}
+		return nil
+	}
+	if err := tenants.MigrateShared(cmd.Context(), a.DirectSQL); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "shared schema: up to date")
+	return nil
+}
+
+// migrateFailed prints every schema a tenant migration failed in, on a
+// line of its own, and returns the command's error naming them too (for
+// scripts that read only stderr); other errors are returned as they are.
+func (e *env) migrateFailed(err error) error {
+	var me *tenants.MigrateError
+	if !errors.As(err, &me) {
+		return err
+	}
+	for _, s := range me.Schemas() {
+		fmt.Fprintf(e.stdout, "failed: %s: %v\n", s, me.Failed[s])
+	}
+	return fmt.Errorf("migrating %d tenant schema(s) failed: %s; rerun to continue", len(me.Failed), strings.Join(me.Schemas(), ", "))
+}
+
+// printPending prints the pending migrations of every tenant schema of a
+// dry run.
 func printPending(e *env, rep *tenants.MigrateReport) {
 	if len(rep.Pending) == 0 {
 		fmt.Fprintf(e.stdout, "tenant schemas: %d, none has pending migrations\n", rep.Total)

@@ -64,14 +64,6 @@ type admin struct {
 	tenants TenantService
 }
 
-// addedDomainResponse is a domain added to a tenant; `strictmt domains list
-// --json` prints the same shape.
-type addedDomainResponse struct {
-	Domain    string `json:"domain"`
-	Tenant    string `json:"tenant"`
-	IsPrimary bool   `json:"is_primary"`
-}
-
 // create creates a tenant: catalog rows, schema, tables and role, all or
 // nothing.
 func (h *admin) create(c *gin.Context) {
@@ -213,7 +205,7 @@ func (h *admin) addDomain(c *gin.Context) {
 		middleware.Error(c, h.log, renameField(err, "domains", "domain"))
 		return
 	}
-	c.JSON(http.StatusCreated, addedDomainResponse{Domain: d.Domain, Tenant: schema, IsPrimary: d.IsPrimary})
+	c.JSON(http.StatusCreated, tenants.TenantDomainView{Domain: d.Domain, Tenant: schema, IsPrimary: d.IsPrimary})
 }
 
 // removeDomain removes a domain; a tenant's last domain cannot go.

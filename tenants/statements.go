@@ -125,7 +125,7 @@ func execEachTx(ctx context.Context, tx execer, stmts []string) error {
 // but blanks and comments. The semicolons themselves are dropped.
 //
 // It reads what PostgreSQL's scanner reads for the purpose (standard
-// strings with ” escapes, E” strings with backslash escapes, "quoted
+// strings with doubled quotes, E'…' strings with backslash escapes, "quoted
 // identifiers", $tag$ bodies, -- and nested /* */ comments); a split that
 // went wrong would put two commands in one message, which PostgreSQL
 // refuses, so no wrong split goes unnoticed.
@@ -147,71 +147,19 @@ func SplitStatements(script string) []string {
 			emit(i)
 			i++
 		case c == '-' && i+1 < len(s) && s[i+1] == '-':
-			for i < len(s) && s[i] != '\n' {
-				i++
-			}
+			i = skipLineComment(s, i)
 		case c == '/' && i+1 < len(s) && s[i+1] == '*':
-			depth := 0
-			for i < len(s) {
-				if s[i] == '/' && i+1 < len(s) && s[i+1] == '*' {
-					depth++
-					i += 2
-				} else if s[i] == '*' && i+1 < len(s) && s[i+1] == '/' {
-					depth--
-					i += 2
-					if depth == 0 {
-						break
-					}
-				} else {
-					i++
-				}
-			}
+			i = skipBlockComment(s, i)
 		case c == '\'':
 			hasCode = true
 			escapes := i > 0 && (s[i-1] == 'E' || s[i-1] == 'e') && (i < 2 || !isIdentChar(s[i-2]))
-			i++
-			for i < len(s) {
-				if escapes && s[i] == '\\' {
-					i += 2
-					continue
-				}
-				if s[i] == '\'' {
-					if i+1 < len(s) && s[i+1] == '\'' {
-						i += 2
-						continue
-					}
-					i++
-					break
-				}
-				i++
-			}
+			i = skipQuoted(s, i, escapes)
 		case c == '"':
 			hasCode = true
-			i++
-			for i < len(s) {
-				if s[i] == '"' {
-					if i+1 < len(s) && s[i+1] == '"' {
-						i += 2
-						continue
-					}
-					i++
-					break
-				}
-				i++
-			}
+			i = skipQuoted(s, i, false)
 		case c == '$' && (i == 0 || !isIdentChar(s[i-1])):
 			hasCode = true
-			tag, ok := dollarTag(s[i:])
-			if !ok {
-				i++
-				continue
-			}
-			end := strings.Index(s[i+len(tag):], tag)
-			if end < 0 {
-				i = len(s)
-				continue
-			}
-			i += len(tag) + end + len(tag)
+			i = skipDollarQuoted(s, i)
 		default:
 			if c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '\f' {
 				hasCode = true
@@ -221,6 +169,73 @@ func SplitStatements(script string) []string {
 	}
 	emit(len(s))
 	return out
+}
+
+// skipLineComment returns the index of the newline that ends the -- comment
+// at s[i:] (len(s) when none does).
+func skipLineComment(s string, i int) int {
+	for i < len(s) && s[i] != '\n' {
+		i++
+	}
+	return i
+}
+
+// skipBlockComment returns the index after the /* */ comment at s[i:],
+// which may nest.
+func skipBlockComment(s string, i int) int {
+	depth := 0
+	for i < len(s) {
+		switch {
+		case s[i] == '/' && i+1 < len(s) && s[i+1] == '*':
+			depth++
+			i += 2
+		case s[i] == '*' && i+1 < len(s) && s[i+1] == '/':
+			depth--
+			i += 2
+			if depth == 0 {
+				return i
+			}
+		default:
+			i++
+		}
+	}
+	return i
+}
+
+// skipQuoted returns the index after the string or quoted identifier that
+// starts with the quote at s[i], in which a doubled quote is one quote
+// and, with escapes (a string written E'…'), a backslash escapes the
+// next byte.
+func skipQuoted(s string, i int, escapes bool) int {
+	quote := s[i]
+	i++
+	for i < len(s) {
+		switch {
+		case escapes && s[i] == '\\':
+			i += 2
+		case s[i] == quote && i+1 < len(s) && s[i+1] == quote:
+			i += 2
+		case s[i] == quote:
+			return i + 1
+		default:
+			i++
+		}
+	}
+	return i
+}
+
+// skipDollarQuoted returns the index after the $tag$ body that starts at
+// s[i], or i+1 when s[i] starts no tag (a parameter such as $1).
+func skipDollarQuoted(s string, i int) int {
+	tag, ok := dollarTag(s[i:])
+	if !ok {
+		return i + 1
+	}
+	end := strings.Index(s[i+len(tag):], tag)
+	if end < 0 {
+		return len(s)
+	}
+	return i + len(tag) + end + len(tag)
 }
 
 // dollarTag returns the opening tag ($$ or $name$) at the start of s.

@@ -53,3 +53,23 @@ func (p *Placement) View() PlacementView {
 	}
 	return v
 }
+
+// TenantDomainView is a domain with the schema of its tenant, as the admin
+// API answers an added domain with it and `strictmt domains list --json`
+// prints each domain.
+type TenantDomainView struct {
+	Domain    string `json:"domain"`
+	Tenant    string `json:"tenant"`
+	IsPrimary bool   `json:"is_primary"`
+}
+
+// DomainsOf returns the domains of ts, each with its tenant's schema.
+func DomainsOf(ts ...models.Tenant) []TenantDomainView {
+	out := []TenantDomainView{}
+	for _, t := range ts {
+		for _, d := range t.Domains {
+			out = append(out, TenantDomainView{Domain: d.Domain, Tenant: t.SchemaName, IsPrimary: d.IsPrimary})
+		}
+	}
+	return out
+}
