@@ -87,153 +87,225 @@ type loadRun struct {
 	load1     float64 // 1-minute load average when the run started
 }
 
+// loadBench is one load benchmark: its flags, and what its runs share
+// once the database is seeded.
+type loadBench struct {
+	tenants, todos, concurrency, pool, threads, rounds, count int
+	duration, warmup                                          time.Duration
+	names                                                     []string // servers to drive, in order
+	posts                                                     []int    // percentages of creating requests, one workload each
+	execMode, profileDir                                      string
+	bouncer                                                   int
+
+	dir         string // scratch directory: the baseline binary, the wrk scripts
+	baselineBin string
+	serverURL   string // what the servers connect to
+	ts          []loadTenant
+	pgCPU       func() time.Duration
+	reference   *responses // the first server's answers, which the others must match
+}
+
 // runLoad seeds tenants × todos, then drives strictmt in strict mode,
 // strictmt in prefix mode and the baseline (bench/baseline) in turn with
 // the same wrk workload against the same database, and prints each one's
 // throughput and latency and its ratios to the baseline.
 func runLoad(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("load", flag.ContinueOnError)
-	nTenants := fs.Int("tenants", 100, "tenants to seed")
-	nTodos := fs.Int("todos", 1000, "todos per tenant")
-	concurrency := fs.Int("concurrency", 64, "concurrent connections")
-	duration := fs.Duration("duration", 20*time.Second, "length of each measured run")
-	warmup := fs.Duration("warmup", 3*time.Second, "length of the warm-up run before each measured run")
-	pool := fs.Int("pool", 16, "database connections of every server")
-	threads := fs.Int("threads", runtime.NumCPU(), "wrk threads")
-	postList := fs.String("post", "20", "percentage of requests that create a todo, the others list 20; a comma-separated list runs each workload in turn on the same seeded database")
-	rounds := fs.Int("rounds", 1, "times to drive each server (in turn); medians are reported")
-	servers := fs.String("servers", strings.Join(loadServerNames, ","), "servers to drive, in order, of "+strings.Join(append(loadServerNames, analysisServerNames...), ", "))
-	execMode := fs.String("query-exec-mode", "", "pgx default_query_exec_mode of every server (cache_statement, cache_describe, describe_exec, exec, simple_protocol); empty: each server's own default")
-	bouncer := pgbouncerFlag(fs)
-	countN := fs.Int("count", 50, "after the runs, send this many lists and creates one by one to each server through a counting proxy, for round trips and statements per request (0: skip)")
-	profileDir := fs.String("cpuprofile", "", "write a CPU profile of each in-process strictmt's last measured run into this directory")
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+	b, err := parseLoadFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	} else if err != nil {
 		return err
 	}
-	var names []string
-	for _, n := range strings.Split(*servers, ",") {
-		if n = strings.TrimSpace(n); !slices.Contains(loadServerNames, n) && !slices.Contains(analysisServerNames, n) {
-			return fmt.Errorf("-servers: unknown server %q", n)
-		}
-		names = append(names, n)
-	}
-	switch {
-	case *nTenants < 1 || *nTodos < 1 || *pool < 1 || *rounds < 1:
-		return fmt.Errorf("-tenants, -todos, -pool and -rounds must be at least 1")
-	case *threads < 1 || *concurrency < *threads:
-		return fmt.Errorf("-concurrency must be at least -threads (%d)", *threads)
-	}
-	var posts []int
-	for _, p := range strings.Split(*postList, ",") {
-		var v int
-		if _, err := fmt.Sscanf(strings.TrimSpace(p), "%d", &v); err != nil || v < 0 || v > 100 {
-			return fmt.Errorf("-post: want percentages between 0 and 100, got %q", p)
-		}
-		posts = append(posts, v)
-	}
 	if err := checkWrk(); err != nil {
 		return err
 	}
-	if *profileDir != "" {
-		if err := os.MkdirAll(*profileDir, 0o755); err != nil {
+	if b.profileDir != "" {
+		if err := os.MkdirAll(b.profileDir, 0o755); err != nil {
 			return err
 		}
 	}
 
-	dir, err := os.MkdirTemp("", "strictmt-load-")
-	if err != nil {
+	if b.dir, err = os.MkdirTemp("", "strictmt-load-"); err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	var baselineBin string
-	if slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "baseline") }) {
+	defer os.RemoveAll(b.dir)
+	if slices.ContainsFunc(b.names, func(n string) bool { return strings.HasPrefix(n, "baseline") }) {
 		fmt.Fprintln(os.Stderr, "building bench/baseline")
-		if baselineBin, err = buildBaseline(ctx, dir); err != nil {
+		if b.baselineBin, err = buildBaseline(ctx, b.dir); err != nil {
 			return err
 		}
 	}
+	return b.run(ctx)
+}
+
+// parseLoadFlags reads the load benchmark's flags from args and checks
+// them. It returns flag.ErrHelp when -help was asked for.
+func parseLoadFlags(args []string) (*loadBench, error) {
+	b := &loadBench{}
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs.IntVar(&b.tenants, "tenants", 100, "tenants to seed")
+	fs.IntVar(&b.todos, "todos", 1000, "todos per tenant")
+	fs.IntVar(&b.concurrency, "concurrency", 64, "concurrent connections")
+	fs.DurationVar(&b.duration, "duration", 20*time.Second, "length of each measured run")
+	fs.DurationVar(&b.warmup, "warmup", 3*time.Second, "length of the warm-up run before each measured run")
+	fs.IntVar(&b.pool, "pool", 16, "database connections of every server")
+	fs.IntVar(&b.threads, "threads", runtime.NumCPU(), "wrk threads")
+	postList := fs.String("post", "20", "percentage of requests that create a todo, the others list 20; a comma-separated list runs each workload in turn on the same seeded database")
+	fs.IntVar(&b.rounds, "rounds", 1, "times to drive each server (in turn); medians are reported")
+	servers := fs.String("servers", strings.Join(loadServerNames, ","), "servers to drive, in order, of "+strings.Join(append(loadServerNames, analysisServerNames...), ", "))
+	fs.StringVar(&b.execMode, "query-exec-mode", "", "pgx default_query_exec_mode of every server (cache_statement, cache_describe, describe_exec, exec, simple_protocol); empty: each server's own default")
+	bouncer := pgbouncerFlag(fs)
+	fs.IntVar(&b.count, "count", 50, "after the runs, send this many lists and creates one by one to each server through a counting proxy, for round trips and statements per request (0: skip)")
+	fs.StringVar(&b.profileDir, "cpuprofile", "", "write a CPU profile of each in-process strictmt's last measured run into this directory")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	b.bouncer = *bouncer
+	var err error
+	if b.names, err = loadServers(*servers); err != nil {
+		return nil, err
+	}
+	switch {
+	case b.tenants < 1 || b.todos < 1 || b.pool < 1 || b.rounds < 1:
+		return nil, fmt.Errorf("-tenants, -todos, -pool and -rounds must be at least 1")
+	case b.threads < 1 || b.concurrency < b.threads:
+		return nil, fmt.Errorf("-concurrency must be at least -threads (%d)", b.threads)
+	}
+	if b.posts, err = postPercents(*postList); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// loadServers returns the servers of -servers' comma-separated list.
+func loadServers(list string) ([]string, error) {
+	var names []string
+	for _, n := range strings.Split(list, ",") {
+		if n = strings.TrimSpace(n); !slices.Contains(loadServerNames, n) && !slices.Contains(analysisServerNames, n) {
+			return nil, fmt.Errorf("-servers: unknown server %q", n)
+		}
+		names = append(names, n)
+	}
+	return names, nil
+}
+
+// postPercents returns the percentages of -post's comma-separated list.
+func postPercents(list string) ([]int, error) {
+	var posts []int
+	for _, p := range strings.Split(list, ",") {
+		var v int
+		if _, err := fmt.Sscanf(strings.TrimSpace(p), "%d", &v); err != nil || v < 0 || v > 100 {
+			return nil, fmt.Errorf("-post: want percentages between 0 and 100, got %q", p)
+		}
+		posts = append(posts, v)
+	}
+	return posts, nil
+}
+
+// run starts PostgreSQL and seeds it, measures every server on each
+// workload in turn, then counts what reaches PostgreSQL per request.
+func (b *loadBench) run(ctx context.Context) error {
 	fmt.Fprintln(os.Stderr, "starting PostgreSQL")
 	// Room for every pool, the catalog listener and the seeding
 	// connections.
-	db, err := startDatabase(ctx, 3**pool+50)
+	db, err := startDatabase(ctx, 3*b.pool+50)
 	if err != nil {
 		return err
 	}
 	defer db.stop()
-	fmt.Fprintf(os.Stderr, "seeding %d tenants × %d todos\n", *nTenants, *nTodos)
-	ts, err := seedLoad(ctx, db.URL, *nTenants, *nTodos, *pool)
-	if err != nil {
+	fmt.Fprintf(os.Stderr, "seeding %d tenants × %d todos\n", b.tenants, b.todos)
+	if b.ts, err = seedLoad(ctx, db.URL, b.tenants, b.todos, b.pool); err != nil {
 		return err
 	}
 	serverURL := db.URL
-	if *execMode != "" {
-		if serverURL, err = withConnParam(db.URL, "default_query_exec_mode", *execMode); err != nil {
+	if b.execMode != "" {
+		if serverURL, err = withConnParam(db.URL, "default_query_exec_mode", b.execMode); err != nil {
 			return err
 		}
 	}
-	serverURL, stopBouncer, err := viaPgBouncer(*bouncer, serverURL, db.URL)
+	serverURL, stopBouncer, err := viaPgBouncer(b.bouncer, serverURL, db.URL)
 	if err != nil {
 		return err
 	}
 	defer stopBouncer()
-	pgCPU, err := postgresCPU(ctx, db.URL)
-	if err != nil {
+	b.serverURL = serverURL
+	if b.pgCPU, err = postgresCPU(ctx, db.URL); err != nil {
 		return err
 	}
 
-	start := func(name string) (*runningServer, error) {
-		return startLoadServer(ctx, name, serverURL, baselineBin, *pool)
-	}
-	var reference *responses
-	for i, postPercent := range posts {
-		script, err := writeWrkScript(dir, ts, postPercent)
-		if err != nil {
+	for i, postPercent := range b.posts {
+		if err := b.workload(ctx, i, postPercent); err != nil {
 			return err
 		}
-		if i > 0 {
-			fmt.Println()
-		}
-		var runs []loadRun
-		for round := 1; round <= *rounds; round++ {
-			for _, name := range names {
-				srv, err := start(name)
-				if err != nil {
-					return fmt.Errorf("%s: %w", name, err)
-				}
-				run, err := driveServer(ctx, name, srv, ts[0], &reference, script, *threads, *concurrency, *warmup, *duration, pgCPU,
-					profilePath(*profileDir, name, srv.inProcess && round == *rounds))
-				if stopErr := srv.stop(); err == nil && stopErr != nil {
-					err = fmt.Errorf("stopping: %w", stopErr)
-				}
-				if err != nil {
-					return fmt.Errorf("%s: %w", name, err)
-				}
-				fmt.Fprintf(os.Stderr, "  round %d %-18s %8.0f req/s  p50 %s  p99 %s  errors %d\n", round, name,
-					run.wrk.RPS(), us(run.wrk.P50US), us(run.wrk.P99US), run.wrk.Errors())
-				runs = append(runs, run)
-			}
-		}
-
-		fmt.Printf("Load: %d tenants × %d todos; %d%% GET /api/todos/?limit=20, %d%% POST /api/todos/, random tenant per request\n",
-			*nTenants, *nTodos, 100-postPercent, postPercent)
-		fmt.Printf("wrk: %d connections on %d threads, %s warm-up + %s measured per server, %d round(s)\n",
-			*concurrency, *threads, *warmup, *duration, *rounds)
-		mode := "each server's default"
-		if *execMode != "" {
-			mode = *execMode
-		}
-		fmt.Printf("every server: a pool of %d PostgreSQL connections, query exec mode: %s; strictmt in-process, baseline as a child process\n", *pool, mode)
-		fmt.Printf("machine: %s; wrk, the servers and PostgreSQL share its CPUs\n\n", machine())
-		printLoadTable(os.Stdout, names, runs)
 	}
-	if *countN > 0 {
-		return printWireCounts(ctx, os.Stdout, names, serverURL, *countN, ts[0], func(name, url string) (*runningServer, error) {
-			return startLoadServer(ctx, name, url, baselineBin, *pool)
+	if b.count > 0 {
+		return printWireCounts(ctx, os.Stdout, b.names, b.serverURL, b.count, b.ts[0], func(name, url string) (*runningServer, error) {
+			return startLoadServer(ctx, name, url, b.baselineBin, b.pool)
 		})
 	}
 	return nil
+}
+
+// workload drives every server b.rounds times with the workload in which
+// postPercent% of the requests create a todo, and prints its table; i is
+// the workload's place in -post.
+func (b *loadBench) workload(ctx context.Context, i, postPercent int) error {
+	script, err := writeWrkScript(b.dir, b.ts, postPercent)
+	if err != nil {
+		return err
+	}
+	if i > 0 {
+		fmt.Println()
+	}
+	var runs []loadRun
+	for round := 1; round <= b.rounds; round++ {
+		for _, name := range b.names {
+			run, err := b.measure(ctx, name, round, script)
+			if err != nil {
+				return err
+			}
+			runs = append(runs, run)
+		}
+	}
+
+	b.printHeader(postPercent)
+	printLoadTable(os.Stdout, b.names, runs)
+	return nil
+}
+
+// measure starts the server called name, drives it with the wrk script in
+// round round, stops it, and reports the run on stderr.
+func (b *loadBench) measure(ctx context.Context, name string, round int, script string) (loadRun, error) {
+	srv, err := startLoadServer(ctx, name, b.serverURL, b.baselineBin, b.pool)
+	if err != nil {
+		return loadRun{}, fmt.Errorf("%s: %w", name, err)
+	}
+	run, err := driveServer(ctx, name, srv, b.ts[0], &b.reference, script, b.threads, b.concurrency, b.warmup, b.duration, b.pgCPU,
+		profilePath(b.profileDir, name, srv.inProcess && round == b.rounds))
+	if stopErr := srv.stop(); err == nil && stopErr != nil {
+		err = fmt.Errorf("stopping: %w", stopErr)
+	}
+	if err != nil {
+		return loadRun{}, fmt.Errorf("%s: %w", name, err)
+	}
+	fmt.Fprintf(os.Stderr, "  round %d %-18s %8.0f req/s  p50 %s  p99 %s  errors %d\n", round, name,
+		run.wrk.RPS(), us(run.wrk.P50US), us(run.wrk.P99US), run.wrk.Errors())
+	return run, nil
+}
+
+// printHeader prints what the table of the workload in which postPercent%
+// of the requests create a todo measured, and on what.
+func (b *loadBench) printHeader(postPercent int) {
+	fmt.Printf("Load: %d tenants × %d todos; %d%% GET /api/todos/?limit=20, %d%% POST /api/todos/, random tenant per request\n",
+		b.tenants, b.todos, 100-postPercent, postPercent)
+	fmt.Printf("wrk: %d connections on %d threads, %s warm-up + %s measured per server, %d round(s)\n",
+		b.concurrency, b.threads, b.warmup, b.duration, b.rounds)
+	mode := "each server's default"
+	if b.execMode != "" {
+		mode = b.execMode
+	}
+	fmt.Printf("every server: a pool of %d PostgreSQL connections, query exec mode: %s; strictmt in-process, baseline as a child process\n", b.pool, mode)
+	fmt.Printf("machine: %s; wrk, the servers and PostgreSQL share its CPUs\n\n", machine())
 }
 
 // printWireCounts starts each server on a counting proxy in front of the

@@ -232,7 +232,6 @@ func DeleteProject(ctx context.Context, id int64) error {
 // tenant of ctx in one query (see ProjectAnalytics). A task counts as
 // completed when its todo is. ENOTFOUND when there is no such project.
 func FindProjectAnalytics(ctx context.Context, id int64) (*ProjectAnalytics, error) {
-
 	// Starting from the project makes an unknown id yield no row (404)
 	// and a project without tasks one row of zeros. The epoch of a
 	// difference of timestamptz values is exact (days and microseconds,
