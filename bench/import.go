@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/strictmt/strictmt/app"
 	"github.com/strictmt/strictmt/importer"
 	"github.com/strictmt/strictmt/tenants"
 )
@@ -29,6 +30,8 @@ func init() {
 type importBench struct {
 	tenants, todos, projects, tasks, users, workers int
 	src, dst                                        string
+	skipBaseline                                    bool   // run the import only
+	cpuProfile                                      string // file for a CPU profile of the import
 }
 
 // runImport generates a django-tenants database (tenants × todos,
@@ -39,21 +42,9 @@ type importBench struct {
 // tenant, the same number of tenants at once: the cost of moving the bytes,
 // without tenant creation, checks, users per tenant or sequences.
 func runImport(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	b := &importBench{}
-	fs.IntVar(&b.tenants, "tenants", 200, "tenants in the source")
-	fs.IntVar(&b.todos, "todos", 5000, "todos per tenant")
-	fs.IntVar(&b.projects, "projects", 20, "projects per tenant")
-	fs.IntVar(&b.tasks, "tasks", 1000, "tasks per tenant")
-	fs.IntVar(&b.users, "users", 50, "users in the source, shared by all tenants (each is created in every tenant)")
-	fs.IntVar(&b.workers, "workers", importer.DefaultWorkers, "tenants imported at once, by both runs")
-	skipBaseline := fs.Bool("skip-baseline", false, "run the import only (the table then has no baseline row)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the import (not of the baseline) to this file")
-	if err := fs.Parse(args); err != nil {
+	b, err := parseImportFlags(args)
+	if err != nil {
 		return err
-	}
-	if b.workers <= 0 {
-		b.workers = importer.DefaultWorkers
 	}
 	db, err := startDatabase(ctx, 50)
 	if err != nil {
@@ -61,15 +52,9 @@ func runImport(ctx context.Context, args []string) error {
 	}
 	defer db.stop()
 	b.dst = db.URL
-	if b.src, err = sibling(ctx, db.URL, "bench_import_source"); err != nil {
+	if err := b.generateSource(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "import: generating %d tenants × %d todos, %d projects, %d tasks, %d users\n", b.tenants, b.todos, b.projects, b.tasks, b.users)
-	genStart := time.Now()
-	if err := b.generate(ctx); err != nil {
-		return fmt.Errorf("generating the source: %w", err)
-	}
-	fmt.Fprintf(os.Stderr, "import: generated in %s\n", time.Since(genStart).Round(time.Millisecond))
 
 	a, err := openApp(ctx, b.dst, "strict", b.workers+4)
 	if err != nil {
@@ -82,7 +67,7 @@ func runImport(ctx context.Context, args []string) error {
 	}
 
 	var base baselineResult
-	if !*skipBaseline {
+	if !b.skipBaseline {
 		if err := settle(ctx, a.SQL); err != nil {
 			return err
 		}
@@ -91,39 +76,97 @@ func runImport(ctx context.Context, args []string) error {
 			return fmt.Errorf("baseline: %w", err)
 		}
 	}
-	if err := settle(ctx, a.SQL); err != nil {
+	rep, cpBefore, err := b.runImporter(ctx, a)
+	if err != nil {
 		return err
 	}
+
+	b.printTable(pg, db.where(), base, rep)
+	if cpAfter, err := checkpoints(ctx, a.SQL); err == nil {
+		fmt.Printf("checkpoints the server started during the import: %d (requested by WAL volume: %d)\n", cpAfter.all()-cpBefore.all(), cpAfter.req-cpBefore.req)
+	}
+	return nil
+}
+
+// parseImportFlags reads the import benchmark's flags from args.
+func parseImportFlags(args []string) (*importBench, error) {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	b := &importBench{}
+	fs.IntVar(&b.tenants, "tenants", 200, "tenants in the source")
+	fs.IntVar(&b.todos, "todos", 5000, "todos per tenant")
+	fs.IntVar(&b.projects, "projects", 20, "projects per tenant")
+	fs.IntVar(&b.tasks, "tasks", 1000, "tasks per tenant")
+	fs.IntVar(&b.users, "users", 50, "users in the source, shared by all tenants (each is created in every tenant)")
+	fs.IntVar(&b.workers, "workers", importer.DefaultWorkers, "tenants imported at once, by both runs")
+	fs.BoolVar(&b.skipBaseline, "skip-baseline", false, "run the import only (the table then has no baseline row)")
+	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the import (not of the baseline) to this file")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if b.workers <= 0 {
+		b.workers = importer.DefaultWorkers
+	}
+	return b, nil
+}
+
+// generateSource creates the source database beside b.dst and generates
+// the django-tenants data in it.
+func (b *importBench) generateSource(ctx context.Context) error {
+	var err error
+	if b.src, err = sibling(ctx, b.dst, "bench_import_source"); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "import: generating %d tenants × %d todos, %d projects, %d tasks, %d users\n", b.tenants, b.todos, b.projects, b.tasks, b.users)
+	genStart := time.Now()
+	if err := b.generate(ctx); err != nil {
+		return fmt.Errorf("generating the source: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "import: generated in %s\n", time.Since(genStart).Round(time.Millisecond))
+	return nil
+}
+
+// runImporter imports the source into a with importer.Run, under the CPU
+// profile if one was asked for, and returns its report and the server's
+// checkpoint counters from before it.
+func (b *importBench) runImporter(ctx context.Context, a *app.App) (*importer.Report, checkpointCount, error) {
+	if err := settle(ctx, a.SQL); err != nil {
+		return nil, checkpointCount{}, err
+	}
 	fmt.Fprintln(os.Stderr, "import: strictmt import django-tenants")
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	if b.cpuProfile != "" {
+		f, err := os.Create(b.cpuProfile)
 		if err != nil {
-			return err
+			return nil, checkpointCount{}, err
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
+			return nil, checkpointCount{}, err
 		}
 	}
 	cpBefore, err := checkpoints(ctx, a.SQL)
 	if err != nil {
-		return err
+		return nil, checkpointCount{}, err
 	}
 	rep, err := importer.Run(ctx, importer.Target{DB: a.DB, Tenants: a.Tenants}, importer.Options{
 		Source: b.src, Workers: b.workers, PublicHosts: a.Config.Tenancy.PublicHosts,
 	})
-	if *cpuProfile != "" {
+	if b.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
 	if err != nil {
-		return err
+		return nil, checkpointCount{}, err
 	}
 	if f := rep.Failed(); len(f) > 0 {
-		return fmt.Errorf("%d tenant(s) failed, first %s: %v", len(f), f[0], rep.Tenants[0].Err)
+		return nil, checkpointCount{}, fmt.Errorf("%d tenant(s) failed, first %s: %v", len(f), f[0], rep.Tenants[0].Err)
 	}
+	return rep, cpBefore, nil
+}
 
+// printTable prints where the benchmark ran (PostgreSQL pg, in where), the
+// command that repeats it, and the rates of the baseline and the import.
+func (b *importBench) printTable(pg, where string, base baselineResult, rep *importer.Report) {
 	fmt.Printf("Measured %s on %s, %d cores; %s, PostgreSQL %s on the same machine (durable settings: fsync on) in %s, source and target databases on one server.\n\n",
-		time.Now().UTC().Format("2006-01-02"), cpuModel(), runtime.NumCPU(), runtime.Version(), pg, db.where())
+		time.Now().UTC().Format("2006-01-02"), cpuModel(), runtime.NumCPU(), runtime.Version(), pg, where)
 	fmt.Printf("Command: `go run ./bench import -tenants %d -todos %d -projects %d -tasks %d -users %d -workers %d`\n\n",
 		b.tenants, b.todos, b.projects, b.tasks, b.users, b.workers)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -131,7 +174,7 @@ func runImport(ctx context.Context, args []string) error {
 	baseRate := float64(base.rows) / base.elapsed.Seconds()
 	rate := float64(rep.Rows()) / rep.Elapsed.Seconds()
 	vs := "-"
-	if !*skipBaseline {
+	if !b.skipBaseline {
 		fmt.Fprintf(tw, "bare COPY (baseline)\t%d\t%d\t%s\t%.0f\t1.00\t\n", b.tenants, base.rows, base.elapsed.Round(time.Millisecond), baseRate)
 		vs = fmt.Sprintf("%.2f", rate/baseRate)
 	}
@@ -139,10 +182,6 @@ func runImport(ctx context.Context, args []string) error {
 	_ = tw.Flush()
 	fmt.Printf("\nrows: per tenant %d users + %d todos + %d projects + %d tasks in strictmt; the baseline copies the users once per tenant too.\n",
 		b.users, b.todos, b.projects, b.tasks)
-	if cpAfter, err := checkpoints(ctx, a.SQL); err == nil {
-		fmt.Printf("checkpoints the server started during the import: %d (requested by WAL volume: %d)\n", cpAfter.all()-cpBefore.all(), cpAfter.req-cpBefore.req)
-	}
-	return nil
 }
 
 // checkpointCount is what pg_stat_bgwriter counts of checkpoints.
@@ -157,8 +196,6 @@ func checkpoints(ctx context.Context, db *sql.DB) (checkpointCount, error) {
 	return c, err
 }
 
-// sibling creates (afresh) the database name on the server of rawURL and
-// returns its URL.
 // settle lets the server finish what the previous step left it before a
 // timed run: a CHECKPOINT writes out the dirty pages of the rows just
 // written, and the run waits (up to a minute) until no autovacuum worker
@@ -183,6 +220,8 @@ func settle(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
+// sibling creates (afresh) the database name on the server of rawURL and
+// returns its URL.
 func sibling(ctx context.Context, rawURL, name string) (string, error) {
 	conn, err := pgx.Connect(ctx, rawURL)
 	if err != nil {
@@ -275,78 +314,19 @@ type baselineResult struct {
 // beforehand (untimed) with strictmt's tenant tables, b.workers tenants
 // at once, each in one transaction on each side.
 func (b *importBench) baseline(ctx context.Context) (baselineResult, error) {
-	ms, err := tenants.TenantMigrations()
-	if err != nil {
+	if err := b.baselineSchemas(ctx); err != nil {
 		return baselineResult{}, err
-	}
-	var ddl strings.Builder
-	for _, m := range ms {
-		ddl.WriteString(m.SQL + "\n;\n")
-	}
-	dst, err := pgx.Connect(ctx, b.dst)
-	if err != nil {
-		return baselineResult{}, err
-	}
-	for i := 1; i <= b.tenants; i++ {
-		s := pgx.Identifier{"base_" + benchSchema(i)}.Sanitize()
-		if _, err := dst.Exec(ctx, "BEGIN; CREATE SCHEMA "+s+"; SET LOCAL search_path TO "+s+";\n"+ddl.String()+"COMMIT;"); err != nil {
-			dst.Close(ctx)
-			return baselineResult{}, err
-		}
-	}
-	dst.Close(ctx)
-
-	specs := func(i int) []copySpec {
-		src, to := pgx.Identifier{benchSchema(i)}.Sanitize(), pgx.Identifier{"base_" + benchSchema(i)}.Sanitize()
-		return []copySpec{
-			{"SELECT id::bigint, username, email, password::text, is_active, date_joined FROM public.auth_user",
-				to + ".users (id, username, email, password_hash, is_active, date_joined)"},
-			{"SELECT id, title, description, completed, recurrence_interval, created_at, completion_time FROM " + src + ".todo_todo",
-				to + ".todos (id, title, description, completed, recurrence_interval, created_at, completion_time)"},
-			{"SELECT id, name, description, owner_id::bigint FROM " + src + ".project_management_project",
-				to + ".projects (id, name, description, owner_id)"},
-			{"SELECT id, project_id, todo_id, assigned_user_id::bigint, due_date FROM " + src + ".project_management_task",
-				to + ".tasks (id, project_id, todo_id, assigned_user_id, due_date)"},
-		}
 	}
 	jobs := make(chan int)
-	var mu sync.Mutex
-	var rows int64
-	var firstErr error
+	var tally copyTally
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range b.workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := func() error {
-				src, err := pgx.Connect(ctx, b.src)
-				if err != nil {
-					return err
-				}
-				defer src.Close(ctx)
-				dst, err := pgx.Connect(ctx, b.dst)
-				if err != nil {
-					return err
-				}
-				defer dst.Close(ctx)
-				for i := range jobs {
-					n, err := copyTenant(ctx, src, dst, specs(i))
-					if err != nil {
-						return err
-					}
-					mu.Lock()
-					rows += n
-					mu.Unlock()
-				}
-				return nil
-			}()
-			if err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
+			if err := b.copyTenants(ctx, jobs, &tally); err != nil {
+				tally.fail(err)
 				for range jobs { // drain
 				}
 			}
@@ -357,7 +337,97 @@ func (b *importBench) baseline(ctx context.Context) (baselineResult, error) {
 	}
 	close(jobs)
 	wg.Wait()
-	return baselineResult{rows: rows, elapsed: time.Since(start)}, firstErr
+	return baselineResult{rows: tally.rows, elapsed: time.Since(start)}, tally.err
+}
+
+// baselineSchemas creates, for every tenant, the schema the baseline
+// copies it into, with strictmt's tenant tables.
+func (b *importBench) baselineSchemas(ctx context.Context) error {
+	ms, err := tenants.TenantMigrations()
+	if err != nil {
+		return err
+	}
+	var ddl strings.Builder
+	for _, m := range ms {
+		ddl.WriteString(m.SQL + "\n;\n")
+	}
+	dst, err := pgx.Connect(ctx, b.dst)
+	if err != nil {
+		return err
+	}
+	for i := 1; i <= b.tenants; i++ {
+		s := pgx.Identifier{"base_" + benchSchema(i)}.Sanitize()
+		if _, err := dst.Exec(ctx, "BEGIN; CREATE SCHEMA "+s+"; SET LOCAL search_path TO "+s+";\n"+ddl.String()+"COMMIT;"); err != nil {
+			dst.Close(ctx)
+			return err
+		}
+	}
+	dst.Close(ctx)
+	return nil
+}
+
+// baselineSpecs returns the tables the baseline copies of tenant i, from
+// its source schema into its baseline schema.
+func baselineSpecs(i int) []copySpec {
+	src, to := pgx.Identifier{benchSchema(i)}.Sanitize(), pgx.Identifier{"base_" + benchSchema(i)}.Sanitize()
+	return []copySpec{
+		{"SELECT id::bigint, username, email, password::text, is_active, date_joined FROM public.auth_user",
+			to + ".users (id, username, email, password_hash, is_active, date_joined)"},
+		{"SELECT id, title, description, completed, recurrence_interval, created_at, completion_time FROM " + src + ".todo_todo",
+			to + ".todos (id, title, description, completed, recurrence_interval, created_at, completion_time)"},
+		{"SELECT id, name, description, owner_id::bigint FROM " + src + ".project_management_project",
+			to + ".projects (id, name, description, owner_id)"},
+		{"SELECT id, project_id, todo_id, assigned_user_id::bigint, due_date FROM " + src + ".project_management_task",
+			to + ".tasks (id, project_id, todo_id, assigned_user_id, due_date)"},
+	}
+}
+
+// copyTally is what the baseline's workers have copied: the rows, and the
+// first error.
+type copyTally struct {
+	mu   sync.Mutex
+	rows int64
+	err  error
+}
+
+// add counts n more rows copied.
+func (t *copyTally) add(n int64) {
+	t.mu.Lock()
+	t.rows += n
+	t.mu.Unlock()
+}
+
+// fail keeps err if it is the first error.
+func (t *copyTally) fail(err error) {
+	t.mu.Lock()
+	if t.err == nil {
+		t.err = err
+	}
+	t.mu.Unlock()
+}
+
+// copyTenants is one worker of the baseline: on its own connections to the
+// source and the target, it copies each tenant it receives on jobs and
+// counts the rows in tally, until jobs is closed or a copy fails.
+func (b *importBench) copyTenants(ctx context.Context, jobs <-chan int, tally *copyTally) error {
+	src, err := pgx.Connect(ctx, b.src)
+	if err != nil {
+		return err
+	}
+	defer src.Close(ctx)
+	dst, err := pgx.Connect(ctx, b.dst)
+	if err != nil {
+		return err
+	}
+	defer dst.Close(ctx)
+	for i := range jobs {
+		n, err := copyTenant(ctx, src, dst, baselineSpecs(i))
+		if err != nil {
+			return err
+		}
+		tally.add(n)
+	}
+	return nil
 }
 
 // copyTenant streams each spec's rows from src to dst through a pipe (in

@@ -47,6 +47,8 @@ type scale struct {
 	n, sample, rounds, clients, workers int
 	phases                              map[string]bool
 	groups                              []string // database.affinity_groups values the spread phase compares
+	modes                               []string // pgx default_query_exec_mode values the serve phase compares
+	catalogTenants                      int      // tenants the catalog phase sends one backend
 
 	db      *database
 	a       *app.App
@@ -63,35 +65,11 @@ type scale struct {
 // over them from a child strictmt under each pgx query mode, and prints
 // the results as a Markdown section for docs/BENCHMARKS.md.
 func runScale(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
-	n := fs.Int("tenants", 1000, "tenants to create, migrate and serve")
-	sample := fs.Int("sample", 100, "creations timed at 0, half and all tenants existing")
-	rounds := fs.Int("rounds", 5, "requests per tenant in each serving run")
-	clients := fs.Int("clients", 8, "concurrent HTTP clients in the serving runs")
-	workers := fs.Int("workers", 0, "tenant migration workers (0: CPU count)")
-	modes := fs.String("modes", "cache_statement,cache_describe,exec",
-		"pgx default_query_exec_mode values compared in the serving runs")
-	groupList := fs.String("groups", "0", "database.affinity_groups values the spread phase serves with, one after the other (0: strictmt's default)")
-	phases := fs.String("phases", "create,migrate,serve,spread,memory,column", "phases to run (create is always run; catalog only when named)")
-	catalogN := fs.Int("catalog-tenants", 1000, "tenants the catalog phase sends one backend (at most -tenants - 1)")
-	if err := fs.Parse(args); err != nil {
+	s, err := parseScaleFlags(args)
+	if err != nil {
 		return err
 	}
-	if *n < 2 || *sample < 1 {
-		return errors.New("scale: -tenants must be at least 2 and -sample at least 1")
-	}
-	s := &scale{n: *n, sample: *sample, rounds: *rounds, clients: *clients, workers: *workers, phases: map[string]bool{}}
-	for _, p := range strings.Split(*phases, ",") {
-		s.phases[strings.TrimSpace(p)] = true
-	}
-	for _, g := range strings.Split(*groupList, ",") {
-		if _, err := strconv.Atoi(strings.TrimSpace(g)); err != nil {
-			return fmt.Errorf("scale: -groups: %q is not a number", g)
-		}
-		s.groups = append(s.groups, strings.TrimSpace(g))
-	}
 	s.quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-	var err error
 	if s.dir, err = os.MkdirTemp("", "strictmt-scale-"); err != nil {
 		return err
 	}
@@ -112,6 +90,46 @@ func runScale(ctx context.Context, args []string) error {
 		s.printf("Load average (1 min) of the machine: %s at the start, %s at the end.\n", load0, loadAvg())
 		_, _ = io.WriteString(os.Stdout, s.out.String())
 	}()
+	return s.runPhases(ctx)
+}
+
+// parseScaleFlags reads the scale benchmark's flags from args into a new
+// scale.
+func parseScaleFlags(args []string) (*scale, error) {
+	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
+	n := fs.Int("tenants", 1000, "tenants to create, migrate and serve")
+	sample := fs.Int("sample", 100, "creations timed at 0, half and all tenants existing")
+	rounds := fs.Int("rounds", 5, "requests per tenant in each serving run")
+	clients := fs.Int("clients", 8, "concurrent HTTP clients in the serving runs")
+	workers := fs.Int("workers", 0, "tenant migration workers (0: CPU count)")
+	modes := fs.String("modes", "cache_statement,cache_describe,exec",
+		"pgx default_query_exec_mode values compared in the serving runs")
+	groupList := fs.String("groups", "0", "database.affinity_groups values the spread phase serves with, one after the other (0: strictmt's default)")
+	phases := fs.String("phases", "create,migrate,serve,spread,memory,column", "phases to run (create is always run; catalog only when named)")
+	catalogN := fs.Int("catalog-tenants", 1000, "tenants the catalog phase sends one backend (at most -tenants - 1)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if *n < 2 || *sample < 1 {
+		return nil, errors.New("scale: -tenants must be at least 2 and -sample at least 1")
+	}
+	s := &scale{n: *n, sample: *sample, rounds: *rounds, clients: *clients, workers: *workers, phases: map[string]bool{},
+		modes: strings.Split(*modes, ","), catalogTenants: *catalogN}
+	for _, p := range strings.Split(*phases, ",") {
+		s.phases[strings.TrimSpace(p)] = true
+	}
+	for _, g := range strings.Split(*groupList, ",") {
+		if _, err := strconv.Atoi(strings.TrimSpace(g)); err != nil {
+			return nil, fmt.Errorf("scale: -groups: %q is not a number", g)
+		}
+		s.groups = append(s.groups, strings.TrimSpace(g))
+	}
+	return s, nil
+}
+
+// runPhases prints the header and runs the creation phase, then each
+// phase of -phases in a fixed order.
+func (s *scale) runPhases(ctx context.Context) error {
 	if err := s.header(ctx); err != nil {
 		return err
 	}
@@ -124,7 +142,7 @@ func runScale(ctx context.Context, args []string) error {
 		}
 	}
 	if s.phases["serve"] {
-		if err := s.serve(ctx, strings.Split(*modes, ",")); err != nil {
+		if err := s.serve(ctx, s.modes); err != nil {
 			return err
 		}
 	}
@@ -134,7 +152,7 @@ func runScale(ctx context.Context, args []string) error {
 		}
 	}
 	if s.phases["catalog"] {
-		if err := s.catalog(ctx, *catalogN); err != nil {
+		if err := s.catalog(ctx, s.catalogTenants); err != nil {
 			return err
 		}
 	}

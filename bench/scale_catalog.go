@@ -46,72 +46,106 @@ func (s *scale) catalog(ctx context.Context, k int) error {
 		return err
 	}
 	defer c.stop()
-	get := func(i int) error {
-		code, err := c.list(ctx, s.schemas[i]+".scale.localhost", s.tokens[i])
-		if err == nil && code != http.StatusOK {
-			err = fmt.Errorf("GET /api/todos/ on %s: status %d", s.schemas[i], code)
-		}
-		return err
-	}
+	p := &catalogProbe{s: s, c: c, k: k}
 	// Tenant 0 opens the connection. Every backend of the child is
 	// counted: the tenant connection, and the catalog pool's, which
 	// resolves each new host once.
-	if err := get(0); err != nil {
+	if err := p.get(ctx, 0); err != nil {
 		return err
 	}
-	pids, err := s.childBackends(ctx)
+	if p.pids, err = s.childBackends(ctx); err != nil {
+		return err
+	}
+	passes, err := p.passes(ctx)
 	if err != nil {
 		return err
 	}
-	sum := func() (cpu time.Duration, anon int64, err error) {
-		for _, pid := range pids {
-			kb, err := procStatus("/proc/"+strconv.Itoa(pid)+"/status", "RssAnon")
-			if err != nil {
-				return 0, 0, fmt.Errorf("catalog: backend %d ended during the run", pid)
-			}
-			cpu += procCPU(pid)
-			anon += kb
-		}
-		return cpu, anon, nil
+	s.printCatalog(passes, k, len(p.pids))
+	return nil
+}
+
+// catalogProbe sends the catalog phase's requests to one child strictmt
+// and watches its PostgreSQL backends.
+type catalogProbe struct {
+	s    *scale
+	c    *child
+	k    int   // requests per pass
+	pids []int // the child's backends, found after its first request
+}
+
+// get sends GET /api/todos/ to the child as tenant i.
+func (p *catalogProbe) get(ctx context.Context, i int) error {
+	code, err := p.c.list(ctx, p.s.schemas[i]+".scale.localhost", p.s.tokens[i])
+	if err == nil && code != http.StatusOK {
+		err = fmt.Errorf("GET /api/todos/ on %s: status %d", p.s.schemas[i], code)
 	}
-	run := func(name string, tenant func(j int) int) (catalogPass, error) {
-		p := catalogPass{name: name, n: k}
-		pg0, rss0, err := sum()
+	return err
+}
+
+// sum returns the CPU and the private memory (RssAnon, in kB) of the
+// child's backends together.
+func (p *catalogProbe) sum() (cpu time.Duration, anon int64, err error) {
+	for _, pid := range p.pids {
+		kb, err := procStatus("/proc/"+strconv.Itoa(pid)+"/status", "RssAnon")
 		if err != nil {
-			return p, err
+			return 0, 0, fmt.Errorf("catalog: backend %d ended during the run", pid)
 		}
-		srv0, t0 := procCPU(c.pid), time.Now()
-		for j := range k {
-			if err := get(tenant(j)); err != nil {
-				return p, err
-			}
-		}
-		p.elapsed, p.server = time.Since(t0), procCPU(c.pid)-srv0
-		pg1, rss1, err := sum()
-		p.pg, p.backendGrow = pg1-pg0, rss1-rss0
-		if now, err2 := s.childBackends(ctx); err == nil && (err2 != nil || !slices.Equal(now, pids)) {
-			err = fmt.Errorf("catalog: the child's backends changed during the run (%v, then %v)", pids, now)
-		}
-		return p, err
+		cpu += procCPU(pid)
+		anon += kb
 	}
+	return cpu, anon, nil
+}
+
+// passes runs the three passes: k tenants' first requests, the same
+// tenants again, and one tenant k times.
+func (p *catalogProbe) passes(ctx context.Context) ([]catalogPass, error) {
 	var passes []catalogPass
 	for _, step := range []struct {
 		name   string
 		tenant func(j int) int
 	}{
-		{fmt.Sprintf("%d tenants, each one's first request on this backend", k), func(j int) int { return 1 + j }},
-		{fmt.Sprintf("the same %d tenants again", k), func(j int) int { return 1 + j }},
-		{fmt.Sprintf("one tenant, %d times", k), func(int) int { return 0 }},
+		{fmt.Sprintf("%d tenants, each one's first request on this backend", p.k), func(j int) int { return 1 + j }},
+		{fmt.Sprintf("the same %d tenants again", p.k), func(j int) int { return 1 + j }},
+		{fmt.Sprintf("one tenant, %d times", p.k), func(int) int { return 0 }},
 	} {
-		p, err := run(step.name, step.tenant)
+		pass, err := p.pass(ctx, step.name, step.tenant)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		passes = append(passes, p)
+		passes = append(passes, pass)
 	}
+	return passes, nil
+}
 
+// pass sends k requests, the jth as tenant tenant(j), and returns what the
+// child and its backends spent on them. It fails if the child's backends
+// changed meanwhile.
+func (p *catalogProbe) pass(ctx context.Context, name string, tenant func(j int) int) (catalogPass, error) {
+	r := catalogPass{name: name, n: p.k}
+	pg0, rss0, err := p.sum()
+	if err != nil {
+		return r, err
+	}
+	srv0, t0 := procCPU(p.c.pid), time.Now()
+	for j := range p.k {
+		if err := p.get(ctx, tenant(j)); err != nil {
+			return r, err
+		}
+	}
+	r.elapsed, r.server = time.Since(t0), procCPU(p.c.pid)-srv0
+	pg1, rss1, err := p.sum()
+	r.pg, r.backendGrow = pg1-pg0, rss1-rss0
+	if now, err2 := p.s.childBackends(ctx); err == nil && (err2 != nil || !slices.Equal(now, p.pids)) {
+		err = fmt.Errorf("catalog: the child's backends changed during the run (%v, then %v)", p.pids, now)
+	}
+	return r, err
+}
+
+// printCatalog prints the catalog phase's table of passes, k requests
+// each, measured on nBackends backends.
+func (s *scale) printCatalog(passes []catalogPass, k, nBackends int) {
 	s.printf("#### One backend: what a schema new to it costs\n\n")
-	s.printf("`GET /api/todos/` (a page of 5 todos) from one client to a child strictmt with one tenant connection (`database.max_open_conns` 1, query mode %s), so that one PostgreSQL backend serves every tenant request. CPU per request from /proc/PID/stat (10 ms ticks) of the child's PostgreSQL backends (that one and the catalog pool's, which resolves each new host once) and of the strictmt process; memory is the private memory (`RssAnon`) of those backends, which a backend keeps until it ends. %d backends.\n\n", app.DefaultQueryExecMode, len(pids))
+	s.printf("`GET /api/todos/` (a page of 5 todos) from one client to a child strictmt with one tenant connection (`database.max_open_conns` 1, query mode %s), so that one PostgreSQL backend serves every tenant request. CPU per request from /proc/PID/stat (10 ms ticks) of the child's PostgreSQL backends (that one and the catalog pool's, which resolves each new host once) and of the strictmt process; memory is the private memory (`RssAnon`) of those backends, which a backend keeps until it ends. %d backends.\n\n", app.DefaultQueryExecMode, nBackends)
 	s.printf("| requests | PostgreSQL CPU per request | strictmt CPU per request | time per request | backends' memory added |\n")
 	s.printf("|---|---:|---:|---:|---:|\n")
 	for _, p := range passes {
@@ -124,5 +158,4 @@ func (s *scale) catalog(ctx context.Context, k int) error {
 		s.printf("\nA schema's first request costs the backend %.1fx the PostgreSQL CPU of a request to a schema it has served (%s more) and %.1f KB it keeps.\n\n",
 			float64(first.pg)/float64(again.pg), us(float64((first.pg-again.pg).Microseconds())/float64(k)), float64(first.backendGrow-again.backendGrow)/float64(k))
 	}
-	return nil
 }

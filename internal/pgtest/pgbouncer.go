@@ -102,7 +102,7 @@ func RunPgBouncer(serverURL string, opts PgBouncerOptions) (_ *PgBouncer, err er
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", tempPrefix+"pgbouncer-")
+	dir, err := pgbouncerDir(cred)
 	if err != nil {
 		return nil, err
 	}
@@ -111,22 +111,48 @@ func RunPgBouncer(serverURL string, opts PgBouncerOptions) (_ *PgBouncer, err er
 			os.RemoveAll(dir)
 		}
 	}()
+
+	s := &pgbouncerSetup{bin: bin, dir: dir, cred: cred, opts: opts}
+	s.adminUser, s.auth = pgbouncerUsers(server, opts.Users)
+	s.backendHost, s.backendPort = pgbouncerBackend(server)
+	return s.launch()
+}
+
+// pgbouncerDir creates the directory of pgbouncer's files, owned by
+// cred's user when pgbouncer runs as another one. It removes the directory
+// again when it fails.
+func pgbouncerDir(cred *syscall.Credential) (dir string, err error) {
+	dir, err = os.MkdirTemp("", tempPrefix+"pgbouncer-")
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
 	if err := os.Chmod(dir, 0o755); err != nil {
-		return nil, err
+		return "", err
 	}
 	if cred != nil {
 		// pgbouncer writes its log here.
 		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			return nil, err
+			return "", err
 		}
 	}
+	return dir, nil
+}
 
-	adminUser := server.User.Username()
+// pgbouncerUsers returns the admin console's user (the user of server,
+// default postgres) and the auth_file that lets it and the users of
+// extra (name → password) log in.
+func pgbouncerUsers(server *url.URL, extra map[string]string) (adminUser, authFile string) {
+	adminUser = server.User.Username()
 	if adminUser == "" {
 		adminUser = "postgres"
 	}
 	users := map[string]string{}
-	for u, p := range opts.Users {
+	for u, p := range extra {
 		users[u] = p
 	}
 	adminPass, _ := server.User.Password()
@@ -136,67 +162,103 @@ func RunPgBouncer(serverURL string, opts PgBouncerOptions) (_ *PgBouncer, err er
 	for u, p := range users {
 		fmt.Fprintf(&auth, "%s %s\n", quoteAuth(u), quoteAuth(p))
 	}
-	backendHost, backendPort := server.Hostname(), server.Port()
-	if backendPort == "" {
-		backendPort = "5432"
-	}
-	if backendHost == "" || backendHost == "localhost" {
-		backendHost = "127.0.0.1"
-	}
+	return adminUser, auth.String()
+}
 
+// pgbouncerBackend returns the host and port pgbouncer reaches server at:
+// 127.0.0.1 for a missing host or localhost, 5432 for a missing port.
+func pgbouncerBackend(server *url.URL) (host, port string) {
+	host, port = server.Hostname(), server.Port()
+	if port == "" {
+		port = "5432"
+	}
+	if host == "" || host == "localhost" {
+		host = "127.0.0.1"
+	}
+	return host, port
+}
+
+// pgbouncerSetup is what every attempt to start pgbouncer shares: its
+// binary, directory and OS user, its options, the server it forwards to,
+// and who may log in.
+type pgbouncerSetup struct {
+	bin, dir                 string
+	cred                     *syscall.Credential // nil: pgbouncer runs as this process's user
+	opts                     PgBouncerOptions
+	backendHost, backendPort string
+	adminUser                string
+	auth                     string // the auth_file's content
+}
+
+// launch starts pgbouncer on a free port and waits until it answers,
+// trying up to three ports.
+func (s *pgbouncerSetup) launch() (*PgBouncer, error) {
 	var lastErr error
 	for range 3 { // a free port may be taken before pgbouncer binds it
 		port, err := freeTCPPort()
 		if err != nil {
 			return nil, err
 		}
-		logPath := filepath.Join(dir, "pgbouncer.log")
-		ini := strings.Join([]string{
-			"[databases]",
-			// The fallback entry: every database under its own name.
-			"* = host=" + backendHost + " port=" + backendPort,
-			"[pgbouncer]",
-			"listen_addr = 127.0.0.1",
-			"listen_port = " + strconv.Itoa(port),
-			"unix_socket_dir =",
-			"auth_type = trust",
-			"auth_file = " + filepath.Join(dir, "users.txt"),
-			"admin_users = " + adminUser,
-			"pool_mode = " + opts.PoolMode,
-			"default_pool_size = " + strconv.Itoa(opts.PoolSize),
-			"min_pool_size = 0",
-			"reserve_pool_size = 0",
-			"max_client_conn = 1000",
-			"max_db_connections = 0",
-			// Keep server connections for the whole run, so that the
-			// ones inspected after a run are the ones that served it.
-			"server_idle_timeout = 3600",
-			"server_lifetime = 3600",
-			"logfile = " + logPath,
-			"log_connections = 0",
-			"log_disconnections = 0",
-			"",
-		}, "\n")
-		iniPath := filepath.Join(dir, "pgbouncer.ini")
-		if err := writeOwned(iniPath, ini, cred); err != nil {
-			return nil, err
-		}
-		if err := writeOwned(filepath.Join(dir, "users.txt"), auth.String(), cred); err != nil {
-			return nil, err
-		}
-		proc, err := runPgBouncer(bin, iniPath, dir, cred)
+		b, err := s.start(port)
 		if err != nil {
-			return nil, fmt.Errorf("starting pgbouncer: %w", err)
+			return nil, err
 		}
-		b := &PgBouncer{port: port, adminUser: adminUser, logPath: logPath, dir: dir, proc: proc}
-		if err := b.waitReady(proc.exited); err != nil {
-			proc.kill()
-			lastErr = fmt.Errorf("%w\n--- %s ---\n%s", err, logPath, logTail(logPath, 0))
+		if err := b.waitReady(b.proc.exited); err != nil {
+			b.proc.kill()
+			lastErr = fmt.Errorf("%w\n--- %s ---\n%s", err, b.logPath, logTail(b.logPath, 0))
 			continue
 		}
 		return b, nil
 	}
 	return nil, fmt.Errorf("pgbouncer did not start: %w", lastErr)
+}
+
+// start writes pgbouncer's configuration for port and its auth_file, and
+// starts it without waiting for it to answer.
+func (s *pgbouncerSetup) start(port int) (*PgBouncer, error) {
+	logPath := filepath.Join(s.dir, "pgbouncer.log")
+	iniPath := filepath.Join(s.dir, "pgbouncer.ini")
+	if err := writeOwned(iniPath, s.ini(port, logPath), s.cred); err != nil {
+		return nil, err
+	}
+	if err := writeOwned(filepath.Join(s.dir, "users.txt"), s.auth, s.cred); err != nil {
+		return nil, err
+	}
+	proc, err := runPgBouncer(s.bin, iniPath, s.dir, s.cred)
+	if err != nil {
+		return nil, fmt.Errorf("starting pgbouncer: %w", err)
+	}
+	return &PgBouncer{port: port, adminUser: s.adminUser, logPath: logPath, dir: s.dir, proc: proc}, nil
+}
+
+// ini returns pgbouncer.ini for listening on port and logging to logPath.
+func (s *pgbouncerSetup) ini(port int, logPath string) string {
+	return strings.Join([]string{
+		"[databases]",
+		// The fallback entry: every database under its own name.
+		"* = host=" + s.backendHost + " port=" + s.backendPort,
+		"[pgbouncer]",
+		"listen_addr = 127.0.0.1",
+		"listen_port = " + strconv.Itoa(port),
+		"unix_socket_dir =",
+		"auth_type = trust",
+		"auth_file = " + filepath.Join(s.dir, "users.txt"),
+		"admin_users = " + s.adminUser,
+		"pool_mode = " + s.opts.PoolMode,
+		"default_pool_size = " + strconv.Itoa(s.opts.PoolSize),
+		"min_pool_size = 0",
+		"reserve_pool_size = 0",
+		"max_client_conn = 1000",
+		"max_db_connections = 0",
+		// Keep server connections for the whole run, so that the
+		// ones inspected after a run are the ones that served it.
+		"server_idle_timeout = 3600",
+		"server_lifetime = 3600",
+		"logfile = " + logPath,
+		"log_connections = 0",
+		"log_disconnections = 0",
+		"",
+	}, "\n")
 }
 
 // Stop stops pgbouncer (an immediate shutdown) and removes its files.
