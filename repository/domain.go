@@ -14,9 +14,9 @@ import (
 // order.
 const domainColumns = "id, domain, tenant_id, is_primary"
 
-// scanDomain reads a row of domainColumns into d.
-func scanDomain(r pgx.Row, d *models.Domain) error {
-	return r.Scan(&d.ID, &d.Domain, &d.TenantID, &d.IsPrimary)
+// scanDomain reads a row of domainColumns into d (see scanFunc).
+func scanDomain(r pgx.Row, d *models.Domain, extra ...any) error {
+	return r.Scan(append([]any{&d.ID, &d.Domain, &d.TenantID, &d.IsPrimary}, extra...)...)
 }
 
 // errNoSuchDomain is the error of a domain id that is not there.

@@ -3,8 +3,8 @@ package repository
 import (
 	"context"
 	"strings"
-	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/models"
@@ -50,23 +50,19 @@ type ProjectAnalytics struct {
 	AverageCompletionMicros *int64
 }
 
-// projectRow is a project as the projects source yields it: its columns,
-// the owner's username and the size of the whole result.
-type projectRow struct {
-	ID          int64
-	Name        string
-	Description string
-	OwnerID     int64
-	CreatedAt   time.Time
-	OwnerName   string
-	FullCount   int64
-}
+// projectColumns are the columns a project is read with, over the
+// derived table projects names projects, in scanProject's order.
+const projectColumns = "id, name, description, owner_id, created_at, owner_name"
 
-func (r *projectRow) model() models.Project {
-	return models.Project{
-		ID: r.ID, Name: r.Name, Description: r.Description, OwnerID: r.OwnerID, CreatedAt: r.CreatedAt,
-		Owner: &models.User{ID: r.OwnerID, Username: r.OwnerName},
+// scanProject reads a row of projectColumns into p, with its owner's id
+// and username (see scanFunc).
+func scanProject(r pgx.Row, p *models.Project, extra ...any) error {
+	var owner string
+	if err := r.Scan(append([]any{&p.ID, &p.Name, &p.Description, &p.OwnerID, &p.CreatedAt, &owner}, extra...)...); err != nil {
+		return err
 	}
+	p.Owner = &models.User{ID: p.OwnerID, Username: owner}
+	return nil
 }
 
 // projects returns db reading from the tenant's projects joined with
@@ -116,7 +112,7 @@ func CreateProject(ctx context.Context, p *models.Project) error {
 // set, for the error of a foreign key. ENOTFOUND when there is no such
 // project.
 func commitProject(ctx context.Context, p *models.Project, id int64, ids map[string]*int64, before ...datapath.Stmt) error {
-	var rows []projectRow
+	var rows []models.Project
 	st, err := projectByID(ctx, id, &rows)
 	if err != nil {
 		return err
@@ -127,26 +123,26 @@ func commitProject(ctx context.Context, p *models.Project, id int64, ids map[str
 	if len(rows) == 0 {
 		return apperr.Errorf(apperr.ENOTFOUND, detailNotFound)
 	}
-	*p = rows[0].model()
+	*p = rows[0]
 	return nil
 }
 
 // projectByID builds the read of the project with id, with its owner's
 // id and username, into *rows.
-func projectByID(ctx context.Context, id int64, rows *[]projectRow) (datapath.Stmt, error) {
+func projectByID(ctx context.Context, id int64, rows *[]models.Project) (datapath.Stmt, error) {
 	return rowsStmt(ctx, func(db *gorm.DB) *gorm.DB {
 		src, err := projects(db)
 		if err != nil {
 			return withError(db, err)
 		}
-		return src.Where("id = ?", id).Take(&projectRow{})
-	}, rows)
+		return src.Select(projectColumns).Where("id = ?", id).Take(&models.Project{})
+	}, rows, scanProject)
 }
 
 // FindProjectByID returns the project with id of the tenant of ctx, with
 // its owner's id and username. ENOTFOUND when there is none.
 func FindProjectByID(ctx context.Context, id int64) (*models.Project, error) {
-	var rows []projectRow
+	var rows []models.Project
 	st, err := projectByID(ctx, id, &rows)
 	if err != nil {
 		return nil, err
@@ -157,8 +153,7 @@ func FindProjectByID(ctx context.Context, id int64) (*models.Project, error) {
 	if len(rows) == 0 {
 		return nil, apperr.Errorf(apperr.ENOTFOUND, detailNotFound)
 	}
-	p := rows[0].model()
-	return &p, nil
+	return &rows[0], nil
 }
 
 // FindProjects returns a page of the projects of the tenant of ctx that
@@ -181,15 +176,7 @@ func FindProjects(ctx context.Context, f ProjectFilter) ([]models.Project, int64
 		// add their clauses to each other.
 		return q.Session(&gorm.Session{}), nil
 	}
-	rows, total, err := findPage(ctx, filtered, f.Order, f.Limit, f.Offset, func(r projectRow) int64 { return r.FullCount })
-	if err != nil || len(rows) == 0 {
-		return nil, total, err
-	}
-	out := make([]models.Project, len(rows))
-	for i := range rows {
-		out[i] = rows[i].model()
-	}
-	return out, total, nil
+	return findPage(ctx, filtered, projectColumns, scanProject, f.Order, f.Limit, f.Offset)
 }
 
 // UpdateProject changes the given fields of the project with id of the
@@ -228,6 +215,12 @@ func DeleteProject(ctx context.Context, id int64) error {
 	return deleteRow(ctx, id, &models.Project{})
 }
 
+// scanAnalytics reads a row of FindProjectAnalytics's statement into a
+// (see scanFunc).
+func scanAnalytics(r pgx.Row, a *ProjectAnalytics, extra ...any) error {
+	return r.Scan(append([]any{&a.TotalTasks, &a.CompletedTasks, &a.OverdueTasks, &a.AverageCompletionMicros}, extra...)...)
+}
+
 // FindProjectAnalytics summarises the tasks of the project with id of the
 // tenant of ctx in one query (see ProjectAnalytics). A task counts as
 // completed when its todo is. ENOTFOUND when there is no such project.
@@ -247,7 +240,7 @@ LEFT JOIN ? t ON t.project_id = p.id
 LEFT JOIN ? td ON td.id = t.todo_id
 WHERE p.id = ?
 GROUP BY p.id`
-	rows, err := findRows[ProjectAnalytics](ctx, func(db *gorm.DB) *gorm.DB {
+	rows, err := findRows(ctx, func(db *gorm.DB) *gorm.DB {
 		var tables [3]clause.Table
 		for i, m := range []any{&models.Project{}, &models.Task{}, &models.Todo{}} {
 			t, err := datapath.Table(db, m)
@@ -257,7 +250,7 @@ GROUP BY p.id`
 			tables[i] = t
 		}
 		return db.Raw(q, tables[0], tables[1], tables[2], id)
-	})
+	}, scanAnalytics)
 	if err != nil {
 		return nil, translate(err, detailNotFound)
 	}

@@ -16,13 +16,31 @@ import (
 // docs/DATA-ACCESS.md): GORM builds a statement on the request's scope,
 // datapath.Run, Read or Commit sends it in the scope's pipeline.
 
+// scanFunc reads a row of a noun's columns (a const such as
+// todoColumns, selected in that order) into *T, and the columns after
+// them into extra: the one way rows are read.
+type scanFunc[T any] func(r pgx.Row, v *T, extra ...any) error
+
+// collect returns the Rows of a statement that reads each row with scan
+// into a new element of *out, the columns after the noun's into extra.
+func collect[T any](out *[]T, scan scanFunc[T], extra ...any) func(pgx.Rows) error {
+	return func(rows pgx.Rows) error {
+		for rows.Next() {
+			*out = append(*out, *new(T))
+			if err := scan(rows, &(*out)[len(*out)-1], extra...); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
+}
+
 // findRows runs the statement q builds in the scope of ctx (one round
-// trip; see datapath.Run) and scans each row into a T by column name (pgx
-// matches owner_name to OwnerName). Every column must have a field of T.
-// Errors are the database's, for translate.
-func findRows[T any](ctx context.Context, q func(db *gorm.DB) *gorm.DB) ([]T, error) {
+// trip; see datapath.Run) and reads its rows with scan. Errors are the
+// database's, for translate.
+func findRows[T any](ctx context.Context, q func(db *gorm.DB) *gorm.DB, scan scanFunc[T]) ([]T, error) {
 	var out []T
-	st, err := rowsStmt(ctx, q, &out)
+	st, err := rowsStmt(ctx, q, &out, scan)
 	if err != nil {
 		return nil, err
 	}
@@ -33,17 +51,13 @@ func findRows[T any](ctx context.Context, q func(db *gorm.DB) *gorm.DB) ([]T, er
 }
 
 // rowsStmt builds the statement q builds, to be sent with others: its
-// rows are scanned into *out as findRows scans them.
-func rowsStmt[T any](ctx context.Context, q func(db *gorm.DB) *gorm.DB, out *[]T) (datapath.Stmt, error) {
+// rows are read with scan into *out.
+func rowsStmt[T any](ctx context.Context, q func(db *gorm.DB) *gorm.DB, out *[]T, scan scanFunc[T]) (datapath.Stmt, error) {
 	st, err := datapath.Build(ctx, q)
 	if err != nil {
 		return st, err
 	}
-	st.Rows = func(rows pgx.Rows) error {
-		var err error
-		*out, err = pgx.CollectRows(rows, pgx.RowToStructByNameLax[T])
-		return err
-	}
+	st.Rows = collect(out, scan)
 	return st, nil
 }
 
@@ -174,46 +188,51 @@ func pageWindow(q *gorm.DB, limit, offset int) *gorm.DB {
 	return q
 }
 
-// findPage reads one page of the rows filtered selects, ordered by order
-// (a whitelisted ORDER BY list; newest first when empty), and the number
-// of all of them. The total rides along as a scalar subquery that fullCount
-// reads from each row: one statement, and the page is still read through
-// the ordering index (a count(*) OVER () window would make PostgreSQL join
-// and sort every match). A page past the end carries no count, so it is
-// then counted on its own. filtered must return a new session each call,
-// so the page and the count do not add their clauses to each other.
-func findPage[T any](ctx context.Context, filtered func(db *gorm.DB) (*gorm.DB, error), order string, limit, offset int, fullCount func(T) int64) ([]T, int64, error) {
-	rows, err := findRows[T](ctx, func(db *gorm.DB) *gorm.DB {
+// findPage reads one page of the rows filtered selects, their columns
+// (a noun's, read by scan) ordered by order (a whitelisted ORDER BY list;
+// newest first when empty), and the number of all of them. The total
+// rides along as a scalar subquery read after each row's columns: one
+// statement, and the page is still read through the ordering index (a
+// count(*) OVER () window would make PostgreSQL join and sort every
+// match). A page past the end carries no count, so it is then counted on
+// its own. filtered must return a new session each call, so the page and
+// the count do not add their clauses to each other.
+func findPage[T any](ctx context.Context, filtered func(db *gorm.DB) (*gorm.DB, error), columns string, scan scanFunc[T], order string, limit, offset int) ([]T, int64, error) {
+	var total int64
+	var out []T
+	st, err := datapath.Build(ctx, func(db *gorm.DB) *gorm.DB {
 		q, err := filtered(db)
 		if err != nil {
 			return withError(db, err)
 		}
-		page := q.Select("*, (?) AS full_count", q.Select("count(*)")).Order(orderOr(order, "created_at DESC, id DESC"))
+		page := q.Select(columns+", (?) AS full_count", q.Select("count(*)")).Order(orderOr(order, "created_at DESC, id DESC"))
 		return pageWindow(page, limit, offset).Find(&[]T{})
 	})
 	if err != nil {
+		return nil, 0, err
+	}
+	st.Rows = collect(&out, scan, &total)
+	if err := datapath.Run(ctx, st); err != nil {
 		return nil, 0, translate(err, "")
 	}
-	if len(rows) > 0 {
-		return rows, fullCount(rows[0]), nil
+	if len(out) > 0 || offset == 0 {
+		return out, total, nil
 	}
-	if offset == 0 {
-		return nil, 0, nil
-	}
-	counts, err := findRows[struct{ Count int64 }](ctx, func(db *gorm.DB) *gorm.DB {
+	st, err = datapath.Build(ctx, func(db *gorm.DB) *gorm.DB {
 		q, err := filtered(db)
 		if err != nil {
 			return withError(db, err)
 		}
-		return q.Select("count(*) AS count").Find(&[]struct{ Count int64 }{})
+		return q.Select("count(*)").Find(&[]T{})
 	})
 	if err != nil {
+		return nil, 0, err
+	}
+	st.Row = func(r pgx.Row) error { return r.Scan(&total) }
+	if err := datapath.Run(ctx, st); err != nil {
 		return nil, 0, translate(err, "")
 	}
-	if len(counts) == 0 {
-		return nil, 0, nil
-	}
-	return nil, counts[0].Count, nil
+	return nil, total, nil
 }
 
 // contains returns the condition that one of cols holds s as a

@@ -2,8 +2,8 @@ package repository
 
 import (
 	"context"
-	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/models"
@@ -48,29 +48,22 @@ type TaskRefs struct {
 	AssignedUserID *int64
 }
 
-// taskRow is a task as the tasks source yields it: its columns, its
-// todo's title and completion, its project's name and the size of the
-// whole result.
-type taskRow struct {
-	ID             int64
-	ProjectID      int64
-	TodoID         int64
-	AssignedUserID *int64
-	DueDate        models.Date
-	CreatedAt      time.Time
-	Completed      bool
-	TodoTitle      string
-	ProjectName    string
-	FullCount      int64
-}
+// taskColumns are the columns a task is read with, over the derived
+// table tasks names tasks, in scanTask's order.
+const taskColumns = "id, project_id, todo_id, assigned_user_id, due_date, created_at, completed, todo_title, project_name"
 
-func (r *taskRow) model() models.Task {
-	return models.Task{
-		ID: r.ID, ProjectID: r.ProjectID, TodoID: r.TodoID, AssignedUserID: r.AssignedUserID,
-		DueDate: r.DueDate, CreatedAt: r.CreatedAt,
-		Project: &models.Project{ID: r.ProjectID, Name: r.ProjectName},
-		Todo:    &models.Todo{ID: r.TodoID, Title: r.TodoTitle, Completed: r.Completed},
+// scanTask reads a row of taskColumns into t, with its project's name and
+// its todo's title and completion (see scanFunc).
+func scanTask(r pgx.Row, t *models.Task, extra ...any) error {
+	var completed bool
+	var title, project string
+	dest := []any{&t.ID, &t.ProjectID, &t.TodoID, &t.AssignedUserID, &t.DueDate, &t.CreatedAt, &completed, &title, &project}
+	if err := r.Scan(append(dest, extra...)...); err != nil {
+		return err
 	}
+	t.Project = &models.Project{ID: t.ProjectID, Name: project}
+	t.Todo = &models.Todo{ID: t.TodoID, Title: title, Completed: completed}
+	return nil
 }
 
 // tasks returns db reading from the tenant's tasks joined with their
@@ -135,7 +128,7 @@ func CreateTask(ctx context.Context, t *models.Task) error {
 // (see datapath.Commit); ids are the references the statements set, for
 // the error of a foreign key. ENOTFOUND when there is no such task.
 func commitTask(ctx context.Context, t *models.Task, id int64, ids map[string]*int64, before ...datapath.Stmt) error {
-	var rows []taskRow
+	var rows []models.Task
 	st, err := taskByID(ctx, id, &rows)
 	if err != nil {
 		return err
@@ -146,27 +139,27 @@ func commitTask(ctx context.Context, t *models.Task, id int64, ids map[string]*i
 	if len(rows) == 0 {
 		return apperr.Errorf(apperr.ENOTFOUND, detailNotFound)
 	}
-	*t = rows[0].model()
+	*t = rows[0]
 	return nil
 }
 
 // taskByID builds the read of the task with id, with its project's name
 // and its todo's title and completion, into *rows.
-func taskByID(ctx context.Context, id int64, rows *[]taskRow) (datapath.Stmt, error) {
+func taskByID(ctx context.Context, id int64, rows *[]models.Task) (datapath.Stmt, error) {
 	return rowsStmt(ctx, func(db *gorm.DB) *gorm.DB {
 		src, err := tasks(db)
 		if err != nil {
 			return withError(db, err)
 		}
-		return src.Where("id = ?", id).Take(&taskRow{})
-	}, rows)
+		return src.Select(taskColumns).Where("id = ?", id).Take(&models.Task{})
+	}, rows, scanTask)
 }
 
 // FindTaskByID returns the task with id of the tenant of ctx, with its
 // project's name and its todo's title and completion. ENOTFOUND when
 // there is none.
 func FindTaskByID(ctx context.Context, id int64) (*models.Task, error) {
-	var rows []taskRow
+	var rows []models.Task
 	st, err := taskByID(ctx, id, &rows)
 	if err != nil {
 		return nil, err
@@ -177,8 +170,7 @@ func FindTaskByID(ctx context.Context, id int64) (*models.Task, error) {
 	if len(rows) == 0 {
 		return nil, apperr.Errorf(apperr.ENOTFOUND, detailNotFound)
 	}
-	t := rows[0].model()
-	return &t, nil
+	return &rows[0], nil
 }
 
 // FindTasks returns a page of the tasks of the tenant of ctx that match
@@ -213,15 +205,7 @@ func FindTasks(ctx context.Context, f TaskFilter) ([]models.Task, int64, error) 
 		// add their clauses to each other.
 		return q.Session(&gorm.Session{}), nil
 	}
-	rows, total, err := findPage(ctx, filtered, f.Order, f.Limit, f.Offset, func(r taskRow) int64 { return r.FullCount })
-	if err != nil || len(rows) == 0 {
-		return nil, total, err
-	}
-	out := make([]models.Task, len(rows))
-	for i := range rows {
-		out[i] = rows[i].model()
-	}
-	return out, total, nil
+	return findPage(ctx, filtered, taskColumns, scanTask, f.Order, f.Limit, f.Offset)
 }
 
 // UpdateTask changes the given fields of the task with id of the tenant

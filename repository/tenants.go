@@ -48,13 +48,13 @@ type TenantUpdate struct {
 	OnTrial   *bool
 }
 
-// tenantColumns are the columns a tenant is read with, in scanClient's
+// tenantColumns are the columns a tenant is read with, in scanTenant's
 // order.
 const tenantColumns = "id, name, schema_name, role_name, paid_until, on_trial, created_on, created_at"
 
-// scanTenant reads a row of clientColumns into c.
-func scanTenant(r pgx.Row, c *models.Tenant) error {
-	return r.Scan(&c.ID, &c.Name, &c.SchemaName, &c.RoleName, &c.PaidUntil, &c.OnTrial, &c.CreatedOn, &c.CreatedAt)
+// scanTenant reads a row of tenantColumns into t (see scanFunc).
+func scanTenant(r pgx.Row, t *models.Tenant, extra ...any) error {
+	return r.Scan(append([]any{&t.ID, &t.Name, &t.SchemaName, &t.RoleName, &t.PaidUntil, &t.OnTrial, &t.CreatedOn, &t.CreatedAt}, extra...)...)
 }
 
 // build returns the statement q builds on the catalog's models, without
@@ -110,21 +110,6 @@ func (c *Catalog) send(ctx context.Context, stmts ...datapath.Stmt) error {
 		return run(conn)
 	default:
 		return apperr.Errorf(apperr.EINTERNAL, "repository: a catalog on %T, not on a pool or a connection", pool)
-	}
-}
-
-// rows returns a statement's Rows reading each row with scan into a new
-// element of *out.
-func rows[T any](out *[]T, scan func(pgx.Row, *T) error) func(pgx.Rows) error {
-	return func(rs pgx.Rows) error {
-		for rs.Next() {
-			var v T
-			if err := scan(rs, &v); err != nil {
-				return err
-			}
-			*out = append(*out, v)
-		}
-		return rs.Err()
 	}
 }
 
@@ -207,9 +192,9 @@ func (c *Catalog) findTenant(ctx context.Context, l tenantLookup) (*models.Tenan
 		return nil, err
 	}
 	var found []models.Tenant
-	tenant.Rows = rows(&found, scanTenant)
+	tenant.Rows = collect(&found, scanTenant)
 	var doms []models.Domain
-	domains.Rows = rows(&doms, scanDomain)
+	domains.Rows = collect(&doms, scanDomain)
 	if err := c.send(ctx, tenant, domains); err != nil {
 		return nil, translate(err, notFound)
 	}
@@ -253,9 +238,9 @@ func (c *Catalog) FindTenants(ctx context.Context, f TenantFilter) ([]models.Ten
 	var total int64
 	count.Row = func(r pgx.Row) error { return r.Scan(&total) }
 	var tenants []models.Tenant
-	list.Rows = rows(&tenants, scanTenant)
+	list.Rows = collect(&tenants, scanTenant)
 	var doms []models.Domain
-	domains.Rows = rows(&doms, scanDomain)
+	domains.Rows = collect(&doms, scanDomain)
 	if err := c.send(ctx, count, list, domains); err != nil {
 		return nil, 0, translate(err, "")
 	}

@@ -176,16 +176,8 @@ func FindTodos(ctx context.Context, f TodoFilter) ([]models.Todo, int64, error) 
 	}
 	out := make([]models.Todo, 0, min(max(f.Limit, 0), 100))
 	var total int64
-	st.Rows = func(rows pgx.Rows) error {
-		var sc todoScanner
-		for rows.Next() {
-			out = append(out, models.Todo{})
-			if err := sc.scan(rows, &out[len(out)-1], &total); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
-	}
+	var sc todoScanner // one destination slice for every row of the page
+	st.Rows = collect(&out, sc.scan, &total)
 	if err := datapath.Run(ctx, st); err != nil {
 		return nil, 0, translate(err, "")
 	}

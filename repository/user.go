@@ -18,6 +18,11 @@ const msgNoSuchUser = "No such user."
 // userColumns are the columns a user lookup reads, in scanUser's order.
 const userColumns = "id, username, email, password_hash, is_active, date_joined"
 
+// scanUser reads a row of userColumns into u (see scanFunc).
+func scanUser(r pgx.Row, u *models.User, extra ...any) error {
+	return r.Scan(append([]any{&u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.IsActive, &u.DateJoined}, extra...)...)
+}
+
 // CreateUser inserts a user into the tenant of ctx, beginning the
 // request's transaction if it has not begun; its username must be
 // normalised already (auth.NormalizeUsername). EINVALID (field username)
@@ -67,9 +72,7 @@ func findUser(ctx context.Context, shape string, args []any, where func(db *gorm
 		return nil, err
 	}
 	var u models.User
-	st.Row = func(r pgx.Row) error {
-		return r.Scan(&u.ID, &u.Username, &u.Email, &u.PasswordHash, &u.IsActive, &u.DateJoined)
-	}
+	st.Row = func(r pgx.Row) error { return scanUser(r, &u) }
 	if err := datapath.Read(ctx, st); err != nil {
 		return nil, translate(err, msgNoSuchUser)
 	}
