@@ -14,7 +14,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/pressly/goose/v3/database"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/internal/pgerr"
@@ -200,10 +199,6 @@ func (s *Service) CreateTenantWith(ctx context.Context, p CreateParams, o Create
 	err := onConn(ctx, db, func(conn *gorm.DB, raw rawConn) error {
 		cat := repository.NewCatalog(conn)
 		return conn.Transaction(func(tx *gorm.DB) error {
-			_ = raw.do(func(c *pgx.Conn) error {
-				println("DEBUG in tx", string(c.PgConn().TxStatus()), fmt.Sprintf("%T %p %p", tx.Statement.ConnPool, raw.c, c))
-				return nil
-			})
 			if o.Replace {
 				if err := s.deleteExisting(ctx, tx, cat, tenant.SchemaName); err != nil {
 					return err
