@@ -103,11 +103,11 @@ func (im *run) check(ctx context.Context, d *tenantData) (*plan, error) {
 // schemaOf returns the schema name of strictmt's tenant tenantID, or
 // "#" and the id when it cannot be read.
 func (im *run) schemaOf(ctx context.Context, tenantID int64) string {
-	var c models.Tenant
-	if err := im.t.DB.WithContext(ctx).Where(repository.ImportClientIDCondition, tenantID).Take(&c).Error; err != nil {
+	t, err := repository.NewCatalog(im.t.DB).FindTenantByID(ctx, tenantID)
+	if err != nil {
 		return fmt.Sprintf("#%d", tenantID)
 	}
-	return c.SchemaName
+	return t.SchemaName
 }
 
 // checkText adds a conflict when field of the row (kind, id) is blank or

@@ -36,10 +36,6 @@ const ImportSetSequenceSQL = "SELECT setval(pg_get_serial_sequence($1, 'id'), $2
 // (a GORM placeholder).
 const ImportSchemaExistsSQL = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = ?)"
 
-// ImportClientIDCondition selects the client whose id is ? (a GORM
-// condition).
-const ImportClientIDCondition = "id = ?"
-
 // ImportDeferredBuildSQL reads what the import drops before its COPY and
 // makes again after it, one row each: the statement that drops it and the
 // one that makes it again, by its own name and definition as PostgreSQL

@@ -150,6 +150,16 @@ func (c *Catalog) FindTenantBySchema(ctx context.Context, schema string) (*model
 	})
 }
 
+// FindTenantByID returns the tenant with id, with its domains, primary
+// first. ENOTFOUND when there is none.
+func (c *Catalog) FindTenantByID(ctx context.Context, id int64) (*models.Tenant, error) {
+	return c.findTenant(ctx, tenantLookup{
+		where:       func(db *gorm.DB) *gorm.DB { return db.Where("id = ?", id) },
+		domainOrder: "is_primary DESC, domain",
+		notFound:    apperr.ErrNoSuchTenant.Message,
+	})
+}
+
 // FindTenantForUpdate returns the tenant with id, with its domains by
 // name, and locks its row until the transaction of the catalog's
 // connection ends. ENOTFOUND when there is none.
