@@ -380,6 +380,7 @@ func (a *App) buildServices(ctx context.Context) error {
 		KnownUsers:         a.knownUsers(),
 		KnownUserTTL:       a.Config.Tenancy.CacheTTL,
 		GroupsPerTenant:    a.groupsPerTenant(),
+		MaxSchemasPerConn:  a.Config.Database.MaxSchemasPerConn,
 	})
 	a.Resolver = tenants.NewResolver(a.DB, store, a.Config.Tenancy.CacheTTL)
 	// Provisioning DDL and spare upkeep go to PostgreSQL directly.
@@ -393,6 +394,7 @@ func (a *App) buildServices(ctx context.Context) error {
 		a.Resolver.SetObserver(a.Metrics)
 		svc.SetProvisionObserver(a.Metrics.ObserveProvisioning)
 		a.Metrics.SetCatalog(svc)
+		a.Metrics.SetRetirements(store.Retired)
 	}
 	a.TenantLimiter = middleware.NewTenantLimiter(a.Config.ConnsPerTenant(), a.Config.Tenancy.MaxConnsWait)
 	secret, err := a.jwtSecret()

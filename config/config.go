@@ -102,6 +102,13 @@ type Database struct {
 	// database.url goes through a connection pooler or sets
 	// default_query_exec_mode=simple_protocol.
 	PreparedStatements int `mapstructure:"prepared_statements"`
+	// MaxSchemasPerConn retires a tenant connection (closes it once its
+	// request is done; the pool opens another) when it has served more
+	// distinct tenant schemas than this: PostgreSQL keeps the catalog of
+	// every schema a backend has touched (~50 KB each) until the backend
+	// exits, so this bounds its memory at about connections × bound ×
+	// 50 KB whatever the number of tenants. 0: no bound.
+	MaxSchemasPerConn int `mapstructure:"max_schemas_per_conn"`
 	// Citus is auto (Citus mode when the citus extension is installed in
 	// the database), on or off; see tenants.Cluster and
 	// docs/SCALE-OUT.md.
@@ -514,6 +521,9 @@ func (d Database) validate(p *problems) {
 	}
 	if d.AffinityGroups < 0 || (d.MaxOpenConns >= 1 && d.AffinityGroups > d.MaxOpenConns) {
 		p.add("database.affinity_groups", "must be between 0 (one group per 2 connections) and database.max_open_conns")
+	}
+	if d.MaxSchemasPerConn < 0 {
+		p.add("database.max_schemas_per_conn", "must not be negative (0: no bound)")
 	}
 	if d.PreparedStatements < 0 {
 		p.add("database.prepared_statements", "must not be negative (0: prepare none)")

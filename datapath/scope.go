@@ -212,7 +212,7 @@ func (s *Scope) sendLocked(ctx context.Context, stmts []Stmt, checks []Check, en
 	}
 	if end == commitTx {
 		s.done = true
-		s.tenant.store.release(s.conn, rollbackTx, s.comment()) // the COMMIT ran, or failed: nothing is left to keep
+		s.release(s.conn, rollbackTx) // the COMMIT ran, or failed: nothing is left to keep
 		s.conn = nil
 	}
 	return err
@@ -286,7 +286,7 @@ func (s *Scope) begin(ctx context.Context, stmts []Stmt, checks []Check, end txE
 	}
 	noRows, err = s.pipeline(ctx, conn, beginTx, stmts, checks, end)
 	if err != nil || end == commitTx {
-		s.tenant.store.release(conn, rollbackTx, s.comment())
+		s.release(conn, rollbackTx)
 		if err != nil {
 			return nil, noRows, err
 		}
@@ -439,11 +439,13 @@ func unavailable(err error) error {
 }
 
 // release ends conn's transaction, if one is still open, with end
-// (commitTx: COMMIT; rollbackTx: ROLLBACK) and hands the
-// connection back to the pool, or has the pool discard it when the
-// transaction could not be ended cleanly: a connection never goes back to
-// the pool inside a transaction or as a tenant's role.
-func (st *Store) release(conn *sql.Conn, end txEnd, comment string) error {
+// (commitTx: COMMIT; rollbackTx: ROLLBACK) and hands the connection back
+// to the pool, or has the pool discard it when the transaction could not
+// be ended cleanly (a connection never goes back to the pool inside a
+// transaction or as a tenant's role) or when it has served more schemas
+// than the store allows (see StoreOptions.MaxSchemasPerConn).
+func (s *Scope) release(conn *sql.Conn, end txEnd) error {
+	st, comment := s.tenant.store, s.comment()
 	// A cancelled request must still end its transaction.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -469,6 +471,11 @@ func (st *Store) release(conn *sql.Conn, end txEnd, comment string) error {
 			}
 			// database/sql discards a connection whose Raw returns
 			// ErrBadConn.
+			return driver.ErrBadConn
+		}
+		if st.served(pc.PgConn(), s.tenant.Schema) {
+			// Retired: its work is done, the pool opens another.
+			st.retired.Add(1)
 			return driver.ErrBadConn
 		}
 		return nil
@@ -544,7 +551,7 @@ func (s *Scope) End() error {
 	}
 	conn := s.conn
 	s.conn = nil
-	if err := s.tenant.store.release(conn, commitTx, s.comment()); err != nil {
+	if err := s.release(conn, commitTx); err != nil {
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
 	}
 	return nil
@@ -558,7 +565,7 @@ func (s *Scope) Rollback() {
 	s.done = true
 	s.pending = nil
 	if s.conn != nil {
-		_ = s.tenant.store.release(s.conn, rollbackTx, s.comment())
+		_ = s.release(s.conn, rollbackTx)
 		s.conn = nil
 	}
 }

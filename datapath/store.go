@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,6 +41,10 @@ type Store struct {
 	comments bool
 	prepared int // statements prepared per connection; 0: none
 	users    *userCache
+	// maxSchemas retires a connection that has served more distinct
+	// schemas than this (0: never); retired counts them.
+	maxSchemas int
+	retired    atomic.Int64
 
 	mu     sync.RWMutex
 	shapes map[string]string // BuildShape's statements, by shape
@@ -86,6 +91,12 @@ type StoreOptions struct {
 	// whole pool costs the workers a connection per backend. 0: a
 	// saturated home overflows to the freest group.
 	GroupsPerTenant int
+	// MaxSchemasPerConn retires a connection once it has served more
+	// distinct tenant schemas than this: it is closed when its scope
+	// ends, and its pool opens another. PostgreSQL keeps the catalog
+	// entries of every schema a backend touched until the backend exits;
+	// this bounds them. 0: no bound.
+	MaxSchemasPerConn int
 }
 
 // NewStore returns the tenant data path on pool.
@@ -113,7 +124,7 @@ func NewStore(pool *sql.DB, opts StoreOptions) *Store {
 		groups = []*sql.DB{pool}
 	}
 	st := &Store{sql: pool, groups: groups, orm: orm, comments: opts.StatementComments, prepared: max(opts.PreparedStatements, 0),
-		users: newUserCache(opts.KnownUsers, opts.KnownUserTTL), shapes: map[string]string{}}
+		users: newUserCache(opts.KnownUsers, opts.KnownUserTTL), shapes: map[string]string{}, maxSchemas: max(opts.MaxSchemasPerConn, 0)}
 	if opts.GroupsPerTenant > 0 && opts.GroupsPerTenant < len(groups) {
 		// A scope waits in its own groups' queues: a shared queue would
 		// make every tenant wait behind a hot one whose groups are full.
@@ -154,6 +165,31 @@ func Send(ctx context.Context, pc *pgx.Conn, stmts ...Stmt) error {
 	}
 	return pc.SendBatch(ctx, b).Close()
 }
+
+// connSchemasKey is the key of the schemas a connection has served in its
+// pgconn.PgConn's CustomData: they live and die with the connection.
+const connSchemasKey = "strictmt.schemas"
+
+// served records that pc served schema and reports whether pc has now
+// served more distinct schemas than the store allows, and is to be
+// retired. The set holds at most maxSchemas+1 names.
+func (s *Store) served(pc *pgconn.PgConn, schema string) (retire bool) {
+	if s.maxSchemas == 0 {
+		return false
+	}
+	data := pc.CustomData()
+	seen, _ := data[connSchemasKey].(map[string]struct{})
+	if seen == nil {
+		seen = map[string]struct{}{}
+		data[connSchemasKey] = seen
+	}
+	seen[schema] = struct{}{}
+	return len(seen) > s.maxSchemas
+}
+
+// Retired returns how many connections the store has retired for having
+// served more schemas than StoreOptions.MaxSchemasPerConn.
+func (s *Store) Retired() int64 { return s.retired.Load() }
 
 // home returns the affinity group of the tenant of schema: a stable hash
 // of the schema name, so every process puts a tenant in the same group.

@@ -122,6 +122,16 @@ func New(opts Options) *Metrics {
 // scrape. Call it once.
 func (m *Metrics) SetCatalog(c Catalog) { m.reg.MustRegister(&catalogCollector{catalog: c}) }
 
+// SetRetirements adds strictmt_tenant_connections_retired_total, read
+// from retired at every scrape: the tenant connections closed for having
+// served more schemas than database.max_schemas_per_conn. Call it once.
+func (m *Metrics) SetRetirements(retired func() int64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "strictmt_tenant_connections_retired_total",
+		Help: "Tenant connections closed for having served more schemas than database.max_schemas_per_conn.",
+	}, func() float64 { return float64(retired()) }))
+}
+
 // Registry returns the registry the metrics are in.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
