@@ -5,7 +5,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/apperr"
-	"github.com/strictmt/strictmt/internal/pgerr"
 	"github.com/strictmt/strictmt/models"
 	"gorm.io/gorm"
 )
@@ -25,15 +24,7 @@ var errNoSuchDomain = apperr.Errorf(apperr.ENOTFOUND, "No such domain.")
 // CreateDomain inserts a domain and fills in its id. ECONFLICT when the
 // domain is taken.
 func (c *Catalog) CreateDomain(ctx context.Context, d *models.Domain) error {
-	st, err := c.insert(ctx, d, &d.ID)
-	if err != nil {
-		return err
-	}
-	err = c.send(ctx, st)
-	if pgerr.Is(err, pgerr.UniqueViolation) {
-		return apperr.Wrap(apperr.ECONFLICT, err, "The domain \""+d.Domain+"\" is already in use.")
-	}
-	return translate(err, "")
+	return c.insert(ctx, d, &d.ID, "The domain \""+d.Domain+"\" is already in use.")
 }
 
 // FindDomain returns the domain row of a canonical host name.

@@ -96,7 +96,7 @@ func deleteRow(ctx context.Context, id int64, model any) error {
 		return err
 	}
 	var deleted int64
-	st.Exec = func(tag pgconn.CommandTag) error { deleted = tag.RowsAffected(); return nil }
+	st.Exec = affected(&deleted)
 	if err := datapath.Commit(ctx, st); err != nil {
 		return translate(err, detailNotFound)
 	}
@@ -252,4 +252,9 @@ func contains(s string, cols ...string) (string, []any) {
 // escapeLike escapes the wildcards of LIKE in s.
 func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// affected returns a statement's Exec storing its count of rows in *n.
+func affected(n *int64) func(pgconn.CommandTag) error {
+	return func(tag pgconn.CommandTag) error { *n = tag.RowsAffected(); return nil }
 }

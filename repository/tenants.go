@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/datapath"
@@ -113,31 +112,26 @@ func (c *Catalog) send(ctx context.Context, stmts ...datapath.Stmt) error {
 	}
 }
 
-// affected returns a statement's Exec storing its count of rows in *n.
-func affected(n *int64) func(pgconn.CommandTag) error {
-	return func(tag pgconn.CommandTag) error { *n = tag.RowsAffected(); return nil }
-}
-
-// insert builds the INSERT of row (associations and id omitted) with the
-// RETURNING of its new id, which it stores in *id.
-func (c *Catalog) insert(ctx context.Context, row any, id *int64) (datapath.Stmt, error) {
+// insert inserts row (associations and id omitted) and stores its new
+// id, from the RETURNING, in *id. ECONFLICT with the message taken when
+// a unique column already holds its value.
+func (c *Catalog) insert(ctx context.Context, row any, id *int64, taken string) error {
 	st, err := c.build(ctx, func(db *gorm.DB) *gorm.DB { return db.Omit(clause.Associations, "id").Create(row) })
+	if err != nil {
+		return err
+	}
 	st.Row = func(r pgx.Row) error { return r.Scan(id) }
-	return st, err
+	err = c.send(ctx, st)
+	if pgerr.Is(err, pgerr.UniqueViolation) {
+		return apperr.Wrap(apperr.ECONFLICT, err, taken)
+	}
+	return translate(err, "")
 }
 
 // CreateTenant inserts a tenant (not its domains) and fills in its id.
 // ECONFLICT when its schema name is taken.
 func (c *Catalog) CreateTenant(ctx context.Context, tenant *models.Tenant) error {
-	st, err := c.insert(ctx, tenant, &tenant.ID)
-	if err != nil {
-		return err
-	}
-	err = c.send(ctx, st)
-	if pgerr.Is(err, pgerr.UniqueViolation) {
-		return apperr.Wrap(apperr.ECONFLICT, err, "A tenant with schema_name \""+tenant.SchemaName+"\" already exists.")
-	}
-	return translate(err, "")
+	return c.insert(ctx, tenant, &tenant.ID, "A tenant with schema_name \""+tenant.SchemaName+"\" already exists.")
 }
 
 // FindTenantBySchema returns the tenant with the given schema name, with

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/datapath"
@@ -284,7 +283,7 @@ func SaveTodo(ctx context.Context, t *models.Todo, next *models.Todo) error {
 		return err
 	}
 	updated := int64(0)
-	st.Exec = func(tag pgconn.CommandTag) error { updated = tag.RowsAffected(); return nil }
+	st.Exec = affected(&updated)
 	stmts := []datapath.Stmt{st}
 	if next != nil {
 		next.PreviousID = &t.ID

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/internal/pgerr"
@@ -90,7 +89,7 @@ func UpdateUserPasswordHash(ctx context.Context, id int64, oldHash, newHash stri
 		return false, err
 	}
 	var updated int64
-	st.Exec = func(tag pgconn.CommandTag) error { updated = tag.RowsAffected(); return nil }
+	st.Exec = affected(&updated)
 	if err := datapath.Run(ctx, st); err != nil {
 		return false, translate(err, "")
 	}
