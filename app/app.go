@@ -346,14 +346,15 @@ func (a *App) knownUsers() int {
 	return n
 }
 
-// groupsPerTenant returns StoreOptions.GroupsPerTenant: 2 on Citus in
+// groupsPerTenant returns StoreOptions.GroupsPerTenant: 4 on Citus in
 // strict isolation, where every coordinator backend a tenant's requests
 // reach keeps a connection to the tenant's worker as the tenant's role
-// (docs/SCALE-OUT.md §3), so a tenant's requests stay on its home
-// affinity group and one more; 0 (overflow anywhere) otherwise.
+// (docs/SCALE-OUT.md §3), so a hot tenant's requests stay on the first
+// four affinity groups of its order; 0 (as many as it has requests in
+// flight) otherwise.
 func (a *App) groupsPerTenant() int {
 	if a.Cluster.Citus && a.Config.Tenancy.Isolation == config.IsolationStrict {
-		return 2
+		return 4
 	}
 	return 0
 }
@@ -380,7 +381,8 @@ func (a *App) buildServices(ctx context.Context) error {
 		KnownUsers:         a.knownUsers(),
 		KnownUserTTL:       a.Config.Tenancy.CacheTTL,
 		GroupsPerTenant:    a.groupsPerTenant(),
-		MaxSchemasPerConn:  a.Config.Database.MaxSchemasPerConn,
+		MaxSchemasPerConn:  a.Config.SchemasPerConn(),
+		HomeWait:           a.Config.Database.HomeWait,
 	})
 	a.Resolver = tenants.NewResolver(a.DB, store, a.Config.Tenancy.CacheTTL)
 	// Provisioning DDL and spare upkeep go to PostgreSQL directly.
@@ -394,7 +396,7 @@ func (a *App) buildServices(ctx context.Context) error {
 		a.Resolver.SetObserver(a.Metrics)
 		svc.SetProvisionObserver(a.Metrics.ObserveProvisioning)
 		a.Metrics.SetCatalog(svc)
-		a.Metrics.SetRetirements(store.Retired)
+		a.Metrics.SetConnections(store)
 	}
 	a.TenantLimiter = middleware.NewTenantLimiter(a.Config.ConnsPerTenant(), a.Config.Tenancy.MaxConnsWait)
 	secret, err := a.jwtSecret()

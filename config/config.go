@@ -92,10 +92,14 @@ type Database struct {
 	// /* tenant=<schema> */, for pg_stat_activity and the server's logs.
 	StatementComments bool `mapstructure:"statement_comments"`
 	// AffinityGroups splits the tenant connections (max_open_conns of
-	// them) into this many pools; a tenant's requests prefer its own
-	// group's and overflow to the others when it is saturated. 0: one
-	// group per 2 connections; 1: off (see AffinityGroupCount).
+	// them) into this many pools; a tenant's requests take its home
+	// group's, wait HomeWait for it when busy, then take one fallback
+	// group of its own (see datapath/route.go). 0: one group per
+	// connection; 1: off (see AffinityGroupCount).
 	AffinityGroups int `mapstructure:"affinity_groups"`
+	// HomeWait is how long a tenant request waits for its busy home
+	// group before it takes its fallback.
+	HomeWait time.Duration `mapstructure:"home_wait"`
 	// PreparedStatements is how many statements each tenant connection
 	// keeps prepared (a statement is prepared on its second run on a
 	// connection, in the same round trip); 0: none. Off by itself when
@@ -107,7 +111,8 @@ type Database struct {
 	// distinct tenant schemas than this: PostgreSQL keeps the catalog of
 	// every schema a backend has touched (~50 KB each) until the backend
 	// exits, so this bounds its memory at about connections × bound ×
-	// 50 KB whatever the number of tenants. 0: no bound.
+	// 50 KB whatever the number of tenants. 0: derived from
+	// max_open_conns (see SchemasPerConn); -1: no bound.
 	MaxSchemasPerConn int `mapstructure:"max_schemas_per_conn"`
 	// Citus is auto (Citus mode when the citus extension is installed in
 	// the database), on or off; see tenants.Cluster and
@@ -208,14 +213,34 @@ func (c Config) ConnsPerTenant() int {
 }
 
 // AffinityGroupCount returns the effective database.affinity_groups: the
-// configured value, or max_open_conns/2 (at least 1) when it is 0, never
-// more than max_open_conns.
+// configured value, or max_open_conns (one connection per group) when it
+// is 0, never more than max_open_conns.
 func (c Config) AffinityGroupCount() int {
 	n := c.Database.AffinityGroups
 	if n <= 0 {
-		n = c.Database.MaxOpenConns / 2
+		n = c.Database.MaxOpenConns
 	}
 	return max(1, min(n, c.Database.MaxOpenConns))
+}
+
+// SchemaBudget is the number of schemas the tenant connections together
+// may hold in their backends' catalog caches by default: the derived
+// database.max_schemas_per_conn is SchemaBudget / max_open_conns, so
+// PostgreSQL's memory for them stays about the same whatever the pool
+// size (docs/BENCHMARKS.md "Scale" gives the curve it was chosen on).
+const SchemaBudget = 12000
+
+// SchemasPerConn returns the effective database.max_schemas_per_conn:
+// the configured bound, SchemaBudget / max_open_conns (at least 1) when
+// it is 0, and 0 (no bound) when it is -1.
+func (c Config) SchemasPerConn() int {
+	switch n := c.Database.MaxSchemasPerConn; {
+	case n < 0:
+		return 0
+	case n > 0:
+		return n
+	}
+	return max(1, SchemaBudget/max(1, c.Database.MaxOpenConns))
 }
 
 // tenantGroupRE is what tenancy.tenant_group may be (the rule of
@@ -261,6 +286,7 @@ func Default() Config {
 			ConnMaxLifetime:    30 * time.Minute,
 			ConnMaxIdleTime:    5 * time.Minute,
 			PreparedStatements: 128,
+			HomeWait:           5 * time.Millisecond,
 			Citus:              "auto",
 			Embedded: Embedded{
 				DataDir: "./.data/postgres",
@@ -520,10 +546,13 @@ func (d Database) validate(p *problems) {
 		p.add("database.citus", "must be auto, on or off, got %q", d.Citus)
 	}
 	if d.AffinityGroups < 0 || (d.MaxOpenConns >= 1 && d.AffinityGroups > d.MaxOpenConns) {
-		p.add("database.affinity_groups", "must be between 0 (one group per 2 connections) and database.max_open_conns")
+		p.add("database.affinity_groups", "must be between 0 (one group per connection) and database.max_open_conns")
 	}
-	if d.MaxSchemasPerConn < 0 {
-		p.add("database.max_schemas_per_conn", "must not be negative (0: no bound)")
+	if d.HomeWait < 0 {
+		p.add("database.home_wait", "must not be negative")
+	}
+	if d.MaxSchemasPerConn < -1 {
+		p.add("database.max_schemas_per_conn", "must be -1 (no bound), 0 (derived from database.max_open_conns) or a positive bound")
 	}
 	if d.PreparedStatements < 0 {
 		p.add("database.prepared_statements", "must not be negative (0: prepare none)")

@@ -96,7 +96,7 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"ErrTenantHeaderHost", []string{"STRICTMT_TENANCY_IDENTIFY_BY=host,header", "STRICTMT_TENANCY_HEADER=Host"}, "", "tenancy.header"},
 		{"ErrTopTenants", []string{"STRICTMT_METRICS_TOP_TENANTS=0"}, "", "metrics.top_tenants"},
 		{"ErrMetricsAddr", []string{"STRICTMT_METRICS_ADDR=127.0.0.1:8080"}, "", "metrics.addr"},
-		{"ErrMaxSchemasPerConn", []string{"STRICTMT_DATABASE_MAX_SCHEMAS_PER_CONN=-1"}, "", "database.max_schemas_per_conn"},
+		{"ErrMaxSchemasPerConn", []string{"STRICTMT_DATABASE_MAX_SCHEMAS_PER_CONN=-2"}, "", "database.max_schemas_per_conn"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := flags(t)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -79,20 +80,32 @@ func holdConn(t *testing.T, ctx context.Context, catalog *sql.DB, tenant *Tenant
 	return app, scope.Rollback
 }
 
+// group returns the application_name of group g's connections.
+func group(g int) string { return fmt.Sprintf("group%d", g) }
+
+// tenantWhere returns a new tenant of store whose group order satisfies
+// ok.
+func tenantWhere(store *Store, id int64, ok func(order []int) bool) *Tenant {
+	for i := 0; ; i++ {
+		if t := store.NewTenant(Tenant{ID: id, Schema: fmt.Sprintf("tenant_%d_%d", id, i)}); ok(t.order) {
+			return t
+		}
+	}
+}
+
 // TestAffinityHomeGroup checks that every request of a tenant runs on a
-// backend of its home group, and that the tenants' homes spread over the
-// groups.
+// backend of its home group, that the tenants' homes spread over the
+// groups, and that a group's connection reports the schemas it served.
 func TestAffinityHomeGroup(t *testing.T) {
 	ctx := context.Background()
 	store, catalog := affinityStore(t, 4, 2)
 	used := map[string]bool{}
 	for i := range 40 {
-		schema := fmt.Sprintf("tenant_%d", i)
-		tenant := store.NewTenant(Tenant{ID: int64(i + 1), Schema: schema})
-		want := fmt.Sprintf("group%d", store.home(schema))
+		tenant := store.NewTenant(Tenant{ID: int64(i + 1), Schema: fmt.Sprintf("tenant_%d", i)})
+		want := group(tenant.order[0])
 		for range 3 {
 			if got := groupOf(t, ctx, catalog, NewReadOnlyScope(tenant, false)); got != want {
-				t.Fatalf("a read of %s ran on %s, its home group is %s", schema, got, want)
+				t.Fatalf("a read of %s ran on %s, its home group is %s", tenant.Schema, got, want)
 			}
 		}
 		used[want] = true
@@ -103,58 +116,82 @@ func TestAffinityHomeGroup(t *testing.T) {
 	if st := store.Stats(); st.MaxOpenConnections != 8 {
 		t.Errorf("the store may open %d connections, want 8", st.MaxOpenConnections)
 	}
+	var sum int64
+	for _, n := range store.ConnSchemas() {
+		sum += n
+	}
+	if sum < 40 || sum > 80 {
+		t.Errorf("ConnSchemas() = %v: 40 tenants served one after the other by their home groups of 2 connections", store.ConnSchemas())
+	}
 }
 
-// TestAffinityOverflow checks that a tenant whose home group is saturated
-// is served by another group without waiting, and that a hot tenant can
-// hold every connection of the pool at once.
-func TestAffinityOverflow(t *testing.T) {
+// TestAffinityHomeWait checks that a read whose home is busy waits for
+// it rather than take another connection, up to HomeWait; past it, the
+// read takes its tenant's first fallback, and with that busy too it
+// waits for those two, however many other groups are free.
+func TestAffinityHomeWait(t *testing.T) {
 	ctx := context.Background()
-	store, catalog := affinityStore(t, 3, 2)
-	tenant := store.NewTenant(Tenant{ID: 1, Schema: "tenant_hot"})
-	home := fmt.Sprintf("group%d", store.home(tenant.Schema))
+	t.Run("HomeFreesInTime", func(t *testing.T) {
+		store, catalog := affinityStore(t, 4, 1, StoreOptions{HomeWait: 5 * time.Second})
+		tenant := store.NewTenant(Tenant{ID: 1, Schema: "tenant_a"})
+		other := tenantWhere(store, 2, func(o []int) bool { return o[0] == tenant.order[0] })
+		_, end := holdConn(t, ctx, catalog, other)
+		time.AfterFunc(200*time.Millisecond, end)
+		if g := groupOf(t, ctx, catalog, NewReadOnlyScope(tenant, false)); g != group(tenant.order[0]) {
+			t.Errorf("a read ran on %s while its home %s was busy for less than HomeWait", g, group(tenant.order[0]))
+		}
+	})
+	t.Run("Fallback", func(t *testing.T) {
+		store, catalog := affinityStore(t, 4, 1, StoreOptions{HomeWait: 20 * time.Millisecond})
+		tenant := store.NewTenant(Tenant{ID: 1, Schema: "tenant_a"})
+		home, fallback := tenant.order[0], tenant.order[1]
+		_, end := holdConn(t, ctx, catalog, tenantWhere(store, 2, func(o []int) bool { return o[0] == home }))
+		defer end()
+		if g := groupOf(t, ctx, catalog, NewReadOnlyScope(tenant, false)); g != group(fallback) {
+			t.Errorf("with its home busy a read ran on %s, its first fallback is %s", g, group(fallback))
+		}
+		_, end2 := holdConn(t, ctx, catalog, tenantWhere(store, 3, func(o []int) bool { return o[0] == fallback }))
+		defer end2()
+		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		err := Run(NewContextWithScope(wctx, NewReadOnlyScope(tenant, false)), Stmt{SQL: "SELECT 1", Exec: func(pgconn.CommandTag) error { return nil }})
+		if err == nil {
+			t.Fatal("a read was served with its home and fallback busy: it went to a group outside its own")
+		}
+		// The cancelled wait left nothing reserved: both free groups
+		// still serve.
+		for _, g := range tenant.order[2:] {
+			if got := groupOf(t, ctx, catalog, NewReadOnlyScope(tenantWhere(store, 4, func(o []int) bool { return o[0] == g }), false)); got != group(g) {
+				t.Errorf("a tenant homed on the free %s ran on %s", group(g), got)
+			}
+		}
+	})
+}
 
-	// Six concurrent transactions of one tenant: the whole pool. The
-	// first two stay home, the others overflow.
-	groups := map[string]int{}
+// TestAffinityHotTenant checks that a tenant with n scopes in flight
+// spreads over the first n groups of its order, up to the whole pool.
+func TestAffinityHotTenant(t *testing.T) {
+	ctx := context.Background()
+	store, catalog := affinityStore(t, 4, 1, StoreOptions{HomeWait: 10 * time.Second})
+	tenant := store.NewTenant(Tenant{ID: 1, Schema: "tenant_hot"})
 	var ends []func()
-	for i := range 6 {
-		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	for i := range 4 {
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		g, end := holdConn(t, hctx, catalog, tenant)
 		cancel()
-		if i < 2 && g != home {
-			t.Errorf("transaction %d of the tenant ran on %s with its home %s free", i+1, g, home)
+		if g != group(tenant.order[i]) {
+			t.Errorf("transaction %d of the tenant ran on %s, want %s (its order %v)", i+1, g, group(tenant.order[i]), tenant.order)
 		}
-		groups[g]++
 		ends = append(ends, end)
-	}
-	if len(groups) != 3 || groups[home] != 2 {
-		t.Errorf("6 concurrent transactions of one tenant ran on %v, want 2 on each of the 3 groups", groups)
 	}
 	for _, end := range ends {
 		end()
 	}
-
-	// With its home group held by another tenant's transactions, a
-	// read of the tenant is served by another group, within a
-	// deadline shorter than any wait for the home group to free up.
-	var other *Tenant
-	for i := 0; other == nil; i++ {
-		if s := fmt.Sprintf("tenant_%d", i); store.home(s) == store.home(tenant.Schema) {
-			other = store.NewTenant(Tenant{ID: 2, Schema: s})
-		}
-	}
-	for range 2 {
-		g, end := holdConn(t, ctx, catalog, other)
-		if g != home {
-			t.Fatalf("a transaction of %s ran on %s, its home is %s", other.Schema, g, home)
-		}
-		defer end()
-	}
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if g := groupOf(t, rctx, catalog, NewReadOnlyScope(tenant, false)); g == home {
-		t.Errorf("a read ran on its saturated home group %s", g)
+	r := store.route
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.inflight) != 0 || len(r.queue) != 0 || !slices.Equal(r.free, []int{1, 1, 1, 1}) {
+		t.Errorf("after the transactions ended: in flight %v, queue %d, free %v", r.inflight, len(r.queue), r.free)
 	}
 }
 
@@ -164,10 +201,9 @@ func TestAffinityOverflow(t *testing.T) {
 // groups are free is served meanwhile, not queued behind it.
 func TestAffinityGroupsPerTenant(t *testing.T) {
 	ctx := context.Background()
-	store, catalog := affinityStore(t, 4, 2, StoreOptions{GroupsPerTenant: 2})
+	store, catalog := affinityStore(t, 4, 2, StoreOptions{GroupsPerTenant: 2, HomeWait: time.Millisecond})
 	tenant := store.NewTenant(Tenant{ID: 1, Schema: "tenant_hot"})
-	h := store.home(tenant.Schema)
-	mine := map[string]bool{fmt.Sprintf("group%d", h): true, fmt.Sprintf("group%d", (h+1)%4): true}
+	mine := map[string]bool{group(tenant.order[0]): true, group(tenant.order[1]): true}
 	groups := map[string]int{}
 	for range 4 {
 		g, end := holdConn(t, ctx, catalog, tenant)
@@ -187,16 +223,10 @@ func TestAffinityGroupsPerTenant(t *testing.T) {
 	if err == nil {
 		t.Fatal("a fifth transaction of the tenant was served with its two groups held: it overflowed to another group")
 	}
-	var other *Tenant
-	for i := 0; other == nil; i++ {
-		s := fmt.Sprintf("tenant_%d", i)
-		if g := store.home(s); g != h && g != (h+1)%4 && (g+1)%4 != h && (g+1)%4 != (h+1)%4 {
-			other = store.NewTenant(Tenant{ID: 2, Schema: s})
-		}
-	}
+	other := tenantWhere(store, 2, func(o []int) bool { return !mine[group(o[0])] })
 	rctx, cancel2 := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel2()
-	if g := groupOf(t, rctx, catalog, NewReadOnlyScope(other, false)); mine[g] {
-		t.Errorf("another tenant ran on %s, one of the hot tenant's groups", g)
+	if g := groupOf(t, rctx, catalog, NewReadOnlyScope(other, false)); g != group(other.order[0]) {
+		t.Errorf("another tenant ran on %s, not its free home %s", g, group(other.order[0]))
 	}
 }

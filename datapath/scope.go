@@ -2,7 +2,6 @@ package datapath
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -39,8 +38,8 @@ type Scope struct {
 	readOnly bool
 
 	mu      sync.Mutex
-	conn    *sql.Conn // holds the open transaction; nil when none
-	pending []Check   // sent with the next pipeline
+	conn    *lease  // holds the open transaction; nil when none
+	pending []Check // sent with the next pipeline
 	done    bool
 }
 
@@ -259,7 +258,7 @@ func (s *Scope) beginLocked(ctx context.Context, stmts []Stmt, checks []Check, e
 	// connection only after a second. The failed one is discarded and
 	// each retry spends one more, so the dead connections are at most
 	// those open now.
-	var conn *sql.Conn
+	var conn *lease
 	var noRows error
 	err := retry.Do(ctx, func() (err error) {
 		conn, noRows, err = s.begin(ctx, stmts, checks, end)
@@ -279,8 +278,8 @@ func (s *Scope) beginLocked(ctx context.Context, stmts []Stmt, checks []Check, e
 
 // begin runs one beginning pipeline on a fresh connection; see
 // beginLocked.
-func (s *Scope) begin(ctx context.Context, stmts []Stmt, checks []Check, end txEnd) (_ *sql.Conn, noRows, err error) {
-	conn, err := s.tenant.store.conn(ctx, s.tenant.Schema)
+func (s *Scope) begin(ctx context.Context, stmts []Stmt, checks []Check, end txEnd) (_ *lease, noRows, err error) {
+	conn, err := s.tenant.store.conn(ctx, s.tenant)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -299,7 +298,7 @@ func (s *Scope) begin(ctx context.Context, stmts []Stmt, checks []Check, end txE
 // start is beginTx, then the checks, stmts and, when end is commitTx,
 // COMMIT; one round trip. The checks' Verify run after it; a failed
 // check is the pipeline's error.
-func (s *Scope) pipeline(ctx context.Context, conn *sql.Conn, start txStart, stmts []Stmt, checks []Check, end txEnd) (noRows, err error) {
+func (s *Scope) pipeline(ctx context.Context, conn *lease, start txStart, stmts []Stmt, checks []Check, end txEnd) (noRows, err error) {
 	b := s.batch(start, stmts, checks, end)
 	var failed bool
 	err = conn.Raw(func(driverConn any) error {
@@ -444,7 +443,7 @@ func unavailable(err error) error {
 // be ended cleanly (a connection never goes back to the pool inside a
 // transaction or as a tenant's role) or when it has served more schemas
 // than the store allows (see StoreOptions.MaxSchemasPerConn).
-func (s *Scope) release(conn *sql.Conn, end txEnd) error {
+func (s *Scope) release(conn *lease, end txEnd) error {
 	st, comment := s.tenant.store, s.comment()
 	// A cancelled request must still end its transaction.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -473,14 +472,14 @@ func (s *Scope) release(conn *sql.Conn, end txEnd) error {
 			// ErrBadConn.
 			return driver.ErrBadConn
 		}
-		if st.served(pc.PgConn(), s.tenant.Schema) {
+		if st.served(pc.PgConn(), conn.group, s.tenant.Schema) {
 			// Retired: its work is done, the pool opens another.
 			st.retired.Add(1)
 			return driver.ErrBadConn
 		}
 		return nil
 	})
-	st.put(conn)
+	st.put(conn, s.tenant)
 	return endErr
 }
 

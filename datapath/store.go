@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"hash/fnv"
 	"reflect"
 	"strings"
 	"sync"
@@ -15,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/internal/pgerr"
-	"golang.org/x/sync/semaphore"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -30,13 +28,9 @@ import (
 type Store struct {
 	sql    *sql.DB   // the catalog's pool: tenantExists
 	groups []*sql.DB // tenant connections, in affinity groups
-	// slots, with two or more groups, is one queue for all of them: a
-	// scope takes a slot before its connection and gives it back after,
-	// so that when every group is busy the longest-waiting scope gets
-	// the next connection freed in any group. nil: one pool, whose own
-	// queue does that.
-	slots    *semaphore.Weighted
-	spread   int // StoreOptions.GroupsPerTenant, at most len(groups); 0: any group
+	// route, with two or more groups, hands them to scopes (route.go);
+	// nil: one pool.
+	route    *router
 	orm      *gorm.DB
 	comments bool
 	prepared int // statements prepared per connection; 0: none
@@ -45,6 +39,9 @@ type Store struct {
 	// schemas than this (0: never); retired counts them.
 	maxSchemas int
 	retired    atomic.Int64
+	// schemas is, per group, how many distinct schemas the connection
+	// it got back last had served (see ConnSchemas).
+	schemas []atomic.Int64
 
 	mu     sync.RWMutex
 	shapes map[string]string // BuildShape's statements, by shape
@@ -66,11 +63,15 @@ type StoreOptions struct {
 	// logs show whose statement it is.
 	StatementComments bool
 	// Groups, when there are two or more, are the pools tenant scopes
-	// take their connections from (affinity groups, see Store.conn):
+	// take their connections from (affinity groups, see route.go):
 	// pools of their own on the same server, together the size of the
-	// tenant pool. Empty: scopes use the pool given to NewStore. The
-	// caller closes them.
+	// tenant pool, one connection each by default. Empty: scopes use
+	// the pool given to NewStore. The caller closes them.
 	Groups []*sql.DB
+	// HomeWait is how long a scope waits for its tenant's busy home
+	// group before it may take a fallback (route.go); 0:
+	// DefaultHomeWait.
+	HomeWait time.Duration
 	// PreparedStatements is how many statements the scopes' pipelines
 	// keep prepared on each connection (see prepared.go); 0 prepares
 	// none. It must be 0 when the pool's connections go through a
@@ -82,14 +83,13 @@ type StoreOptions struct {
 	// none.
 	KnownUsers   int
 	KnownUserTTL time.Duration
-	// GroupsPerTenant, when not 0, keeps each tenant's scopes on its
-	// home group and, when that is saturated, the next
-	// GroupsPerTenant-1 groups, waiting for one of them rather than
-	// overflowing to any other. On Citus in strict isolation every
-	// coordinator backend keeps a connection to a worker per tenant role
-	// it served (see docs/SCALE-OUT.md §3), so a tenant spread over the
-	// whole pool costs the workers a connection per backend. 0: a
-	// saturated home overflows to the freest group.
+	// GroupsPerTenant, when not 0, is the most groups of its order a
+	// tenant's scopes take however many it has in flight (route.go):
+	// they wait for one of those rather than spread further. On Citus
+	// in strict isolation every coordinator backend keeps a connection
+	// to a worker per tenant role it served (see docs/SCALE-OUT.md §3),
+	// so a tenant spread over the whole pool costs the workers a
+	// connection per backend. 0: as many as it has scopes in flight.
 	GroupsPerTenant int
 	// MaxSchemasPerConn retires a connection once it has served more
 	// distinct tenant schemas than this: it is closed when its scope
@@ -124,13 +124,14 @@ func NewStore(pool *sql.DB, opts StoreOptions) *Store {
 		groups = []*sql.DB{pool}
 	}
 	st := &Store{sql: pool, groups: groups, orm: orm, comments: opts.StatementComments, prepared: max(opts.PreparedStatements, 0),
-		users: newUserCache(opts.KnownUsers, opts.KnownUserTTL), shapes: map[string]string{}, maxSchemas: max(opts.MaxSchemasPerConn, 0)}
-	if opts.GroupsPerTenant > 0 && opts.GroupsPerTenant < len(groups) {
-		// A scope waits in its own groups' queues: a shared queue would
-		// make every tenant wait behind a hot one whose groups are full.
-		st.spread = opts.GroupsPerTenant
-	} else if n := st.maxOpen(); len(groups) > 1 && n > 0 {
-		st.slots = semaphore.NewWeighted(int64(n))
+		users: newUserCache(opts.KnownUsers, opts.KnownUserTTL), shapes: map[string]string{}, maxSchemas: max(opts.MaxSchemasPerConn, 0),
+		schemas: make([]atomic.Int64, len(groups))}
+	if len(groups) > 1 && st.maxOpen() > 0 {
+		wait := opts.HomeWait
+		if wait <= 0 {
+			wait = DefaultHomeWait
+		}
+		st.route = newRouter(groups, wait, opts.GroupsPerTenant)
 	}
 	return st
 }
@@ -170,13 +171,10 @@ func Send(ctx context.Context, pc *pgx.Conn, stmts ...Stmt) error {
 // pgconn.PgConn's CustomData: they live and die with the connection.
 const connSchemasKey = "strictmt.schemas"
 
-// served records that pc served schema and reports whether pc has now
-// served more distinct schemas than the store allows, and is to be
-// retired. The set holds at most maxSchemas+1 names.
-func (s *Store) served(pc *pgconn.PgConn, schema string) (retire bool) {
-	if s.maxSchemas == 0 {
-		return false
-	}
+// served records that pc, a connection of group, served schema and
+// reports whether pc has now served more distinct schemas than the store
+// allows, and is to be retired.
+func (s *Store) served(pc *pgconn.PgConn, group int, schema string) (retire bool) {
 	data := pc.CustomData()
 	seen, _ := data[connSchemasKey].(map[string]struct{})
 	if seen == nil {
@@ -184,87 +182,50 @@ func (s *Store) served(pc *pgconn.PgConn, schema string) (retire bool) {
 		data[connSchemasKey] = seen
 	}
 	seen[schema] = struct{}{}
-	return len(seen) > s.maxSchemas
+	retire = s.maxSchemas > 0 && len(seen) > s.maxSchemas
+	if retire {
+		s.schemas[group].Store(0) // the pool opens a new connection
+	} else {
+		s.schemas[group].Store(int64(len(seen)))
+	}
+	return retire
+}
+
+// ConnSchemas returns, per affinity group (one connection each by
+// default), how many distinct tenant schemas the connection the group got
+// back last had served: the schemas whose catalog entries its PostgreSQL
+// backend holds.
+func (s *Store) ConnSchemas() []int64 {
+	n := make([]int64, len(s.schemas))
+	for i := range s.schemas {
+		n[i] = s.schemas[i].Load()
+	}
+	return n
 }
 
 // Retired returns how many connections the store has retired for having
 // served more schemas than StoreOptions.MaxSchemasPerConn.
 func (s *Store) Retired() int64 { return s.retired.Load() }
 
-// home returns the affinity group of the tenant of schema: a stable hash
-// of the schema name, so every process puts a tenant in the same group.
-func (s *Store) home(schema string) int {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(schema))
-	return int(h.Sum32() % uint32(len(s.groups)))
-}
-
-// conn returns a connection for a scope of the tenant of schema.
-//
-// Each PostgreSQL backend keeps catalog entries for every schema it has
-// served, for as long as it lives. A tenant's scopes therefore take their
-// connection from its home group while that group has one free or can
-// open one, so a backend serves about its group's share of the tenants.
-// When the home group is saturated, the scope overflows to the group with
-// the most free capacity: a busy tenant is not held to its group, it can
-// use the whole pool (tenancy.max_conns_per_tenant still bounds it).
-// When every group is saturated the scope waits in one queue for all of
-// them (slots), first come first served, as in a single pool. Backends
-// an overflow has widened are recycled by database.conn_max_lifetime
-// like any other. With StoreOptions.GroupsPerTenant a tenant overflows
-// only to its next few groups and otherwise waits for its home group.
-func (s *Store) conn(ctx context.Context, schema string) (*sql.Conn, error) {
-	if len(s.groups) == 1 {
-		return s.groups[0].Conn(ctx)
-	}
-	if s.slots != nil {
-		if err := s.slots.Acquire(ctx, 1); err != nil {
+// conn returns a connection for a scope of t: from t's groups in the
+// order route.go gives, or from the one pool.
+func (s *Store) conn(ctx context.Context, t *Tenant) (*lease, error) {
+	if s.route == nil {
+		c, err := s.groups[0].Conn(ctx)
+		if err != nil {
 			return nil, err
 		}
+		return &lease{Conn: c}, nil
 	}
-	c, err := s.groupConn(ctx, schema)
-	if err != nil && s.slots != nil {
-		s.slots.Release(1)
-	}
-	return c, err
+	return s.route.conn(ctx, t.Schema, t.order)
 }
 
-// groupConn takes a connection from the home group of the tenant of
-// schema while it has one free, else from the freest group.
-func (s *Store) groupConn(ctx context.Context, schema string) (*sql.Conn, error) {
-	h := s.home(schema)
-	if st := s.groups[h].Stats(); st.InUse < st.MaxOpenConnections || st.MaxOpenConnections <= 0 {
-		return s.groups[h].Conn(ctx)
-	}
-	if s.spread > 0 {
-		// The tenant's own few groups only, home first; when all are
-		// saturated it waits for its home group.
-		best, free := h, 0
-		for k := 1; k < s.spread; k++ {
-			g := (h + k) % len(s.groups)
-			st := s.groups[g].Stats()
-			if f := st.MaxOpenConnections - st.InUse; f > free {
-				best, free = g, f
-			}
-		}
-		return s.groups[best].Conn(ctx)
-	}
-	best, free := h, 0
-	for i, g := range s.groups {
-		st := g.Stats()
-		if f := st.MaxOpenConnections - st.InUse; f > free {
-			best, free = i, f
-		}
-	}
-	return s.groups[best].Conn(ctx)
-}
-
-// put hands a connection that conn gave back to its pool (conn.Close),
-// then frees its slot.
-func (s *Store) put(conn *sql.Conn) {
-	conn.Close()
-	if s.slots != nil {
-		s.slots.Release(1)
+// put hands a connection that conn gave a scope of t back to its pool
+// (conn.Close), and its group to the next scope that may take it.
+func (s *Store) put(c *lease, t *Tenant) {
+	c.Close()
+	if s.route != nil {
+		s.route.release(c.group, t.Schema)
 	}
 }
 
@@ -305,6 +266,9 @@ func (s *Store) Stats() sql.DBStats {
 // s's pool and models. t.Schema and t.Role must come from the catalog.
 func (s *Store) NewTenant(t Tenant) *Tenant {
 	t.store = s
+	if s.route != nil {
+		t.order = s.route.order(t.Schema)
+	}
 	return &t
 }
 

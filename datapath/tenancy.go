@@ -24,6 +24,7 @@ type Tenant struct {
 	OnTrial   bool
 
 	store *Store
+	order []int // the store's groups in the order its scopes take them (route.go)
 }
 
 // User is the authenticated user of a request. ID comes from the request's

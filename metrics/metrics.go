@@ -122,14 +122,41 @@ func New(opts Options) *Metrics {
 // scrape. Call it once.
 func (m *Metrics) SetCatalog(c Catalog) { m.reg.MustRegister(&catalogCollector{catalog: c}) }
 
-// SetRetirements adds strictmt_tenant_connections_retired_total, read
-// from retired at every scrape: the tenant connections closed for having
-// served more schemas than database.max_schemas_per_conn. Call it once.
-func (m *Metrics) SetRetirements(retired func() int64) {
+// Connections is what the tenant connections' metrics read at scrape
+// time (datapath.Store).
+type Connections interface {
+	// Retired counts the connections closed for having served more
+	// schemas than database.max_schemas_per_conn.
+	Retired() int64
+	// ConnSchemas gives, per affinity group, the distinct schemas its
+	// connection has served.
+	ConnSchemas() []int64
+}
+
+// SetConnections adds strictmt_tenant_connections_retired_total and
+// strictmt_tenant_connection_schemas{conn}, read from c at every scrape.
+// Call it once.
+func (m *Metrics) SetConnections(c Connections) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "strictmt_tenant_connections_retired_total",
+		Name: Namespace + "_tenant_connections_retired_total",
 		Help: "Tenant connections closed for having served more schemas than database.max_schemas_per_conn.",
-	}, func() float64 { return float64(retired()) }))
+	}, func() float64 { return float64(c.Retired()) }), &connCollector{conns: c})
+}
+
+// connCollector reads the distinct schemas per tenant connection at
+// scrape time.
+type connCollector struct{ conns Connections }
+
+var connSchemasDesc = prometheus.NewDesc(Namespace+"_tenant_connection_schemas",
+	"Distinct tenant schemas the affinity group's connection has served (whose catalog its PostgreSQL backend caches).",
+	[]string{"conn"}, nil)
+
+func (c *connCollector) Describe(ch chan<- *prometheus.Desc) { ch <- connSchemasDesc }
+
+func (c *connCollector) Collect(ch chan<- prometheus.Metric) {
+	for i, n := range c.conns.ConnSchemas() {
+		ch <- prometheus.MustNewConstMetric(connSchemasDesc, prometheus.GaugeValue, float64(n), strconv.Itoa(i))
+	}
 }
 
 // Registry returns the registry the metrics are in.

@@ -36,4 +36,13 @@ func TestRetiredConnectionsCounted(t *testing.T) {
 	if v := f.Metric[0].GetCounter().GetValue(); v < 1 {
 		t.Fatalf("strictmt_tenant_connections_retired_total = %v, want >= 1", v)
 	}
+	g := fams["strictmt_tenant_connection_schemas"]
+	if g == nil || len(g.Metric) != 2 {
+		t.Fatalf("strictmt_tenant_connection_schemas: %v, want a series per tenant connection (2)", g)
+	}
+	for _, m := range g.Metric {
+		if v := m.GetGauge().GetValue(); v < 0 || v > 1 {
+			t.Errorf("strictmt_tenant_connection_schemas%v = %v: past the bound of 1 schema per connection", m.GetLabel(), v)
+		}
+	}
 }
