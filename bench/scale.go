@@ -30,10 +30,11 @@ import (
 	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/tenants"
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/errgroup"
 )
 
 func init() {
-	register("scale", "tenant creation, migrations, serving and memory at 1,000 to 10,000 tenants", runScale)
+	register("scale", "tenant creation, migrations, serving and memory at 1 to 20,000 tenants", runScale)
 }
 
 // scaleAppName is the application_name of the served strictmt's
@@ -44,11 +45,14 @@ const scaleAppName = "strictmt-scale"
 // opened in-process to create and migrate them, and a built strictmt
 // binary served as a child process.
 type scale struct {
-	n, sample, rounds, clients, workers int
-	phases                              map[string]bool
-	groups                              []string // database.affinity_groups values the spread phase compares
-	modes                               []string // pgx default_query_exec_mode values the serve phase compares
-	catalogTenants                      int      // tenants the catalog phase sends one backend
+	args                                               []string // the command's flags, for the header
+	n, sample, rounds, clients, workers, createWorkers int
+	phases                                             map[string]bool
+	modes                                              []string // pgx default_query_exec_mode values the serve phase compares
+	catalogTenants                                     int      // tenants the catalog phase sends one backend
+	steadyTenants                                      []int    // tenants served in the steady phase's rows
+	steadyRequests                                     int      // measured requests of a steady row
+	bounds                                             []string // database.max_schemas_per_conn values the steady phase compares ("": strictmt's default)
 
 	db      *database
 	a       *app.App
@@ -62,8 +66,9 @@ type scale struct {
 
 // runScale creates -tenants tenants timing each creation, migrates them
 // (no-op, then one added column and index), serves requests spread evenly
-// over them from a child strictmt under each pgx query mode, and prints
-// the results as a Markdown section for docs/BENCHMARKS.md.
+// over them from a child strictmt under each pgx query mode and in a
+// steady state over 1 to all of them, and prints the results as a
+// Markdown section for docs/BENCHMARKS.md.
 func runScale(ctx context.Context, args []string) error {
 	s, err := parseScaleFlags(args)
 	if err != nil {
@@ -93,6 +98,9 @@ func runScale(ctx context.Context, args []string) error {
 	return s.runPhases(ctx)
 }
 
+// scalePhases are the phases of a scale run, in the order they run.
+var scalePhases = []string{"create", "migrate", "serve", "steady", "catalog", "memory", "column"}
+
 // parseScaleFlags reads the scale benchmark's flags from args into a new
 // scale.
 func parseScaleFlags(args []string) (*scale, error) {
@@ -102,29 +110,63 @@ func parseScaleFlags(args []string) (*scale, error) {
 	rounds := fs.Int("rounds", 5, "requests per tenant in each serving run")
 	clients := fs.Int("clients", 8, "concurrent HTTP clients in the serving runs")
 	workers := fs.Int("workers", 0, "tenant migration workers (0: CPU count)")
+	createWorkers := fs.Int("create-workers", 2, "untimed tenant creations run at once (the timed ones run alone)")
 	modes := fs.String("modes", "cache_statement,cache_describe,exec",
 		"pgx default_query_exec_mode values compared in the serving runs")
-	groupList := fs.String("groups", "0", "database.affinity_groups values the spread phase serves with, one after the other (0: strictmt's default)")
-	phases := fs.String("phases", "create,migrate,serve,spread,memory,column", "phases to run (create is always run; catalog only when named)")
+	phases := fs.String("phases", "create,migrate,serve,steady,memory,column", "phases to run (create is always run; catalog only when named)")
 	catalogN := fs.Int("catalog-tenants", 1000, "tenants the catalog phase sends one backend (at most -tenants - 1)")
+	steadyN := fs.String("steady-tenants", "1,1000,10000,20000", "tenants served in the steady phase's rows (by default those up to -tenants, and -tenants)")
+	steadyReqs := fs.Int("steady-requests", 50000, "measured requests of each steady row")
+	bounds := fs.String("bounds", "", "database.max_schemas_per_conn values the steady phase serves with, one after the other (empty: strictmt's default)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if *n < 2 || *sample < 1 {
-		return nil, errors.New("scale: -tenants must be at least 2 and -sample at least 1")
+	if *n < 2 || *sample < 1 || *createWorkers < 1 || *steadyReqs < 1 {
+		return nil, errors.New("scale: -tenants must be at least 2, and -sample, -create-workers and -steady-requests at least 1")
 	}
-	s := &scale{n: *n, sample: *sample, rounds: *rounds, clients: *clients, workers: *workers, phases: map[string]bool{},
-		modes: strings.Split(*modes, ","), catalogTenants: *catalogN}
+	s := &scale{args: args, n: *n, sample: *sample, rounds: *rounds, clients: *clients, workers: *workers, createWorkers: *createWorkers,
+		phases: map[string]bool{}, modes: strings.Split(*modes, ","), catalogTenants: *catalogN, steadyRequests: *steadyReqs}
 	for _, p := range strings.Split(*phases, ",") {
-		s.phases[strings.TrimSpace(p)] = true
-	}
-	for _, g := range strings.Split(*groupList, ",") {
-		if _, err := strconv.Atoi(strings.TrimSpace(g)); err != nil {
-			return nil, fmt.Errorf("scale: -groups: %q is not a number", g)
+		p = strings.TrimSpace(p)
+		if !slices.Contains(scalePhases, p) {
+			return nil, fmt.Errorf("scale: -phases: no phase %q (phases: %s)", p, strings.Join(scalePhases, ", "))
 		}
-		s.groups = append(s.groups, strings.TrimSpace(g))
+		s.phases[p] = true
+	}
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "steady-tenants" })
+	var err error
+	if s.steadyTenants, err = steadyCounts(*steadyN, s.n, explicit); err != nil {
+		return nil, err
+	}
+	for _, b := range strings.Split(*bounds, ",") {
+		b = strings.TrimSpace(b)
+		if v, err := strconv.Atoi(b); b != "" && (err != nil || v < 0) {
+			return nil, fmt.Errorf("scale: -bounds: %q is not a number of at least 0", b)
+		}
+		s.bounds = append(s.bounds, b)
 	}
 	return s, nil
+}
+
+// steadyCounts returns the steady phase's rows from the -steady-tenants
+// list: as given when explicit, otherwise those up to n, and n.
+func steadyCounts(list string, n int, explicit bool) ([]int, error) {
+	var counts []int
+	for _, f := range strings.Split(list, ",") {
+		k, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || k < 1 || (explicit && k > n) {
+			return nil, fmt.Errorf("scale: -steady-tenants: %q is not a number from 1 to -tenants (%d)", f, n)
+		}
+		if k <= n {
+			counts = append(counts, k)
+		}
+	}
+	if !explicit {
+		counts = append(counts, n)
+	}
+	slices.Sort(counts)
+	return slices.Compact(counts), nil
 }
 
 // runPhases prints the header and runs the creation phase, then each
@@ -146,8 +188,8 @@ func (s *scale) runPhases(ctx context.Context) error {
 			return err
 		}
 	}
-	if s.phases["spread"] {
-		if err := s.spread(ctx); err != nil {
+	if s.phases["steady"] {
+		if err := s.steady(ctx); err != nil {
 			return err
 		}
 	}
@@ -181,7 +223,7 @@ func (s *scale) header(ctx context.Context) error {
 	}
 	s.printf("Measured %s on %s, %d cores, %s RAM; %s, PostgreSQL %s on the same machine (durable settings: fsync on) in %s.\n\n",
 		time.Now().UTC().Format("2006-01-02"), cpuModel(), runtime.NumCPU(), memTotal(), runtime.Version(), pg, s.db.where())
-	s.printf("Command: `go run ./bench scale -tenants %d -sample %d -rounds %d -clients %d`\n\n", s.n, s.sample, s.rounds, s.clients)
+	s.printf("Command: `%s`\n\n", strings.Join(append([]string{"go run ./bench scale"}, s.args...), " "))
 	return nil
 }
 
@@ -215,28 +257,54 @@ func memTotal() string {
 	return fmt.Sprintf("%.0f GB", float64(kb)/(1<<20))
 }
 
-// create fills the database with n tenants, one creation after the
-// other, and times sample creations at 0, n/2 and n existing tenants on
-// each path: claiming a spare schema (one is built, untimed, before each)
-// and the full provisioning DDL (no spare ready). The tenants made beyond n
-// are deleted again.
+// create fills the database with n tenants and times sample creations
+// at 0, n/2 and n existing tenants on each path: claiming a spare schema
+// (one is built, untimed, before each) and the full provisioning DDL (no
+// spare ready). The timed creations run one at a time with nothing else
+// running; the untimed ones that fill the database in between run
+// createWorkers at a time. The tenants made beyond n are deleted again.
 func (s *scale) create(ctx context.Context) error {
-	count := 0
-	createOne := func() (time.Duration, error) {
-		schema := fmt.Sprintf("t%05d", count)
+	var created atomic.Int64
+	createOne := func(i int) (time.Duration, error) {
+		schema := fmt.Sprintf("t%05d", i)
 		t0 := time.Now()
 		_, err := s.a.Tenants.CreateTenant(ctx, tenants.CreateParams{
 			Name: "Tenant " + schema, SchemaName: schema, Domains: []string{schema + ".scale.localhost"},
 		})
 		d := time.Since(t0)
 		if err != nil {
-			return 0, fmt.Errorf("creating tenant %d: %w", count, err)
+			return 0, fmt.Errorf("creating tenant %d: %w", i, err)
 		}
-		count++
-		if count%200 == 0 {
-			progressf("created %d tenants", count)
+		if c := created.Add(1); c%200 == 0 {
+			progressf("created %d tenants", c)
 		}
 		return d, nil
+	}
+	count := 0 // tenants t00000 to t{count-1} exist
+	var bulkN int
+	var bulkSum atomic.Int64 // ns
+	var bulkWall time.Duration
+	fill := func(at int) error {
+		t0 := time.Now()
+		var next atomic.Int64
+		next.Store(int64(count))
+		var g errgroup.Group
+		for range s.createWorkers {
+			g.Go(func() error {
+				for i := int(next.Add(1) - 1); i < at; i = int(next.Add(1) - 1) {
+					d, err := createOne(i)
+					if err != nil {
+						next.Store(int64(at))
+						return err
+					}
+					bulkSum.Add(int64(d))
+				}
+				return nil
+			})
+		}
+		err := g.Wait()
+		bulkN, bulkWall, count = bulkN+max(at-count, 0), bulkWall+time.Since(t0), max(at, count)
+		return err
 	}
 	type window struct {
 		at          int
@@ -244,34 +312,29 @@ func (s *scale) create(ctx context.Context) error {
 	}
 	measure := func() (window, error) {
 		w := window{at: count}
-		for range s.sample {
-			if _, err := s.a.Tenants.FillSpares(ctx, 1); err != nil {
-				return w, err
+		for j := range 2 * s.sample {
+			if j < s.sample {
+				if _, err := s.a.Tenants.FillSpares(ctx, 1); err != nil {
+					return w, err
+				}
 			}
-			d, err := createOne()
+			d, err := createOne(count)
 			if err != nil {
 				return w, err
 			}
-			w.claim = append(w.claim, d)
-		}
-		for range s.sample {
-			d, err := createOne()
-			if err != nil {
-				return w, err
+			count++
+			if j < s.sample {
+				w.claim = append(w.claim, d)
+			} else {
+				w.full = append(w.full, d)
 			}
-			w.full = append(w.full, d)
 		}
 		return w, nil
 	}
 	var windows []window
-	var bulk []time.Duration
 	for _, at := range []int{0, s.n / 2, s.n} {
-		for count < at {
-			d, err := createOne()
-			if err != nil {
-				return err
-			}
-			bulk = append(bulk, d)
+		if err := fill(at); err != nil {
+			return err
 		}
 		w, err := measure()
 		if err != nil {
@@ -280,12 +343,13 @@ func (s *scale) create(ctx context.Context) error {
 		windows = append(windows, w)
 	}
 	s.printf("#### Tenant creation\n\n")
-	s.printf("`CreateTenant` one at a time: catalog rows, schema with every migration and its version table, role and grants, in one transaction. %d creations timed on each path at each point. *Spare*: a spare schema is ready (built untimed just before), the creation renames it and its role. *Full DDL*: no spare is ready, the whole provisioning script runs (one round trip).\n\n", s.sample)
+	s.printf("`CreateTenant`: catalog rows, schema with every migration and its version table, role and grants, in one transaction. %d creations timed on each path at each point, one at a time with nothing else running. *Spare*: a spare schema is ready (built untimed just before), the creation renames it and its role. *Full DDL*: no spare is ready, the whole provisioning script runs (one round trip).\n\n", s.sample)
 	s.printf("| existing tenants | spare: p50 | spare: p99 | full DDL: p50 | full DDL: p99 |\n|---:|---:|---:|---:|---:|\n")
 	for _, w := range windows {
 		s.printf("| %d | %s | %s | %s | %s |\n", w.at, ms(percentile(w.claim, 50)), ms(percentile(w.claim, 99)), ms(percentile(w.full, 50)), ms(percentile(w.full, 99)))
 	}
-	s.printf("\nThe %d untimed creations in between (full DDL) took %s each on average, %.1f tenants/s.\n\n", len(bulk), ms(mean(bulk)), float64(time.Second)/float64(max(mean(bulk), 1)))
+	s.printf("\nThe %d untimed creations in between (full DDL, %d at a time) took %s each on average, %.1f tenants/s.\n\n",
+		bulkN, s.createWorkers, ms(time.Duration(bulkSum.Load())/time.Duration(max(bulkN, 1))), float64(bulkN)/max(bulkWall.Seconds(), 1e-9))
 	for i := range count {
 		schema := fmt.Sprintf("t%05d", i)
 		if i < s.n {
@@ -430,7 +494,7 @@ func (s *scale) serve(ctx context.Context, modes []string) error {
 	for _, mode := range modes {
 		mode = strings.TrimSpace(mode)
 		progressf("serving %d tenants, query mode %s", s.n, mode)
-		r, err := s.serveChild(ctx, mode, s.schemas, s.tokens, s.rounds*len(s.schemas))
+		r, err := s.serveChild(ctx, mode)
 		if err != nil {
 			return fmt.Errorf("mode %s: %w", mode, err)
 		}
@@ -522,12 +586,12 @@ func (c *child) list(ctx context.Context, host, token string) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// serveChild serves total requests spread evenly over schemas (tokens
-// in the same order) from a fresh child strictmt in query mode mode, and
-// reads its memory and its PostgreSQL backends' afterwards.
-func (s *scale) serveChild(ctx context.Context, mode string, schemas, tokens []string, total int, env ...string) (serveResult, error) {
+// serveChild serves rounds requests to every tenant, tenant after
+// tenant, from a fresh child strictmt in query mode mode, and reads its
+// memory and its PostgreSQL backends' afterwards.
+func (s *scale) serveChild(ctx context.Context, mode string) (serveResult, error) {
 	r := serveResult{mode: mode}
-	c, err := s.startChild(ctx, mode, env...)
+	c, err := s.startChild(ctx, mode)
 	if err != nil {
 		return r, err
 	}
@@ -537,7 +601,7 @@ func (s *scale) serveChild(ctx context.Context, mode string, schemas, tokens []s
 		return r, err
 	}
 	do := func(host, token string) (int, error) { return c.list(ctx, host, token) }
-	if r.load, err = s.load(do, schemas, tokens, total); err != nil {
+	if r.load, err = s.load(do, s.rounds*len(s.schemas), roundRobin(len(s.schemas))); err != nil {
 		return r, err
 	}
 	for key, dst := range map[string]*int64{"VmRSS": &r.rss, "VmHWM": &r.hwm, "RssAnon": &r.anon} {
@@ -545,20 +609,27 @@ func (s *scale) serveChild(ctx context.Context, mode string, schemas, tokens []s
 			return r, err
 		}
 	}
+	r.backends, r.backendSum, r.backendMax, err = s.backendMemory(ctx)
+	return r, err
+}
+
+// backendMemory returns how many PostgreSQL backends the child strictmt
+// has and their private memory (RssAnon, kB): the total and the largest.
+func (s *scale) backendMemory(ctx context.Context) (n int, sum, largest int64, err error) {
 	pids, err := s.childBackends(ctx)
 	if err != nil {
-		return r, err
+		return 0, 0, 0, err
 	}
 	for _, pid := range pids {
 		kb, err := procStatus("/proc/"+strconv.Itoa(pid)+"/status", "RssAnon")
 		if err != nil {
 			continue // the backend ended meanwhile
 		}
-		r.backends++
-		r.backendSum += kb
-		r.backendMax = max(r.backendMax, kb)
+		n++
+		sum += kb
+		largest = max(largest, kb)
 	}
-	return r, nil
+	return n, sum, largest, nil
 }
 
 // childBackends returns the pids of the PostgreSQL backends of the child
@@ -603,7 +674,7 @@ func (s *scale) serveInProcess(ctx context.Context, mode string, r *serveResult)
 		h.ServeHTTP(w, req)
 		return w.Code, nil
 	}
-	if r.inproc, err = s.load(do, s.schemas, s.tokens, s.rounds*len(s.schemas)); err != nil {
+	if r.inproc, err = s.load(do, s.rounds*len(s.schemas), roundRobin(len(s.schemas))); err != nil {
 		return err
 	}
 	runtime.GC()
@@ -638,9 +709,12 @@ type loadResult struct {
 	p50, p99 time.Duration
 }
 
-// load sends total requests spread evenly over schemas, tenant after
-// tenant, from clients goroutines at once.
-func (s *scale) load(do func(host, token string) (int, error), schemas, tokens []string, total int) (loadResult, error) {
+// roundRobin sends request i to tenant i mod k: tenant after tenant.
+func roundRobin(k int) func(i int) int { return func(i int) int { return i % k } }
+
+// load sends total requests from clients goroutines at once, request i
+// as tenant tenant(i).
+func (s *scale) load(do func(host, token string) (int, error), total int, tenant func(i int) int) (loadResult, error) {
 	lat := make([]time.Duration, total)
 	var next atomic.Int64
 	var firstErr error
@@ -656,12 +730,12 @@ func (s *scale) load(do func(host, token string) (int, error), schemas, tokens [
 				if i >= total {
 					return
 				}
-				k := i % len(schemas)
+				k := tenant(i)
 				t0 := time.Now()
-				code, err := do(schemas[k]+".scale.localhost", tokens[k])
+				code, err := do(s.schemas[k]+".scale.localhost", s.tokens[k])
 				lat[i] = time.Since(t0)
 				if err == nil && code != http.StatusOK {
-					err = fmt.Errorf("GET /api/todos/ on %s: status %d", schemas[k], code)
+					err = fmt.Errorf("GET /api/todos/ on %s: status %d", s.schemas[k], code)
 				}
 				if err != nil {
 					once.Do(func() { firstErr = err })
@@ -811,14 +885,6 @@ func percentile(ds []time.Duration, p int) time.Duration {
 	return s[max(0, min(i, len(s)-1))]
 }
 
-func mean(ds []time.Duration) time.Duration {
-	var sum time.Duration
-	for _, d := range ds {
-		sum += d
-	}
-	return sum / time.Duration(max(1, len(ds)))
-}
-
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
 func ms2(d time.Duration) string {
@@ -836,66 +902,4 @@ func ints(xs []int) string {
 		parts[i] = strconv.Itoa(x)
 	}
 	return strings.Join(parts, ", ")
-}
-
-// spreadCounts are the numbers of tenants the spread phase serves, the
-// created ones permitting.
-var spreadCounts = []int{1, 1000, 10000}
-
-// spread serves the same number of requests, from the same clients, spread
-// evenly over 1, 1,000 and 10,000 of the tenants (those that exist), each
-// from a fresh child strictmt in its default query mode, so that what
-// grows with the number of tenants served shows apart from everything
-// else: req/s, p99, the server's RSS and its PostgreSQL backends' memory.
-func (s *scale) spread(ctx context.Context) error {
-	if err := s.seed(ctx); err != nil {
-		return err
-	}
-	if err := s.build(ctx); err != nil {
-		return err
-	}
-	var counts []int
-	for _, k := range spreadCounts {
-		if k < s.n {
-			counts = append(counts, k)
-		}
-	}
-	counts = append(counts, s.n)
-	counts = slices.Compact(counts)
-	total := s.rounds * s.n
-	mode := app.DefaultQueryExecMode.String()
-	type spreadRun struct {
-		groups string
-		k      int
-		r      serveResult
-	}
-	var runs []spreadRun
-	for _, g := range s.groups {
-		for _, k := range counts {
-			progressf("serving %d requests spread over %d tenants, database.affinity_groups %s", total, k, g)
-			r, err := s.serveChild(ctx, mode, s.schemas[:k], s.tokens[:k], total, "STRICTMT_DATABASE_AFFINITY_GROUPS="+g)
-			if err != nil {
-				return fmt.Errorf("spread over %d tenants: %w", k, err)
-			}
-			runs = append(runs, spreadRun{g, k, r})
-		}
-	}
-	s.printf("#### Serving 1 to %d tenants with the same clients\n\n", s.n)
-	s.printf("`GET /api/todos/` (a page of 5 todos), %d requests spread evenly over the first *k* tenants (tenant after tenant, each on its own host with its token), %d concurrent clients, against a fresh `strictmt serve` child process for each *k* (query mode %s, default pool of %d connections, `tenancy.max_conns_per_tenant` %d; `database.affinity_groups` 0 is the default, one group per 2 connections). Memory is read after the load: the server's `VmRSS`, and the private memory (`RssAnon`) of its PostgreSQL backends.\n\n",
-		total, s.clients, mode, config.Default().Database.MaxOpenConns, config.Default().ConnsPerTenant())
-	s.printf("| affinity groups | tenants served | req/s | req/s vs. 1,000 tenants | p50 | p99 | strictmt RSS | PG backends | backend memory, total | backend memory, largest |\n")
-	s.printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, run := range runs {
-		ref := 0.0
-		for _, o := range runs {
-			if o.groups == run.groups && (o.k == 1000 || (ref == 0 && o.k == counts[0])) {
-				ref = float64(o.r.load.n) / o.r.load.elapsed.Seconds()
-			}
-		}
-		r := run.r
-		rps := float64(r.load.n) / r.load.elapsed.Seconds()
-		s.printf("| %s | %d | %.0f | %.2fx | %s | %s | %s | %d | %s | %s |\n", run.groups, run.k, rps, rps/ref, ms(r.load.p50), ms(r.load.p99), mb(r.rss), r.backends, mb(r.backendSum), mb(r.backendMax))
-	}
-	s.printf("\n")
-	return nil
 }
