@@ -117,7 +117,7 @@ func parseScaleFlags(args []string) (*scale, error) {
 	catalogN := fs.Int("catalog-tenants", 1000, "tenants the catalog phase sends one backend (at most -tenants - 1)")
 	steadyN := fs.String("steady-tenants", "1,1000,10000,20000", "tenants served in the steady phase's rows (by default those up to -tenants, and -tenants)")
 	steadyReqs := fs.Int("steady-requests", 50000, "measured requests of each steady row")
-	bounds := fs.String("bounds", "", "database.max_schemas_per_conn values the steady phase serves with, one after the other (empty: strictmt's default)")
+	bounds := fs.String("bounds", "", "database.max_schemas_per_conn values the steady phase serves with, one after the other (empty or 0: strictmt's default; -1: no bound)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -141,8 +141,8 @@ func parseScaleFlags(args []string) (*scale, error) {
 	}
 	for _, b := range strings.Split(*bounds, ",") {
 		b = strings.TrimSpace(b)
-		if v, err := strconv.Atoi(b); b != "" && (err != nil || v < 0) {
-			return nil, fmt.Errorf("scale: -bounds: %q is not a number of at least 0", b)
+		if v, err := strconv.Atoi(b); b != "" && (err != nil || v < -1) {
+			return nil, fmt.Errorf("scale: -bounds: %q is not -1 (no bound), 0 (the default) or a bound", b)
 		}
 		s.bounds = append(s.bounds, b)
 	}

@@ -249,14 +249,13 @@ func scrapeConnMetrics(ctx context.Context, client *http.Client, url string) (co
 
 // boundName says which database.max_schemas_per_conn bound serves.
 func boundName(bound string) string {
-	name := bound
-	if bound == "" {
-		name = strconv.Itoa(config.Default().Database.MaxSchemasPerConn) + ", the default"
+	switch bound {
+	case "", "0":
+		return strconv.Itoa(config.Default().SchemasPerConn()) + ", the default"
+	case "-1":
+		return "-1: no bound"
 	}
-	if strings.HasPrefix(name, "0") {
-		name += ": no bound"
-	}
-	return name
+	return bound
 }
 
 // printSteady prints the steady phase's table.
