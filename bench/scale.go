@@ -53,6 +53,7 @@ type scale struct {
 	steadyTenants                                      []int    // tenants served in the steady phase's rows
 	steadyRequests                                     int      // measured requests of a steady row
 	bounds                                             []string // database.max_schemas_per_conn values the steady phase compares ("": strictmt's default)
+	childEnv                                           []string // -env: more settings of the served children
 
 	db      *database
 	a       *app.App
@@ -117,6 +118,7 @@ func parseScaleFlags(args []string) (*scale, error) {
 	catalogN := fs.Int("catalog-tenants", 1000, "tenants the catalog phase sends one backend (at most -tenants - 1)")
 	steadyN := fs.String("steady-tenants", "1,1000,10000,20000", "tenants served in the steady phase's rows (by default those up to -tenants, and -tenants)")
 	steadyReqs := fs.Int("steady-requests", 50000, "measured requests of each steady row")
+	childEnv := fs.String("env", "", "more settings of the served strictmt children, as space-separated KEY=VALUE environment variables (e.g. STRICTMT_DATABASE_HOME_WAIT=20ms)")
 	bounds := fs.String("bounds", "", "database.max_schemas_per_conn values the steady phase serves with, one after the other (empty or 0: strictmt's default; -1: no bound)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -139,6 +141,7 @@ func parseScaleFlags(args []string) (*scale, error) {
 	if s.steadyTenants, err = steadyCounts(*steadyN, s.n, explicit); err != nil {
 		return nil, err
 	}
+	s.childEnv = strings.Fields(*childEnv)
 	for _, b := range strings.Split(*bounds, ",") {
 		b = strings.TrimSpace(b)
 		if v, err := strconv.Atoi(b); b != "" && (err != nil || v < -1) {

@@ -74,6 +74,7 @@ func (s *scale) steadyRun(ctx context.Context, bound string, k int) (steadyRow, 
 	if bound != "" {
 		env = append(env, "STRICTMT_DATABASE_MAX_SCHEMAS_PER_CONN="+bound)
 	}
+	env = append(env, s.childEnv...)
 	c, err := s.startChild(ctx, app.DefaultQueryExecMode.String(), env...)
 	if err != nil {
 		return r, err
@@ -204,6 +205,7 @@ func (b *backendCPU) used() time.Duration {
 type connMetrics struct {
 	retired    int64 // strictmt_tenant_connections_retired_total
 	maxSchemas int64 // the largest strictmt_tenant_connection_schemas
+	sumSchemas int64 // their sum: schemas cached, counting each backend's copy
 	hasSchemas bool  // whether that gauge is served at all
 }
 
@@ -242,6 +244,7 @@ func scrapeConnMetrics(ctx context.Context, client *http.Client, url string) (co
 		case "strictmt_tenant_connection_schemas":
 			m.hasSchemas = true
 			m.maxSchemas = max(m.maxSchemas, int64(v))
+			m.sumSchemas += int64(v)
 		}
 	}
 	return m, sc.Err()
@@ -273,10 +276,10 @@ func (s *scale) printSteady(rows []steadyRow) {
 		"Warm-up first: every one of the row's first *k* tenants twice, tenant after tenant (at least %s requests). "+
 		"Then the measured window: %s requests spread evenly over the *k* tenants in a shuffled order fixed by *k* (not the warm-up's order, so a tenant's requests come at random distances). "+
 		"Over that window: req/s and latency; PostgreSQL CPU per request, from /proc/PID/stat (10 ms ticks) of every backend of the child (tenant connections and catalog pool), read every %d ms, so a backend that ends in the window (a retired connection) counts up to its last reading and one that starts counts from zero; strictmt CPU per request, of the child process. "+
-		"After it: the backends, their private memory (`RssAnon`), and from the child's `/metrics` the most distinct schemas a tenant connection's backend has served (`strictmt_tenant_connection_schemas`, n/a where the child does not serve it) and the connections retired in the window (`strictmt_tenant_connections_retired_total`).\n\n",
+		"After it: the backends, their private memory (`RssAnon`), and from the child's `/metrics` the most distinct schemas a tenant connection's backend has served (`strictmt_tenant_connection_schemas`, n/a where the child does not serve it), their sum over the connections divided by *k* (backends caching each schema, on average) and the connections retired in the window (`strictmt_tenant_connections_retired_total`).\n\n",
 		s.clients, app.DefaultQueryExecMode, cfg.Database.MaxOpenConns, cfg.AffinityGroupCount(), thousands(steadyMinWarmup), thousands(s.steadyRequests), steadyPoll.Milliseconds())
-	s.printf("| max schemas per conn | tenants served | req/s | req/s vs. %s tenants | p50 | p99 | PostgreSQL CPU per request | strictmt CPU per request | PG backends | backend memory, total | backend memory, largest | schemas per backend, max | retirements |\n", thousands(ref))
-	s.printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	s.printf("| max schemas per conn | tenants served | req/s | req/s vs. %s tenants | p50 | p99 | PostgreSQL CPU per request | strictmt CPU per request | PG backends | backend memory, total | backend memory, largest | schemas per backend, max | backends per schema | retirements |\n", thousands(ref))
+	s.printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
 		rps := float64(r.load.n) / r.load.elapsed.Seconds()
 		ratio := "n/a"
@@ -285,13 +288,14 @@ func (s *scale) printSteady(rows []steadyRow) {
 				ratio = fmt.Sprintf("%.2fx", rps/(float64(o.load.n)/o.load.elapsed.Seconds()))
 			}
 		}
-		schemas := "n/a"
+		schemas, copies := "n/a", "n/a"
 		if r.conns.hasSchemas {
 			schemas = strconv.FormatInt(r.conns.maxSchemas, 10)
+			copies = fmt.Sprintf("%.2f", float64(r.conns.sumSchemas)/float64(r.k))
 		}
 		perReq := func(d time.Duration) string { return us(float64(d.Microseconds()) / float64(r.load.n)) }
-		s.printf("| %s | %s | %.0f | %s | %s | %s | %s | %s | %d | %s | %s | %s | %d |\n", boundName(r.bound), thousands(r.k), rps, ratio,
-			ms(r.load.p50), ms(r.load.p99), perReq(r.pgCPU), perReq(r.serverCPU), r.backends, mb(r.backendSum), mb(r.backendMax), schemas, r.retired)
+		s.printf("| %s | %s | %.0f | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %d |\n", boundName(r.bound), thousands(r.k), rps, ratio,
+			ms(r.load.p50), ms(r.load.p99), perReq(r.pgCPU), perReq(r.serverCPU), r.backends, mb(r.backendSum), mb(r.backendMax), schemas, copies, r.retired)
 	}
 	s.printf("\n")
 }

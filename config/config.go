@@ -286,7 +286,7 @@ func Default() Config {
 			ConnMaxLifetime:    30 * time.Minute,
 			ConnMaxIdleTime:    5 * time.Minute,
 			PreparedStatements: 128,
-			HomeWait:           5 * time.Millisecond,
+			HomeWait:           50 * time.Millisecond,
 			Citus:              "auto",
 			Embedded: Embedded{
 				DataDir: "./.data/postgres",

@@ -32,9 +32,13 @@ import (
 // connection goes to the longest-waiting scope that may take it.
 
 // DefaultHomeWait is how long a scope waits for its tenant's busy home
-// connection before it may take a fallback: longer than a typical
-// request holds a connection, so that spilling stays rare.
-const DefaultHomeWait = 5 * time.Millisecond
+// connection before it may take a fallback: far longer than a request
+// holds a connection on a loaded machine, so that only a home held by
+// something slow makes its tenants spill. Over 1,000 tenants at steady
+// state, 5 ms left each schema cached by 1.68 backends on average, 20 ms
+// by 1.25 and 50 ms by 1.06, with less PostgreSQL CPU per request the
+// fewer the copies (docs/BENCHMARKS.md "Scale").
+const DefaultHomeWait = 50 * time.Millisecond
 
 // fallbackGroups is how many groups of its order a tenant whose home is
 // busy past the wait may take, its home included.
