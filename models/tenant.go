@@ -58,18 +58,13 @@ type Task struct {
 
 // OutstandingToken is a refresh token issued to a user (simplejwt's
 // OutstandingToken), known by its id (JTI): the token itself is not kept.
+// BlacklistedAt, when set, refuses the token from then on (what
+// simplejwt keeps as a BlacklistedToken): a logout, or a rotation.
 type OutstandingToken struct {
-	ID        int64     `gorm:"primaryKey"`
-	UserID    *int64    `gorm:""`
-	JTI       string    `gorm:"column:jti;size:255;not null"`
-	CreatedAt time.Time `gorm:"not null"`
-	ExpiresAt time.Time `gorm:"not null"`
-}
-
-// BlacklistedToken refuses an outstanding refresh token from its creation
-// on (simplejwt's BlacklistedToken): a logout, or a rotation.
-type BlacklistedToken struct {
-	ID            int64     `gorm:"primaryKey"`
-	TokenID       int64     `gorm:"not null"`
-	BlacklistedAt time.Time `gorm:"not null"`
+	ID            int64      `gorm:"primaryKey"`
+	UserID        *int64     `gorm:""`
+	JTI           string     `gorm:"column:jti;size:255;not null"`
+	CreatedAt     time.Time  `gorm:"not null"`
+	ExpiresAt     time.Time  `gorm:"not null"`
+	BlacklistedAt *time.Time `gorm:""`
 }

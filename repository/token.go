@@ -19,8 +19,8 @@ const pruneBatch = 100
 // CreateOutstandingToken records a refresh token issued to the user in
 // the tenant of ctx (simplejwt's OutstandingToken), and in the same
 // statement deletes up to pruneBatch rows of tokens that expired before
-// expiredBefore, with their blacklist entries: a token past its expiry is
-// refused whatever the blacklist says. Issuing a token is the last write
+// expiredBefore, blacklisted or not: a token past its expiry is refused
+// whatever the blacklist says. Issuing a token is the last write
 // of every request that issues one, so the statement travels with the
 // request's COMMIT (datapath.Commit): the scope has ended afterwards.
 func CreateOutstandingToken(ctx context.Context, userID int64, jti string, expiresAt, expiredBefore time.Time) error {
@@ -45,21 +45,18 @@ func CreateOutstandingToken(ctx context.Context, userID int64, jti string, expir
 // BlacklistToken blacklists the refresh token jti of the user in the
 // tenant of ctx (recording it as outstanding first if it is not), and
 // reports whether this call blacklisted it: false when it already was, so
-// of two concurrent uses of one token only one gets true.
+// of two concurrent uses of one token only one gets true (the second
+// waits for the first's row lock, then finds blacklisted_at set).
 func BlacklistToken(ctx context.Context, userID int64, jti string, expiresAt time.Time) (bool, error) {
 	st, err := datapath.BuildShape(ctx, "blacklist token", []any{userID, jti, expiresAt}, func(db *gorm.DB) *gorm.DB {
-		ot, bt, err := tokenTables(db)
+		ot, err := datapath.Table(db, &models.OutstandingToken{})
 		if err != nil {
 			return withError(db, err)
 		}
-		return db.Raw(`WITH o AS (
-		INSERT INTO ? (user_id, jti, expires_at) VALUES (?, ?, ?)
-		ON CONFLICT (jti) DO UPDATE SET jti = EXCLUDED.jti
-		RETURNING id
-	)
-	INSERT INTO ? (token_id) SELECT id FROM o
-	ON CONFLICT (token_id) DO NOTHING
-	RETURNING id`, ot, userID, jti, expiresAt, bt)
+		return db.Raw(`INSERT INTO ? AS o (user_id, jti, expires_at, blacklisted_at) VALUES (?, ?, ?, now())
+	ON CONFLICT (jti) DO UPDATE SET blacklisted_at = EXCLUDED.blacklisted_at
+	WHERE o.blacklisted_at IS NULL
+	RETURNING id`, ot, userID, jti, expiresAt)
 	})
 	if err != nil {
 		return false, err
@@ -82,11 +79,11 @@ func BlacklistToken(ctx context.Context, userID int64, jti string, expiresAt tim
 // transaction of its own when the request's has not begun.
 func IsTokenBlacklisted(ctx context.Context, jti string) (bool, error) {
 	st, err := datapath.BuildShape(ctx, "token blacklisted", []any{jti}, func(db *gorm.DB) *gorm.DB {
-		ot, bt, err := tokenTables(db)
+		ot, err := datapath.Table(db, &models.OutstandingToken{})
 		if err != nil {
 			return withError(db, err)
 		}
-		return db.Raw(`SELECT EXISTS (SELECT 1 FROM ? b JOIN ? o ON o.id = b.token_id WHERE o.jti = ?)`, bt, ot, jti)
+		return db.Raw(`SELECT EXISTS (SELECT 1 FROM ? WHERE jti = ? AND blacklisted_at IS NOT NULL)`, ot, jti)
 	})
 	if err != nil {
 		return false, err
@@ -97,15 +94,4 @@ func IsTokenBlacklisted(ctx context.Context, jti string) (bool, error) {
 		return false, translate(err, "")
 	}
 	return found, nil
-}
-
-// tokenTables names the outstanding and blacklisted token tables of db's
-// tenant (see datapath.Table).
-func tokenTables(db *gorm.DB) (outstanding, blacklisted any, err error) {
-	ot, err := datapath.Table(db, &models.OutstandingToken{})
-	if err != nil {
-		return nil, nil, err
-	}
-	bt, err := datapath.Table(db, &models.BlacklistedToken{})
-	return ot, bt, err
 }

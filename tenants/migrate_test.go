@@ -429,3 +429,79 @@ func TestClaimedSpareKeepsItsVersionRecord(t *testing.T) {
 		t.Fatalf("%+v, want rec_spare vouched for", rep)
 	}
 }
+
+// TestBlacklistMovesIntoOutstandingTokens builds a schema with the tenant
+// migrations before 00007, blacklists a token as they kept it (a row of
+// blacklisted_tokens), and runs 00007: the token's blacklisted_at is the
+// date its row held, the other token is still live, and
+// blacklisted_tokens is gone.
+func TestBlacklistMovesIntoOutstandingTokens(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t)
+	ms, err := tenants.TenantMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(tx *gorm.DB, m tenants.Migration) error {
+		for _, s := range tenants.SplitStatements(m.SQL) {
+			if err := tx.Exec(s).Error; err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
+			}
+		}
+		return nil
+	}
+	type token struct {
+		JTI           string
+		BlacklistedAt *string
+	}
+	var got []token
+	var left *string
+	errRollback := errors.New("rollback")
+	err = env.App.DB.Transaction(func(tx *gorm.DB) error {
+		for _, s := range []string{"CREATE SCHEMA blmove", "SET LOCAL search_path TO blmove", "SET LOCAL TimeZone TO 'UTC'"} {
+			if err := tx.Exec(s).Error; err != nil {
+				return err
+			}
+		}
+		for _, m := range ms {
+			if m.Version < 7 {
+				if err := run(tx, m); err != nil {
+					return err
+				}
+			}
+		}
+		for _, s := range []string{
+			"INSERT INTO users (username, email, password_hash) VALUES ('bea', 'bea@example.com', 'x')",
+			"INSERT INTO outstanding_tokens (user_id, jti, expires_at) VALUES (1, 'live', now() + interval '1 day'), (1, 'refused', now() + interval '1 day')",
+			"INSERT INTO blacklisted_tokens (token_id, blacklisted_at) SELECT id, '2030-01-02 03:04:05+00' FROM outstanding_tokens WHERE jti = 'refused'",
+		} {
+			if err := tx.Exec(s).Error; err != nil {
+				return err
+			}
+		}
+		for _, m := range ms {
+			if m.Version == 7 {
+				if err := run(tx, m); err != nil {
+					return err
+				}
+			}
+		}
+		if err := tx.Raw("SELECT jti, blacklisted_at::text FROM outstanding_tokens ORDER BY jti").Scan(&got).Error; err != nil {
+			return err
+		}
+		if err := tx.Raw("SELECT to_regclass('blacklisted_tokens')::text").Scan(&left).Error; err != nil {
+			return err
+		}
+		return errRollback
+	})
+	if !errors.Is(err, errRollback) {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].JTI != "live" || got[0].BlacklistedAt != nil ||
+		got[1].JTI != "refused" || got[1].BlacklistedAt == nil || *got[1].BlacklistedAt != "2030-01-02 03:04:05+00" {
+		t.Fatalf("tokens after 00007: %+v", got)
+	}
+	if left != nil {
+		t.Fatalf("blacklisted_tokens is still there: %s", *left)
+	}
+}
