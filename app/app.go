@@ -103,7 +103,20 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, migrate Migr
 	if err := a.buildServices(ctx); err != nil {
 		return nil, err
 	}
+	a.closeStartupConns()
 	return a, nil
+}
+
+// closeStartupConns closes the idle connections of the catalog pools once
+// start-up is done: its work over every tenant (migrations, the spares)
+// leaves catalog entries of all of them in the backends that did it,
+// which would keep them for database.conn_max_lifetime (docs/BENCHMARKS.md
+// "Scale": 18 MB at 10,000 tenants). The pools open new ones on demand.
+func (a *App) closeStartupConns() {
+	for _, db := range []*sql.DB{a.SQL, a.DirectSQL} {
+		db.SetMaxIdleConns(0)
+		db.SetMaxIdleConns(a.Config.Database.MaxIdleConns)
+	}
 }
 
 func (a *App) startEmbedded(ctx context.Context) error {
