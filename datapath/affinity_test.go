@@ -195,6 +195,36 @@ func TestAffinityHotTenant(t *testing.T) {
 	}
 }
 
+// TestAffinityGuestsDoNotBlockHomes: a hot tenant spread over other
+// tenants' homes does not make them wait: a tenant whose home is held by
+// the hot tenant's guest scope takes its next connection at once, however
+// long HomeWait, while a home held by a tenant of its own still makes it
+// wait.
+func TestAffinityGuestsDoNotBlockHomes(t *testing.T) {
+	ctx := context.Background()
+	store, catalog := affinityStore(t, 4, 1, StoreOptions{HomeWait: 10 * time.Second})
+	hot := store.NewTenant(Tenant{ID: 1, Schema: "tenant_hot"})
+	for range 2 {
+		_, end := holdConn(t, ctx, catalog, hot)
+		defer end()
+	}
+	// hot holds its home and, as a guest, its second connection.
+	guestHeld, homeHeld := hot.order[1], hot.order[0]
+	other := tenantWhere(store, 2, func(o []int) bool { return o[0] == guestHeld && o[1] != homeHeld })
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if g := groupOf(t, rctx, catalog, NewReadOnlyScope(other, false)); g != group(other.order[1]) {
+		t.Errorf("with its home held by another tenant's guest scope a read ran on %s, want its next connection %s", g, group(other.order[1]))
+	}
+	cohomed := tenantWhere(store, 3, func(o []int) bool { return o[0] == homeHeld })
+	wctx, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel2()
+	err := Run(NewContextWithScope(wctx, NewReadOnlyScope(cohomed, false)), Stmt{SQL: "SELECT 1", Exec: func(pgconn.CommandTag) error { return nil }})
+	if err == nil {
+		t.Error("a read whose home is held by a tenant homed there did not wait for it")
+	}
+}
+
 // TestAffinityGroupsPerTenant: with GroupsPerTenant 2 (Citus in strict
 // isolation), a tenant's transactions take its home group, then its next
 // group, and then wait rather than reach a third; another tenant whose

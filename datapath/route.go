@@ -26,7 +26,12 @@ import (
 //     take any of its first n groups at once: a hot tenant spreads over
 //     as much of the pool as it has requests in flight
 //     (tenancy.max_conns_per_tenant bounds those), up to
-//     StoreOptions.GroupsPerTenant when that is set.
+//     StoreOptions.GroupsPerTenant when that is set;
+//   - a group whose connections are all held, one of them by a guest (a
+//     scope of a tenant whose home it is not), does not count among a
+//     tenant's groups: the tenant goes on down its order instead of
+//     waiting for it, so a hot tenant spread over others' homes does not
+//     make their tenants wait (still within GroupsPerTenant).
 //
 // Scopes that wait are served first come first served: a freed
 // connection goes to the longest-waiting scope that may take it.
@@ -49,6 +54,7 @@ const fallbackGroups = 2
 type lease struct {
 	*sql.Conn
 	group int
+	guest bool // the group is not the tenant's home
 }
 
 // router hands the store's connection groups to tenant scopes (see
@@ -62,6 +68,7 @@ type router struct {
 
 	mu       sync.Mutex
 	free     []int          // connections each group may still open or hand out
+	guests   []int          // connections of each group held by guests
 	queue    []*waiter      // scopes waiting, oldest first
 	inflight map[string]int // scopes holding or waiting for a connection, by schema
 }
@@ -84,6 +91,7 @@ func newRouter(groups []*sql.DB, wait time.Duration, limit int) *router {
 	for _, g := range groups {
 		r.free = append(r.free, g.Stats().MaxOpenConnections)
 	}
+	r.guests = make([]int, len(groups))
 	return r
 }
 
@@ -125,12 +133,13 @@ func (r *router) conn(ctx context.Context, schema string, order []int) (*lease, 
 	if err != nil {
 		return nil, err
 	}
+	guest := g != order[0]
 	c, err := r.groups[g].Conn(ctx)
 	if err != nil {
-		r.release(g, schema)
+		r.release(g, schema, guest)
 		return nil, err
 	}
-	return &lease{Conn: c, group: g}, nil
+	return &lease{Conn: c, group: g, guest: guest}, nil
 }
 
 // acquire reserves a connection of one of the groups schema's scope may
@@ -167,7 +176,8 @@ func (r *router) acquire(ctx context.Context, schema string, order []int) (int, 
 			r.mu.Lock()
 			if w.served {
 				r.mu.Unlock()
-				r.release(<-w.got, schema)
+				g := <-w.got
+				r.release(g, schema, g != order[0])
 				return -1, ctx.Err()
 			}
 			r.dequeue(w)
@@ -186,13 +196,46 @@ func (r *router) allowed(w *waiter) int {
 // take reserves the first group w may take that has a connection free,
 // or returns -1. Called with r.mu held.
 func (r *router) take(w *waiter) int {
-	for _, g := range w.order[:r.allowed(w)] {
-		if r.free[g] > 0 {
-			r.free[g]--
-			return g
+	g := -1
+	r.window(w, func(h int) bool {
+		if r.free[h] > 0 {
+			g = h
+			return true
+		}
+		return false
+	})
+	if g >= 0 {
+		r.hold(g, w.order)
+	}
+	return g
+}
+
+// window calls f with the groups w may take now, in its order, until f
+// returns true: its first allowed(w) groups, not counting those held
+// whole with a guest among them, and no further than r.limit groups.
+// Called with r.mu held.
+func (r *router) window(w *waiter, f func(g int) bool) {
+	n := r.allowed(w)
+	for _, g := range w.order[:r.limit] {
+		if f(g) {
+			return
+		}
+		if r.free[g] == 0 && r.guests[g] > 0 {
+			continue
+		}
+		if n--; n == 0 {
+			return
 		}
 	}
-	return -1
+}
+
+// hold counts a connection of group g as taken by a scope whose group
+// order is order. Called with r.mu held.
+func (r *router) hold(g int, order []int) {
+	r.free[g]--
+	if g != order[0] {
+		r.guests[g]++
+	}
 }
 
 // dequeue removes w from the queue. Called with r.mu held.
@@ -210,19 +253,29 @@ func (r *router) done(schema string) {
 	}
 }
 
-// release gives back group g's connection that a scope of schema held:
-// to the longest-waiting scope that may take it, or to the group.
-func (r *router) release(g int, schema string) {
+// release gives back group g's connection that a scope of schema held
+// (as a guest or not): to the longest-waiting scope that may take it, or
+// to the group.
+func (r *router) release(g int, schema string, guest bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.done(schema)
+	r.free[g]++
+	if guest {
+		r.guests[g]--
+	}
 	for i, w := range r.queue {
-		if slices.Contains(w.order[:r.allowed(w)], g) {
+		may := false
+		r.window(w, func(h int) bool {
+			may = h == g
+			return may
+		})
+		if may {
 			r.queue = slices.Delete(r.queue, i, i+1)
+			r.hold(g, w.order)
 			w.served = true
 			w.got <- g
 			return
 		}
 	}
-	r.free[g]++
 }
