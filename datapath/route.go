@@ -20,8 +20,9 @@ import (
 //   - a scope takes the tenant's home group (first in its order) when
 //     the home has a connection free;
 //   - when the home is busy it waits for it, HomeWait at most, and only
-//     then takes the first free of its first FallbackGroups groups (its
-//     fallbacks, fixed per tenant; never whichever group is freest);
+//     then takes its home or its fallback, the second of its order,
+//     whichever frees first (fallbackGroups; fixed per tenant, never
+//     whichever group is freest);
 //   - a tenant with n scopes holding or waiting for a connection may
 //     take any of its first n groups at once: a hot tenant spreads over
 //     as much of the pool as it has requests in flight
