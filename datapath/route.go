@@ -55,7 +55,6 @@ const fallbackGroups = 2
 type lease struct {
 	*sql.Conn
 	group int
-	guest bool // the group is not the tenant's home
 }
 
 // router hands the store's connection groups to tenant scopes (see
@@ -134,13 +133,12 @@ func (r *router) conn(ctx context.Context, schema string, order []int) (*lease, 
 	if err != nil {
 		return nil, err
 	}
-	guest := g != order[0]
 	c, err := r.groups[g].Conn(ctx)
 	if err != nil {
-		r.release(g, schema, guest)
+		r.release(g, schema, order)
 		return nil, err
 	}
-	return &lease{Conn: c, group: g, guest: guest}, nil
+	return &lease{Conn: c, group: g}, nil
 }
 
 // acquire reserves a connection of one of the groups schema's scope may
@@ -177,8 +175,7 @@ func (r *router) acquire(ctx context.Context, schema string, order []int) (int, 
 			r.mu.Lock()
 			if w.served {
 				r.mu.Unlock()
-				g := <-w.got
-				r.release(g, schema, g != order[0])
+				r.release(<-w.got, schema, order)
 				return -1, ctx.Err()
 			}
 			r.dequeue(w)
@@ -254,15 +251,15 @@ func (r *router) done(schema string) {
 	}
 }
 
-// release gives back group g's connection that a scope of schema held
-// (as a guest or not): to the longest-waiting scope that may take it, or
-// to the group.
-func (r *router) release(g int, schema string, guest bool) {
+// release gives back group g's connection that a scope of schema, whose
+// group order is order, held: to the longest-waiting scope that may take
+// it, or to the group.
+func (r *router) release(g int, schema string, order []int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.done(schema)
 	r.free[g]++
-	if guest {
+	if g != order[0] {
 		r.guests[g]--
 	}
 	for i, w := range r.queue {

@@ -225,7 +225,7 @@ func (s *Store) conn(ctx context.Context, t *Tenant) (*lease, error) {
 func (s *Store) put(c *lease, t *Tenant) {
 	c.Close()
 	if s.route != nil {
-		s.route.release(c.group, t.Schema, c.guest)
+		s.route.release(c.group, t.Schema, t.order)
 	}
 }
 
