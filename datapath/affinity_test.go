@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/strictmt/strictmt/internal/pgtest"
 )
 
@@ -22,15 +21,11 @@ func affinityStore(t *testing.T, groups, share int, opts ...StoreOptions) (*Stor
 	t.Helper()
 	url := pgtest.NewDatabase(t)
 	open := func(app string, n int) *sql.DB {
-		cfg, err := pgx.ParseConfig(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
-		cfg.RuntimeParams["application_name"] = app
-		db := stdlib.OpenDB(*cfg)
+		db := openPool(t, url, func(cfg *pgx.ConnConfig) {
+			cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+			cfg.RuntimeParams["application_name"] = app
+		})
 		db.SetMaxOpenConns(n)
-		t.Cleanup(func() { db.Close() })
 		return db
 	}
 	catalog := open("catalog", 4)

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/internal/pgtest"
 )
@@ -16,12 +15,7 @@ import (
 // a table t_read.items holding one row, and the pool it is served from.
 func readTenant(t *testing.T) (*Tenant, *sql.DB) {
 	t.Helper()
-	cfg, err := pgx.ParseConfig(pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := stdlib.OpenDB(*cfg)
-	t.Cleanup(func() { pool.Close() })
+	pool := openPool(t, pgtest.NewDatabase(t), nil)
 	if _, err := pool.Exec(`CREATE SCHEMA t_read; CREATE TABLE t_read.items (id int PRIMARY KEY, name text NOT NULL); INSERT INTO t_read.items VALUES (1, 'one')`); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/strictmt/strictmt/internal/pgtest"
 )
 
@@ -17,12 +16,7 @@ import (
 // one backend serves them all.
 func TestConnectionRetiredPastMaxSchemas(t *testing.T) {
 	t.Parallel()
-	cfg, err := pgx.ParseConfig(pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := stdlib.OpenDB(*cfg)
-	t.Cleanup(func() { pool.Close() })
+	pool := openPool(t, pgtest.NewDatabase(t), nil)
 	pool.SetMaxOpenConns(1)
 	for i := range 4 {
 		if _, err := pool.Exec(fmt.Sprintf("CREATE SCHEMA s%d; CREATE TABLE s%d.items (n int)", i, i)); err != nil {
