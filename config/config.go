@@ -548,8 +548,8 @@ func (d Database) validate(p *problems) {
 	if d.AffinityGroups < 0 || (d.MaxOpenConns >= 1 && d.AffinityGroups > d.MaxOpenConns) {
 		p.add("database.affinity_groups", "must be between 0 (one group per connection) and database.max_open_conns")
 	}
-	if d.HomeWait < 0 {
-		p.add("database.home_wait", "must not be negative")
+	if d.HomeWait <= 0 {
+		p.add("database.home_wait", "must be positive, e.g. 50ms")
 	}
 	if d.MaxSchemasPerConn < -1 {
 		p.add("database.max_schemas_per_conn", "must be -1 (no bound), 0 (derived from database.max_open_conns) or a positive bound")

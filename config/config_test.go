@@ -97,6 +97,7 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"ErrTopTenants", []string{"STRICTMT_METRICS_TOP_TENANTS=0"}, "", "metrics.top_tenants"},
 		{"ErrMetricsAddr", []string{"STRICTMT_METRICS_ADDR=127.0.0.1:8080"}, "", "metrics.addr"},
 		{"ErrMaxSchemasPerConn", []string{"STRICTMT_DATABASE_MAX_SCHEMAS_PER_CONN=-2"}, "", "database.max_schemas_per_conn"},
+		{"ErrHomeWaitZero", []string{"STRICTMT_DATABASE_HOME_WAIT=0s"}, "", "database.home_wait"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := flags(t)
