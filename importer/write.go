@@ -3,15 +3,12 @@ package importer
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/repository"
 	"github.com/strictmt/strictmt/tenants"
-	"gorm.io/gorm"
 )
 
 // write creates the tenant and copies its rows in one transaction of
@@ -29,28 +26,13 @@ func (im *run) write(ctx context.Context, d *tenantData, p *plan) error {
 		pu := models.NewDate(*d.tenant.PaidUntil)
 		params.PaidUntil = &pu
 	}
-	return im.t.DB.WithContext(ctx).Connection(func(conn *gorm.DB) error {
-		sqlConn, ok := conn.Statement.ConnPool.(*sql.Conn)
-		if !ok {
-			return fmt.Errorf("importer: a connection handle holds %T, not *sql.Conn", conn.Statement.ConnPool)
-		}
-		_, err := im.t.Tenants.CreateTenantWith(ctx, params, tenants.CreateOptions{
-			DB:      conn,
-			Replace: im.o.Replace,
-			Populate: func(ctx context.Context, tx *gorm.DB, c *models.Tenant) error {
-				// The creation's transaction runs on sqlConn; its pgx
-				// connection is in that transaction too.
-				return sqlConn.Raw(func(driverConn any) error {
-					pc, ok := driverConn.(*stdlib.Conn)
-					if !ok {
-						return fmt.Errorf("importer: the database driver is %T, not pgx", driverConn)
-					}
-					return im.copyRows(ctx, pc.Conn(), c.SchemaName, d)
-				})
-			},
-		})
-		return err
+	_, err := im.t.Tenants.CreateTenantWith(ctx, params, tenants.CreateOptions{
+		Replace: im.o.Replace,
+		Populate: func(ctx context.Context, conn *pgx.Conn, c *models.Tenant) error {
+			return im.copyRows(ctx, conn, c.SchemaName, d)
+		},
 	})
+	return err
 }
 
 // copyTable is one table copyRows fills: its columns in the order its

@@ -27,6 +27,25 @@ func InsertVersionsStmt(versions []int64) string {
 	return b.String()
 }
 
+// AddVersionsStmt records versions as applied in schema's version table.
+func AddVersionsStmt(schema string, versions []int64) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + versionTable(schema) + " (version_id, is_applied) VALUES ")
+	for i, v := range versions {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(" + strconv.FormatInt(v, 10) + ", true)")
+	}
+	return b.String()
+}
+
+// RecordVersionsStmt has the catalog copy what schema's version table
+// holds now, as RecordVersionsSQL does, without parameters.
+func RecordVersionsStmt(schema string) string {
+	return "SELECT public.strictmt_record_versions(" + quoteLiteral(schema) + ")"
+}
+
 // TenantMigrationStmts returns a tenant migration's statements, body,
 // preceded by those that make schema the search_path and, on Citus,
 // accept the migration's triggers (see UnsafeTriggersStmt). SET LOCAL

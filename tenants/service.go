@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pressly/goose/v3/database"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/internal/pgerr"
@@ -147,19 +148,21 @@ func (s *Service) CreateTenant(ctx context.Context, p CreateParams) (*models.Ten
 
 // CreateOptions extends CreateTenantWith beyond a plain creation.
 type CreateOptions struct {
-	// DB, when not nil, is the handle the creation's transaction runs on
-	// instead of the service's own; a handle bound to one connection
-	// (gorm's DB.Connection) lets Populate reach that connection's driver,
-	// for instance to COPY rows into the new schema.
-	DB *gorm.DB
 	// Replace first deletes the tenant that has the schema name, if any,
 	// with its domains, schema, rows and role, in the same transaction: a
 	// failure later leaves it as it was.
 	Replace bool
+	// AtVersion, when not 0, provisions the schema at that tenant
+	// migration version (its migrations only, never a spare) for
+	// Populate; the later migrations are applied after Populate, in the
+	// same transaction, as a migrate would apply them. EINVALID when no
+	// migration has that version.
+	AtVersion int64
 	// Populate, when not nil, runs in the transaction once the schema is
-	// provisioned, before the change is announced; an error from it rolls
-	// the whole creation back.
-	Populate func(ctx context.Context, tx *gorm.DB, c *models.Tenant) error
+	// provisioned, before the change is announced, on the transaction's
+	// own connection (to COPY rows into the new schema, say); an error
+	// from it rolls the whole creation back.
+	Populate func(ctx context.Context, conn *pgx.Conn, c *models.Tenant) error
 }
 
 // CreateTenantWith is CreateTenant with the options o: a tenant created
@@ -188,15 +191,15 @@ func (s *Service) CreateTenantWith(ctx context.Context, p CreateParams, o Create
 		CreatedOn:  models.NewDate(now),
 		CreatedAt:  now,
 	}
-	db := s.db
-	if o.DB != nil {
-		db = o.DB
+	body, later, err := s.migrationsAt(o.AtVersion)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.ensureGroup(ctx); err != nil {
 		return nil, err
 	}
 	var took time.Duration // provisioning, for the observer
-	err := onConn(ctx, db, func(conn *gorm.DB, raw rawConn) error {
+	err = onConn(ctx, s.db, func(conn *gorm.DB, raw rawConn) error {
 		cat := repository.NewCatalog(conn)
 		return conn.Transaction(func(tx *gorm.DB) error {
 			if o.Replace {
@@ -218,14 +221,17 @@ func (s *Service) CreateTenantWith(ctx context.Context, p CreateParams, o Create
 				tenant.Domains = append(tenant.Domains, dom)
 			}
 			start := time.Now()
-			if err := s.provision(ctx, tx, raw, tenant.SchemaName, tenant.RoleName); err != nil {
+			if err := s.provisionAt(ctx, tx, raw, tenant, body); err != nil {
 				return err
 			}
 			took = time.Since(start)
 			if o.Populate != nil {
-				if err := o.Populate(ctx, tx, tenant); err != nil {
+				if err := raw.do(func(c *pgx.Conn) error { return o.Populate(ctx, c, tenant) }); err != nil {
 					return err
 				}
+			}
+			if err := s.migrateForward(ctx, raw, tenant, later); err != nil {
+				return err
 			}
 			return notify(ctx, tx, tenant.SchemaName)
 		})
@@ -239,6 +245,57 @@ func (s *Service) CreateTenantWith(ctx context.Context, p CreateParams, o Create
 	s.changed()
 	s.refill()
 	return tenant, nil
+}
+
+// provisionAt provisions c's schema and role as provision does or, with
+// body (see migrationsAt), at an older version, from body.
+func (s *Service) provisionAt(ctx context.Context, tx *gorm.DB, raw rawConn, c *models.Tenant, body []string) error {
+	if body == nil {
+		return s.provision(ctx, tx, raw, c.SchemaName, c.RoleName)
+	}
+	stmts := repository.CreateSchemaStmts(c.SchemaName, c.RoleName, s.cluster.roles(), body, s.cluster.Citus)
+	return provisionError(raw.execEach(ctx, stmts), c.SchemaName, c.RoleName)
+}
+
+// migrationsAt returns, for CreateOptions.AtVersion v, the provisioning
+// body of the schema at version v (see buildSchemaStmts) and the
+// migrations after v; nil and none for 0 or the latest version, which
+// the usual provisioning serves.
+func (s *Service) migrationsAt(v int64) (body []string, later []Migration, err error) {
+	if v == 0 || v == s.migrations[len(s.migrations)-1].Version {
+		return nil, nil, nil
+	}
+	for i, m := range s.migrations {
+		if m.Version == v {
+			body, err := buildSchemaStmts(s.migrations[:i+1])
+			return body, s.migrations[i+1:], err
+		}
+	}
+	return nil, nil, apperr.Errorf(apperr.EINVALID, "No tenant migration has the version %d.", v)
+}
+
+// migrateForward applies ms, the migrations after the version a schema
+// was provisioned at, to the tenant c's schema on raw's connection, in
+// its transaction: their statements, their rows in the version table,
+// the role's grants on what they made, and the catalog's copy of the
+// versions.
+func (s *Service) migrateForward(ctx context.Context, raw rawConn, c *models.Tenant, ms []Migration) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	for _, m := range ms {
+		if err := raw.execEach(ctx, repository.TenantMigrationStmts(c.SchemaName, s.cluster.Citus, m.statements())); err != nil {
+			return fmt.Errorf("%s: %w", m.Name, err)
+		}
+	}
+	stmts := []string{repository.AddVersionsStmt(c.SchemaName, versions(ms))}
+	if !s.cluster.Citus {
+		stmts = append(stmts, repository.RecordVersionsStmt(c.SchemaName))
+	}
+	if err := raw.execEach(ctx, stmts); err != nil {
+		return err
+	}
+	return grantExisting(ctx, raw.c, c.SchemaName, c.RoleName)
 }
 
 func (s *Service) changed() {

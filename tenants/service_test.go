@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/internal/apptest"
 	"github.com/strictmt/strictmt/internal/pgtest"
@@ -208,7 +209,7 @@ func TestCreateTenantFailingMidwayLeavesNothing(t *testing.T) {
 				if step == "catalog" {
 					p.Domains = append(p.Domains, "refused-"+host+".localhost")
 				} else {
-					o.Populate = func(context.Context, *gorm.DB, *models.Tenant) error { return errPopulate }
+					o.Populate = func(context.Context, *pgx.Conn, *models.Tenant) error { return errPopulate }
 				}
 				_, err = svc.CreateTenantWith(ctx, p, o)
 				if err == nil {
@@ -307,14 +308,15 @@ func TestCreateTenantWithPopulateAndReplace(t *testing.T) {
 	ctx := context.Background()
 	svc, db := env.App.Tenants, env.App.DB
 	p := tenants.CreateParams{Name: "Tenant A", SchemaName: "tenant_a", Domains: []string{"a.localhost"}}
-	insert := func(ctx context.Context, tx *gorm.DB, c *models.Tenant) error {
-		return tx.Exec(`INSERT INTO "` + c.SchemaName + `".todos (id, title) VALUES (7, 'in the creation')`).Error
+	insert := func(ctx context.Context, conn *pgx.Conn, c *models.Tenant) error {
+		_, err := conn.Exec(ctx, `INSERT INTO "`+c.SchemaName+`".todos (id, title) VALUES (7, 'in the creation')`)
+		return err
 	}
 
 	t.Run("ErrPopulateRollsBackAll", func(t *testing.T) {
 		boom := errors.New("boom")
-		_, err := svc.CreateTenantWith(ctx, p, tenants.CreateOptions{Populate: func(ctx context.Context, tx *gorm.DB, c *models.Tenant) error {
-			if err := insert(ctx, tx, c); err != nil {
+		_, err := svc.CreateTenantWith(ctx, p, tenants.CreateOptions{Populate: func(ctx context.Context, conn *pgx.Conn, c *models.Tenant) error {
+			if err := insert(ctx, conn, c); err != nil {
 				return err
 			}
 			return boom
@@ -337,7 +339,7 @@ func TestCreateTenantWithPopulateAndReplace(t *testing.T) {
 	}
 
 	t.Run("ErrReplaceKeepsOldOnFailure", func(t *testing.T) {
-		_, err := svc.CreateTenantWith(ctx, p, tenants.CreateOptions{Replace: true, Populate: func(context.Context, *gorm.DB, *models.Tenant) error {
+		_, err := svc.CreateTenantWith(ctx, p, tenants.CreateOptions{Replace: true, Populate: func(context.Context, *pgx.Conn, *models.Tenant) error {
 			return errors.New("boom")
 		}})
 		if err == nil {

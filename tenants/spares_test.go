@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/internal/apptest"
 	"github.com/strictmt/strictmt/models"
@@ -97,7 +98,7 @@ func TestClaimFailingMidwayKeepsTheSpare(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		failing := tenants.CreateOptions{Populate: func(context.Context, *gorm.DB, *models.Tenant) error { return errors.New("populate failed") }}
+		failing := tenants.CreateOptions{Populate: func(context.Context, *pgx.Conn, *models.Tenant) error { return errors.New("populate failed") }}
 		if _, err := svc.CreateTenantWith(ctx, tenants.CreateParams{Name: "F", SchemaName: "spare_fail", Domains: []string{"spare-fail.localhost"}}, failing); err == nil {
 			t.Fatal("creation did not fail")
 		}
