@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/strictmt/strictmt/archive"
 	"github.com/strictmt/strictmt/auth"
 	"github.com/strictmt/strictmt/config"
 	"github.com/strictmt/strictmt/datapath"
@@ -53,8 +54,10 @@ type App struct {
 	DirectDB  *gorm.DB
 	// Cluster is what the database is (plain PostgreSQL or Citus, see
 	// database.citus) and the tenant roles' group role.
-	Cluster  tenants.Cluster
-	Tenants  *tenants.Service
+	Cluster tenants.Cluster
+	Tenants *tenants.Service
+	// Archives exports, restores and clones tenants, through Tenants.
+	Archives *archive.Service
 	Resolver *tenants.Resolver
 	Tokens   *auth.Tokens
 	// Metrics is nil unless metrics.enabled.
@@ -406,6 +409,9 @@ func (a *App) buildServices(ctx context.Context) error {
 	}
 	svc.SetCluster(a.Cluster)
 	a.Tenants = svc
+	if a.Archives, err = archive.New(a.DirectDB, svc); err != nil {
+		return err
+	}
 	if a.Metrics != nil {
 		a.Resolver.SetObserver(a.Metrics)
 		svc.SetProvisionObserver(a.Metrics.ObserveProvisioning)

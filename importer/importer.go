@@ -84,8 +84,8 @@ type Options struct {
 	// failAfter, set only by tests, makes the import of every tenant fail
 	// once the named table has been copied.
 	failAfter string
-	// bulkRows, set only by tests, replaces bulkIndexRows and
-	// bulkKeyRows (see deferBuild), so that a small source takes the bulk
+	// bulkRows, set only by tests, replaces tenants.BulkIndexRows and
+	// tenants.BulkKeyRows (see tenants.DeferBuild), so that a small source takes the bulk
 	// path too.
 	bulkRows                   int
 	bulkIndexRows, bulkKeyRows int
@@ -215,7 +215,7 @@ func (o *Options) normalize() error {
 	if o.Workers <= 0 {
 		o.Workers = DefaultWorkers
 	}
-	o.bulkIndexRows, o.bulkKeyRows = bulkIndexRows, bulkKeyRows
+	o.bulkIndexRows, o.bulkKeyRows = tenants.BulkIndexRows, tenants.BulkKeyRows
 	if o.bulkRows > 0 {
 		o.bulkIndexRows, o.bulkKeyRows = o.bulkRows, o.bulkRows
 	}

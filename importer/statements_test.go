@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/internal/apptest"
 	"github.com/strictmt/strictmt/internal/pgtest"
+	"github.com/strictmt/strictmt/tenants"
 )
 
 // TestDeferredBuildSendsOneCommandPerMessage records what the importer
@@ -44,7 +45,7 @@ func TestDeferredBuildSendsOneCommandPerMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	restore, err := deferBuild(ctx, conn, []string{`"bulk_a"."todos"`}, [][2]string{{`"bulk_a"."tasks"`, "project_id"}, {`"bulk_a"."tasks"`, "todo_id"}})
+	restore, err := tenants.DeferBuild(ctx, conn, []string{`"bulk_a"."todos"`}, [][2]string{{`"bulk_a"."tasks"`, "project_id"}, {`"bulk_a"."tasks"`, "todo_id"}})
 	if err != nil {
 		t.Fatal(err)
 	}
