@@ -21,7 +21,7 @@ type projects struct{ log *slog.Logger }
 
 // registerProjects registers the projects resource and its analytics on
 // the authenticated group. Every user of the tenant sees and changes the
-// tenant's projects, as in the seed.
+// tenant's projects, as in the seed, owned or ownerless.
 func registerProjects(r *gin.RouterGroup, d Deps) {
 	h := &projects{log: d.Log}
 	r.GET("/projects", h.list)
@@ -34,22 +34,29 @@ func registerProjects(r *gin.RouterGroup, d Deps) {
 }
 
 type projectResponse struct {
-	ID          int64  `json:"id"`
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	Owner       int64  `json:"owner"`
-	OwnerName   string `json:"owner_name"`
-	ClientName  string `json:"client_name"`
-	CreatedAt   string `json:"created_at"`
+	ID          int64   `json:"id"`
+	Name        string  `json:"name"`
+	Description string  `json:"description"`
+	Owner       *int64  `json:"owner"`
+	OwnerName   *string `json:"owner_name"`
+	ClientName  string  `json:"client_name"`
+	CreatedAt   string  `json:"created_at"`
 }
 
+// toProjectResponse renders p, with its owner's username as loaded with
+// it; clientName is the tenant's name. An ownerless project has null for
+// both owner and owner_name.
 func toProjectResponse(p *models.Project, clientName string) projectResponse {
 	r := projectResponse{
 		ID: p.ID, Name: p.Name, Description: p.Description, Owner: p.OwnerID,
 		ClientName: clientName, CreatedAt: formatTime(p.CreatedAt),
 	}
-	if p.Owner != nil {
-		r.OwnerName = p.Owner.Username
+	if p.OwnerID != nil {
+		var name string
+		if p.Owner != nil {
+			name = p.Owner.Username
+		}
+		r.OwnerName = &name
 	}
 	return r
 }

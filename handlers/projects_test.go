@@ -358,6 +358,108 @@ func TestProjectDelete(t *testing.T) {
 	})
 }
 
+// TestProjectOwnerless: a project without an owner (a tenant cloned
+// without its users keeps its projects so) is listed and read with null
+// owner and owner_name, and any user of the tenant may change, analyse
+// and delete it, as an ownerless todo.
+func TestProjectOwnerless(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t)
+	a := newPTTenant(t, env, "tenant_a", "alice")
+	bob := a.as(t, "bob")
+	orphan := a.project(t, "Orphan", "left behind")
+	owned := a.project(t, "Owned", "")
+	todo := a.todo(t, "in the orphan")
+	task := a.task(t, orphan, todo, "2024-11-20")
+	disown := func(t *testing.T) {
+		t.Helper()
+		a.exec(t, `UPDATE {s}.projects SET owner_id = NULL WHERE id = ?`, orphan)
+	}
+	disown(t)
+	for id, day := range map[int64]int{orphan: 1, owned: 2} {
+		a.exec(t, `UPDATE {s}.projects SET created_at = ? WHERE id = ?`, time.Date(2024, 1, day, 12, 0, 0, 0, time.UTC), id)
+	}
+	path := fmt.Sprintf("/api/projects/%d/", orphan)
+	const ro = `"client_name": "Tenant tenant_a", "owner": null, "owner_name": null`
+
+	t.Run("DetailOwnerNull", func(t *testing.T) {
+		for _, u := range []*ptTenant{a, bob} {
+			ptAssertBody(t, u.do(t, "GET", path, nil), http.StatusOK, fmt.Sprintf(`{"id": %d, "name": "Orphan", "description": "left behind", `+ro+`, "created_at": "2024-01-01T12:00:00Z"}`, orphan))
+		}
+	})
+	t.Run("ListedWithOwnerNull", func(t *testing.T) {
+		r := bob.must(t, http.StatusOK, "GET", "/api/projects/", nil)
+		if got := ptResultIDs(t, r); !reflect.DeepEqual(got, []int64{owned, orphan}) || r.Body["count"] != 2.0 {
+			t.Fatalf("ids %v count %v, want [%d %d] 2", got, r.Body["count"], owned, orphan)
+		}
+		results := r.Body["results"].([]any)
+		item := results[1].(map[string]any)
+		want := map[string]any{"id": float64(orphan), "name": "Orphan", "description": "left behind", "owner": nil,
+			"owner_name": nil, "client_name": "Tenant tenant_a", "created_at": "2024-01-01T12:00:00Z"}
+		if !reflect.DeepEqual(item, want) {
+			t.Fatalf("item %v, want %v", item, want)
+		}
+		if o := results[0].(map[string]any); o["owner"] != float64(a.userID) || o["owner_name"] != "alice" {
+			t.Fatalf("owned project listed as %v", o)
+		}
+	})
+	t.Run("FiltersAndOrdering", func(t *testing.T) {
+		for query, want := range map[string][]int64{
+			"search=behind":                     {orphan},
+			"ordering=name":                     {orphan, owned},
+			fmt.Sprintf("owner=%d", a.userID):   {owned},
+			fmt.Sprintf("owner=%d", bob.userID): {},
+		} {
+			if got := ptResultIDs(t, a.must(t, http.StatusOK, "GET", "/api/projects/?"+query, nil)); !reflect.DeepEqual(got, want) {
+				t.Errorf("?%s: ids %v, want %v", query, got, want)
+			}
+		}
+	})
+	t.Run("TaskStillListed", func(t *testing.T) {
+		r := bob.must(t, http.StatusOK, "GET", fmt.Sprintf("/api/tasks/?project=%d", orphan), nil)
+		if got := ptResultIDs(t, r); !reflect.DeepEqual(got, []int64{task}) {
+			t.Fatalf("tasks %v, want [%d]", got, task)
+		}
+		r = bob.must(t, http.StatusOK, "GET", fmt.Sprintf("/api/tasks/%d/", task), nil)
+		if r.Body["project"] != float64(orphan) || r.Body["project_name"] != "Orphan" {
+			t.Fatalf("task %s", r.Raw)
+		}
+		bob.task(t, orphan, bob.todo(t, "bob's"), "2024-11-21")
+	})
+	t.Run("Analytics", func(t *testing.T) {
+		ptAssertBody(t, bob.do(t, "GET", path+"analytics/", nil), http.StatusOK, `{"total_tasks": 2, "completed_tasks": 0,
+			"pending_tasks": 2, "overdue_tasks": 2, "average_completion_time": null, "average_completion_seconds": null}`)
+	})
+	t.Run("PatchByAnyUserKeepsItOwnerless", func(t *testing.T) {
+		r := bob.do(t, "PATCH", path, map[string]any{"name": "Adopted?"})
+		ptAssertBody(t, r, http.StatusOK, fmt.Sprintf(`{"id": %d, "name": "Adopted?", "description": "left behind", `+ro+`}`, orphan), "created_at")
+	})
+	t.Run("PutByAnyUserKeepsItOwnerless", func(t *testing.T) {
+		r := a.do(t, "PUT", path, map[string]any{"name": "Put", "description": ""})
+		ptAssertBody(t, r, http.StatusOK, fmt.Sprintf(`{"id": %d, "name": "Put", "description": "", `+ro+`}`, orphan), "created_at")
+	})
+	t.Run("PatchOwnerAdoptsIt", func(t *testing.T) {
+		r := bob.do(t, "PATCH", path, map[string]any{"owner": bob.userID})
+		ptAssertBody(t, r, http.StatusOK, fmt.Sprintf(`{"id": %d, "name": "Put", "description": "", "client_name": "Tenant tenant_a", "owner": %d, "owner_name": "bob"}`, orphan, bob.userID), "created_at")
+		disown(t)
+	})
+	t.Run("ErrPatchUnknownOwner", func(t *testing.T) {
+		ptAssertBody(t, bob.do(t, "PATCH", path, map[string]any{"owner": 99}), http.StatusBadRequest, `{"owner": ["`+ptInvalidPK(99)+`"]}`)
+		ptAssertBody(t, a.do(t, "GET", path, nil), http.StatusOK, fmt.Sprintf(`{"id": %d, "name": "Put", "description": "", `+ro+`}`, orphan), "created_at")
+	})
+	t.Run("DeleteByAnyUser", func(t *testing.T) {
+		bob.must(t, http.StatusNoContent, "DELETE", path, nil)
+		a.must(t, http.StatusNotFound, "GET", path, nil)
+		a.must(t, http.StatusNotFound, "GET", fmt.Sprintf("/api/tasks/%d/", task), nil)
+		if n := a.count(t, "tasks"); n != 0 {
+			t.Fatalf("%d tasks left, want 0", n)
+		}
+		if got := ptResultIDs(t, a.must(t, http.StatusOK, "GET", "/api/projects/", nil)); !reflect.DeepEqual(got, []int64{owned}) {
+			t.Fatalf("projects %v, want [%d]", got, owned)
+		}
+	})
+}
+
 func TestProjectList(t *testing.T) {
 	t.Parallel()
 	env := apptest.New(t)

@@ -33,12 +33,13 @@ type Todo struct {
 	Owner              *User      `gorm:"foreignKey:OwnerID"`
 }
 
-// Project groups tasks.
+// Project groups tasks. It is owned by a user or, when its tenant was
+// cloned without its users, by nobody: OwnerID is nil.
 type Project struct {
 	ID          int64     `gorm:"primaryKey"`
 	Name        string    `gorm:"size:255;not null"`
 	Description string    `gorm:"not null"`
-	OwnerID     int64     `gorm:"not null"`
+	OwnerID     *int64    `gorm:""`
 	CreatedAt   time.Time `gorm:"not null"`
 	Owner       *User     `gorm:"foreignKey:OwnerID"`
 }

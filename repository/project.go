@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/models"
@@ -55,19 +56,23 @@ type ProjectAnalytics struct {
 const projectColumns = "id, name, description, owner_id, created_at, owner_name"
 
 // scanProject reads a row of projectColumns into p, with its owner's id
-// and username (see scanFunc).
+// and username; an ownerless project has neither (see scanFunc).
 func scanProject(r pgx.Row, p *models.Project, extra ...any) error {
-	var owner string
+	var owner pgtype.Text
 	if err := r.Scan(append([]any{&p.ID, &p.Name, &p.Description, &p.OwnerID, &p.CreatedAt, &owner}, extra...)...); err != nil {
 		return err
 	}
-	p.Owner = &models.User{ID: p.OwnerID, Username: owner}
+	p.Owner = nil
+	if p.OwnerID != nil {
+		p.Owner = &models.User{ID: *p.OwnerID, Username: owner.String}
+	}
 	return nil
 }
 
-// projects returns db reading from the tenant's projects joined with
-// their owners' usernames, as a derived table named projects, so filters
-// and ORDER BY lists use plain column names.
+// projects returns db reading from the tenant's projects left-joined with
+// their owners' usernames (NULL for an ownerless project), as a derived
+// table named projects, so filters and ORDER BY lists use plain column
+// names.
 func projects(db *gorm.DB) (*gorm.DB, error) {
 	p, err := datapath.Table(db, &models.Project{})
 	if err != nil {
@@ -77,7 +82,7 @@ func projects(db *gorm.DB) (*gorm.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return db.Table("(SELECT p.*, u.username AS owner_name FROM ? p JOIN ? u ON u.id = p.owner_id) AS projects", p, u), nil
+	return db.Table("(SELECT p.*, u.username AS owner_name FROM ? p LEFT JOIN ? u ON u.id = p.owner_id) AS projects", p, u), nil
 }
 
 // CheckProjectRefs returns an EINVALID error naming "owner", with DRF's
@@ -101,7 +106,7 @@ func CreateProject(ctx context.Context, p *models.Project) error {
 		return err
 	}
 	if err := datapath.Run(ctx, st); err != nil {
-		return translateRefs(err, projectForeignKeys, map[string]*int64{"owner": &p.OwnerID}, "")
+		return translateRefs(err, projectForeignKeys, map[string]*int64{"owner": p.OwnerID}, "")
 	}
 	return commitProject(ctx, p, p.ID, nil)
 }

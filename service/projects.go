@@ -30,10 +30,11 @@ func CreateProject(ctx context.Context, in NewProject, invalid apperr.Fields) (*
 	if err := withRefs(invalid, repository.CheckProjectRefs(ctx, in.OwnerID)); err != nil {
 		return nil, err
 	}
-	p := &models.Project{Name: in.Name, Description: in.Description, OwnerID: user.ID}
+	owner := user.ID
 	if in.OwnerID != nil {
-		p.OwnerID = *in.OwnerID
+		owner = *in.OwnerID
 	}
+	p := &models.Project{Name: in.Name, Description: in.Description, OwnerID: &owner}
 	if err := repository.CreateProject(ctx, p); err != nil {
 		return nil, err
 	}
@@ -42,7 +43,9 @@ func CreateProject(ctx context.Context, in NewProject, invalid apperr.Fields) (*
 
 // UpdateProject changes the given fields of the project with id and
 // returns it; invalid is CreateProject's, and a new owner must be a user
-// of the tenant. ENOTFOUND when there is no such project.
+// of the tenant (an ownerless project may be given one). Any user of the
+// tenant may change any project, owned or ownerless. ENOTFOUND when there
+// is no such project.
 func UpdateProject(ctx context.Context, id int64, u repository.ProjectUpdate, invalid apperr.Fields) (*models.Project, error) {
 	if err := withRefs(invalid, repository.CheckProjectRefs(ctx, u.OwnerID)); err != nil {
 		return nil, err
@@ -51,7 +54,8 @@ func UpdateProject(ctx context.Context, id int64, u repository.ProjectUpdate, in
 }
 
 // DeleteProject deletes the project with id, and its tasks: any user of
-// the tenant may. ENOTFOUND when there is none.
+// the tenant may, whoever owns it or when nobody does. ENOTFOUND when
+// there is none.
 func DeleteProject(ctx context.Context, id int64) error {
 	return repository.DeleteProject(ctx, id)
 }

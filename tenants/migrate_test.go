@@ -505,3 +505,86 @@ func TestBlacklistMovesIntoOutstandingTokens(t *testing.T) {
 		t.Fatalf("blacklisted_tokens is still there: %s", *left)
 	}
 }
+
+// TestOwnerlessProjects builds a schema with the tenant migrations before
+// 00008, with a user's project, and runs 00008: the project keeps its
+// owner, a project may now have none, and deleting the user still
+// deletes the projects they own (ON DELETE CASCADE) but not an ownerless
+// one.
+func TestOwnerlessProjects(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t)
+	ms, err := tenants.TenantMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(tx *gorm.DB, m tenants.Migration) error {
+		for _, s := range tenants.SplitStatements(m.SQL) {
+			if err := tx.Exec(s).Error; err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
+			}
+		}
+		return nil
+	}
+	exec := func(tx *gorm.DB, stmts ...string) error {
+		for _, s := range stmts {
+			if err := tx.Exec(s).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	type project struct {
+		Name    string
+		OwnerID *int64
+	}
+	var migrated, left []project
+	errRollback := errors.New("rollback")
+	err = env.App.DB.Transaction(func(tx *gorm.DB) error {
+		if err := exec(tx, "CREATE SCHEMA ownerless", "SET LOCAL search_path TO ownerless"); err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.Version < 8 {
+				if err := run(tx, m); err != nil {
+					return err
+				}
+			}
+		}
+		if err := exec(tx,
+			"INSERT INTO users (username, email, password_hash) VALUES ('bea', 'bea@example.com', 'x')",
+			"INSERT INTO projects (name, owner_id) VALUES ('owned', 1)",
+		); err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.Version == 8 {
+				if err := run(tx, m); err != nil {
+					return err
+				}
+			}
+		}
+		if err := tx.Raw("SELECT name, owner_id FROM projects ORDER BY id").Scan(&migrated).Error; err != nil {
+			return err
+		}
+		if err := exec(tx,
+			"INSERT INTO projects (name) VALUES ('ownerless')",
+			"DELETE FROM users WHERE id = 1",
+		); err != nil {
+			return err
+		}
+		if err := tx.Raw("SELECT name, owner_id FROM projects ORDER BY id").Scan(&left).Error; err != nil {
+			return err
+		}
+		return errRollback
+	})
+	if !errors.Is(err, errRollback) {
+		t.Fatal(err)
+	}
+	if len(migrated) != 1 || migrated[0].Name != "owned" || migrated[0].OwnerID == nil || *migrated[0].OwnerID != 1 {
+		t.Fatalf("projects after 00008: %+v, want owned by user 1", migrated)
+	}
+	if len(left) != 1 || left[0].Name != "ownerless" || left[0].OwnerID != nil {
+		t.Fatalf("projects after deleting their owner: %+v, want only the ownerless one", left)
+	}
+}
