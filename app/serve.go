@@ -41,6 +41,9 @@ func (a *App) Handler() http.Handler {
 
 		Tenants:          a.Tenants,
 		Placements:       tenants.PlacementService{DB: a.DirectSQL},
+		Archives:         a.Archives,
+		ArchiveTimeout:   a.Config.Admin.ArchiveTimeout,
+		MaxArchiveBytes:  a.Config.Admin.MaxArchiveBytes,
 		AdminToken:       a.Config.Admin.Token,
 		PublicHosts:      a.Config.Tenancy.PublicHosts,
 		EnforcePaidUntil: a.Config.Tenancy.EnforcePaidUntil,

@@ -250,6 +250,13 @@ var tenantGroupRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 // Admin configures the admin HTTP API.
 type Admin struct {
 	Token string `mapstructure:"token"`
+	// ArchiveTimeout bounds a tenant export or restore through the admin
+	// API (instead of http.request_timeout and the server's read and
+	// write timeouts, which a large tenant's archive outlasts).
+	ArchiveTimeout time.Duration `mapstructure:"archive_timeout"`
+	// MaxArchiveBytes is the largest archive a restore through the admin
+	// API accepts (instead of http.max_body_bytes).
+	MaxArchiveBytes int64 `mapstructure:"max_archive_bytes"`
 }
 
 // Dev holds development conveniences.
@@ -293,6 +300,7 @@ func Default() Config {
 				OSUser:  "postgres",
 			},
 		},
+		Admin: Admin{ArchiveTimeout: 30 * time.Minute, MaxArchiveBytes: 4 << 30},
 		Auth: Auth{
 			AccessTTL:  15 * time.Minute,
 			RefreshTTL: 7 * 24 * time.Hour,
@@ -486,6 +494,12 @@ func (c Config) validateGeneral(p *problems) {
 	}
 	if c.Admin.Token != "" && len(c.Admin.Token) < 16 {
 		p.add("admin.token", "must be at least 16 characters when set")
+	}
+	if c.Admin.ArchiveTimeout <= 0 {
+		p.add("admin.archive_timeout", "must be positive")
+	}
+	if c.Admin.MaxArchiveBytes <= 0 {
+		p.add("admin.max_archive_bytes", "must be positive")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -47,6 +47,12 @@ type Deps struct {
 	Tenants     TenantService
 	AdminToken  string
 	PublicHosts []string
+	// Archives, when not nil, serves the admin API's tenant export,
+	// restore and clone, each under ArchiveTimeout, a restore's archive
+	// up to MaxArchiveBytes.
+	Archives        ArchiveService
+	ArchiveTimeout  time.Duration
+	MaxArchiveBytes int64
 	// Placements, when not nil, serves the admin API's tenant placement
 	// paths (Citus); without it they answer 404.
 	Placements PlacementService
@@ -84,7 +90,9 @@ func NewRouter(d Deps) http.Handler {
 	if d.Metrics != nil {
 		r.Use(d.Metrics)
 	}
-	r.Use(middleware.RequestID(), middleware.SecurityHeaders(), middleware.ForwardedHost(d.TrustedProxies), middleware.Logger(d.Log), middleware.RequestLineHost(), middleware.CORS(d.Log, d.CORSOrigins, tenantHeaders(d)...), middleware.Recovery(d.Log), middleware.BodyLimit(d.Log, d.MaxBodyBytes), middleware.ReadBody(d.Log, d.BodyTimeout), middleware.Timeout(d.RequestTimeout))
+	r.Use(middleware.RequestID(), middleware.SecurityHeaders(), middleware.ForwardedHost(d.TrustedProxies), middleware.Logger(d.Log), middleware.RequestLineHost(), middleware.CORS(d.Log, d.CORSOrigins, tenantHeaders(d)...), middleware.Recovery(d.Log),
+		middleware.Except(streamedRoutes, middleware.BodyLimit(d.Log, d.MaxBodyBytes)), middleware.Except(streamedRoutes, middleware.ReadBody(d.Log, d.BodyTimeout)),
+		middleware.Except(longRoutes, middleware.Timeout(d.RequestTimeout)))
 
 	r.NoRoute(func(c *gin.Context) { c.JSON(http.StatusNotFound, gin.H{"detail": "Not found."}) })
 	r.NoMethod(func(c *gin.Context) {

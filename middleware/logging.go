@@ -67,6 +67,22 @@ func BodyLimit(log *slog.Logger, max int64) gin.HandlerFunc {
 	}
 }
 
+// Except runs h on every route but those in paths (gin's full paths, as
+// registered).
+func Except(paths []string, h gin.HandlerFunc) gin.HandlerFunc {
+	skip := map[string]bool{}
+	for _, p := range paths {
+		skip[p] = true
+	}
+	return func(c *gin.Context) {
+		if skip[c.FullPath()] {
+			c.Next()
+			return
+		}
+		h(c)
+	}
+}
+
 // Timeout bounds the request's context, so database work of a request
 // that takes too long is cancelled and answered with 503.
 func Timeout(d time.Duration) gin.HandlerFunc {
