@@ -46,12 +46,6 @@ func registerAdmin(r *gin.RouterGroup, d Deps) {
 	maps.Copy(routes, placementRoutes(d))
 	maps.Copy(routes, archiveRoutes(d))
 	for path, handlers := range routes {
-		if path == "/tenants/restore" {
-			// Only POST: any other method on it is one on the tenant
-			// named "restore".
-			r.Handle(http.MethodPost, path, handlers[http.MethodPost])
-			continue
-		}
 		for _, m := range adminMethods {
 			if fn, ok := handlers[m]; ok {
 				r.Handle(m, path, fn)

@@ -15,9 +15,10 @@ var schemaNameRe = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // reservedSchemaNames are names a tenant schema may never take: PostgreSQL's
 // own schemas and its reserved key words, which would need quoting in every
-// hand-written query an operator runs.
+// hand-written query an operator runs, and the words of the admin API's
+// paths that stand where a schema name does (/admin/tenants/restore).
 var reservedSchemaNames = map[string]bool{
-	"public": true, "information_schema": true,
+	"public": true, "information_schema": true, "restore": true,
 	"all": true, "analyse": true, "analyze": true, "and": true, "any": true, "array": true,
 	"as": true, "asc": true, "asymmetric": true, "both": true, "case": true, "cast": true,
 	"check": true, "collate": true, "column": true, "constraint": true, "create": true,
@@ -36,7 +37,7 @@ var reservedSchemaNames = map[string]bool{
 
 // ValidateSchemaName returns an EINVALID error (field schema_name) unless
 // name matches ^[a-z_][a-z0-9_]{0,62}$ and is not reserved (pg_*, public,
-// information_schema, SQL key words).
+// information_schema, SQL key words, restore).
 func ValidateSchemaName(name string) error {
 	switch {
 	case name == "":
