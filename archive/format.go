@@ -266,6 +266,7 @@ func (w *writer) close() (*Checksums, error) {
 // reader reads an archive entry by entry, checking as it goes what can
 // be checked; check verifies the rest at the end.
 type reader struct {
+	src   *source
 	br    *bufio.Reader
 	gz    *gzip.Reader
 	tr    *tar.Reader
@@ -279,16 +280,20 @@ type reader struct {
 // newReader starts reading an archive from r and reads its first
 // entry's header.
 func newReader(r io.Reader) (*reader, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
+	src := &source{r: r}
+	br := bufio.NewReaderSize(src, 64<<10)
 	gz, err := gzip.NewReader(br)
 	if err != nil {
+		if src.err != nil {
+			return nil, src.err
+		}
 		if errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, apperr.Errorf(apperr.EINVALID, "The file is not a strictmt tenant archive (not gzip data).")
 		}
 		return nil, damaged("%v", err)
 	}
 	gz.Multistream(false)
-	rd := &reader{br: br, gz: gz, tr: tar.NewReader(gz), whole: sha256.New()}
+	rd := &reader{src: src, br: br, gz: gz, tr: tar.NewReader(gz), whole: sha256.New()}
 	if err := rd.next(); err != nil {
 		return nil, err
 	}
@@ -303,7 +308,7 @@ func (rd *reader) next() error {
 		rd.hdr = nil
 		return nil
 	case err != nil:
-		return readError(err)
+		return rd.readError(err)
 	case hdr.Typeflag != tar.TypeReg:
 		return damaged("the entry %q is not a file", hdr.Name)
 	}
@@ -311,8 +316,28 @@ func (rd *reader) next() error {
 	return nil
 }
 
-// readError is the error of a failed read of the archive's stream.
-func readError(err error) error {
+// source is what an archive is read from; it keeps the first error of
+// its reads, which is the source's (a body over its size limit, a
+// connection lost) rather than the archive's.
+type source struct {
+	r   io.Reader
+	err error
+}
+
+func (s *source) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && s.err == nil {
+		s.err = fmt.Errorf("reading the archive: %w", err)
+	}
+	return n, err
+}
+
+// readError is the error of a failed read of the archive's stream: the
+// source's own, or the damage the stream shows.
+func (rd *reader) readError(err error) error {
+	if rd.src.err != nil {
+		return rd.src.err
+	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return damaged("it ends early")
 	}
@@ -338,7 +363,7 @@ func (rd *reader) readJSON(name string, v any) ([]byte, error) {
 	}
 	b, err := io.ReadAll(rd.tr)
 	if err != nil {
-		return nil, readError(err)
+		return nil, rd.readError(err)
 	}
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
@@ -427,7 +452,7 @@ func (t *tableReader) read(p []byte) (int, error) {
 			continue
 		}
 		if err != nil {
-			return 0, readError(err)
+			return 0, t.rd.readError(err)
 		}
 	}
 	return 0, io.EOF
@@ -465,7 +490,7 @@ func (rd *reader) check(m *Manifest) error {
 		return damaged("the archive's checksum does not match")
 	}
 	if _, err := io.Copy(io.Discard, rd.gz); err != nil {
-		return readError(err)
+		return rd.readError(err)
 	}
 	if _, err := rd.br.ReadByte(); !errors.Is(err, io.EOF) {
 		return damaged("data follows the archive's end")
