@@ -3,17 +3,21 @@ package archive_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/archive"
 	"github.com/strictmt/strictmt/internal/apptest"
 	"github.com/strictmt/strictmt/internal/pgtest"
+	"github.com/strictmt/strictmt/tenants"
 	"gorm.io/gorm"
 )
 
@@ -108,14 +112,23 @@ func sameRows(t *testing.T, db *gorm.DB, a, b string, tables []string) {
 }
 
 // footprint is what a database holds of tenants: catalog rows, domains,
-// schemas and roles.
+// schemas, and the roles of the tenants of schemas (roles are shared by
+// every database of the server, whose other tests make their own).
 type footprint struct{ clients, domains, schemas, roles int64 }
 
-func footprintOf(t *testing.T, db *gorm.DB) footprint {
+func footprintOf(t *testing.T, db *gorm.DB, schemas ...string) footprint {
 	t.Helper()
+	var dbName string
+	if err := db.Raw(`SELECT current_database()`).Scan(&dbName).Error; err != nil {
+		t.Fatal(err)
+	}
+	roles := make([]string, len(schemas))
+	for i, s := range schemas {
+		roles[i] = tenants.RoleName(dbName, s)
+	}
 	var f footprint
 	if err := db.Raw(`SELECT (SELECT count(*) FROM public.clients), (SELECT count(*) FROM public.domains),
-		(SELECT count(*) FROM pg_namespace), (SELECT count(*) FROM pg_roles)`).Row().Scan(&f.clients, &f.domains, &f.schemas, &f.roles); err != nil {
+		(SELECT count(*) FROM pg_namespace), (SELECT count(*) FROM pg_roles WHERE rolname IN ?)`, roles).Row().Scan(&f.clients, &f.domains, &f.schemas, &f.roles); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -228,4 +241,285 @@ func TestRoundTrip(t *testing.T) {
 			t.Fatalf("B's role reading B's todos: %v", err)
 		}
 	})
+}
+
+// writers runs n clients writing to host until stop is closed: each
+// creates a todo and a task in project 1 on it, and deletes the todo it
+// made two rounds before (its tasks go with it). It returns the wait for
+// them and the number of rounds they finished.
+func writers(t *testing.T, env *apptest.Env, host, token string, n int, stop <-chan struct{}) (wait func() int64) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var rounds atomic.Int64
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []float64
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r := env.Do(t, apptest.Request{Method: "POST", Host: host, Path: "/api/todos/", Token: token, Body: map[string]any{"title": "written during the copy"}})
+				if r.Status != 201 {
+					t.Errorf("POST todo: %d %s", r.Status, r.Raw)
+					return
+				}
+				id := r.Body["id"].(float64)
+				if r := env.Do(t, apptest.Request{Method: "POST", Host: host, Path: "/api/tasks/", Token: token, Body: map[string]any{"project": 1, "todo": id, "due_date": "2030-01-01"}}); r.Status != 201 {
+					t.Errorf("POST task: %d %s", r.Status, r.Raw)
+					return
+				}
+				mine = append(mine, id)
+				if len(mine) > 2 {
+					if r := env.Do(t, apptest.Request{Method: "DELETE", Host: host, Path: fmt.Sprintf("/api/todos/%d/", int64(mine[0])), Token: token}); r.Status != 204 {
+						t.Errorf("DELETE todo: %d %s", r.Status, r.Raw)
+						return
+					}
+					mine = mine[1:]
+				}
+				rounds.Add(1)
+			}
+		}()
+	}
+	return func() int64 { wg.Wait(); return rounds.Load() }
+}
+
+// consistent fails unless every task of schema has its project and its
+// todo, and every todo's previous todo and owner exist.
+func consistent(t *testing.T, db *gorm.DB, schema string) {
+	t.Helper()
+	var orphans int64
+	q := fmt.Sprintf(`SELECT (SELECT count(*) FROM %[1]q.tasks k WHERE NOT EXISTS (SELECT 1 FROM %[1]q.projects p WHERE p.id = k.project_id)
+		OR NOT EXISTS (SELECT 1 FROM %[1]q.todos d WHERE d.id = k.todo_id))
+		+ (SELECT count(*) FROM %[1]q.todos d WHERE d.owner_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %[1]q.users u WHERE u.id = d.owner_id))`, schema)
+	if err := db.Raw(q).Scan(&orphans).Error; err != nil || orphans != 0 {
+		t.Fatalf("%s: %d rows without what they reference (%v)", schema, orphans, err)
+	}
+}
+
+// TestCopiesWhileWriting exports and clones a tenant while 8 clients
+// write to it: each archive and each clone is one snapshot, every task
+// with its project and todo.
+func TestCopiesWhileWriting(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t)
+	ctx := context.Background()
+	db := env.App.DirectDB
+	env.CreateTenant(t, "busy_a", "busy-a.localhost")
+	s := seed(t, env, "busy-a.localhost")
+	fill(t, db, "busy_a", 20, 30000, 100, 3000)
+
+	stop := make(chan struct{})
+	wait := writers(t, env, "busy-a.localhost", s.access, 8, stop)
+	var archives [][]byte
+	var clones []string
+	for i := range 3 {
+		archives = append(archives, export(t, env, "busy_a"))
+		schema := fmt.Sprintf("busy_clone%d", i)
+		if _, err := env.App.Archives.Clone(ctx, archive.CloneParams{Source: "busy_a", Schema: schema, Domains: []string{fmt.Sprintf("busy-clone%d.localhost", i)}}); err != nil {
+			t.Fatal(err)
+		}
+		clones = append(clones, schema)
+	}
+	close(stop)
+	if rounds := wait(); rounds == 0 {
+		t.Fatal("no write happened during the copies")
+	}
+	for i, b := range archives {
+		schema := fmt.Sprintf("busy_copy%d", i)
+		if _, err := env.App.Archives.Restore(ctx, bytes.NewReader(b), archive.RestoreParams{Schema: schema, Domains: []string{fmt.Sprintf("busy-copy%d.localhost", i)}}); err != nil {
+			t.Fatalf("restoring archive %d: %v", i, err)
+		}
+		consistent(t, db, schema)
+	}
+	for _, schema := range clones {
+		consistent(t, db, schema)
+	}
+}
+
+// TestCloneWithAndWithoutUsers clones a tenant with its users (logins and
+// rows as they were) and without (rows kept, ownerless), and the seed
+// flow goes on in both.
+func TestCloneWithAndWithoutUsers(t *testing.T) {
+	t.Parallel()
+	env := apptest.Start(t, apptest.ShippedConfig(t))
+	ctx := context.Background()
+	db := env.App.DirectDB
+	env.CreateTenant(t, "orig", "orig.localhost")
+	s := seed(t, env, "orig.localhost")
+	fill(t, db, "orig", 10, 5000, 50, 500)
+
+	c, err := env.App.Archives.Clone(ctx, archive.CloneParams{Source: "orig", Schema: "orig_copy", Domains: []string{"orig-copy.localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Tenant.Name != "Tenant orig" || len(c.Tables) != 4 {
+		t.Fatalf("clone: %+v %+v", c.Tenant, c.Tables)
+	}
+	sameRows(t, db, "orig", "orig_copy", []string{"users", "todos", "projects", "tasks"})
+	if r := login(t, env, "orig-copy.localhost", seedLogin); r.Status != 200 {
+		t.Fatalf("login on the clone: %d %s", r.Status, r.Raw)
+	}
+	if r := env.Do(t, apptest.Request{Method: "GET", Host: "orig-copy.localhost", Path: "/api/todos/", Token: s.access}); r.Status != 401 {
+		t.Fatalf("the source's token on the clone: %d %s", r.Status, r.Raw)
+	}
+	var tokens int64
+	if err := db.Raw(`SELECT count(*) FROM orig_copy.outstanding_tokens`).Scan(&tokens).Error; err != nil || tokens != 1 {
+		t.Fatalf("tokens on the clone: %d %v (its own login only)", tokens, err)
+	}
+
+	bare, err := env.App.Archives.Clone(ctx, archive.CloneParams{Source: "orig", Schema: "orig_bare", Name: "Bare", Domains: []string{"orig-bare.localhost"}, WithoutUsers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bare.Tenant.Name != "Bare" {
+		t.Fatalf("clone name: %q", bare.Tenant.Name)
+	}
+	var users, owned, assigned, todos, projects, tasks int64
+	if err := db.Raw(`SELECT (SELECT count(*) FROM orig_bare.users), (SELECT count(*) FROM orig_bare.todos WHERE owner_id IS NOT NULL) + (SELECT count(*) FROM orig_bare.projects WHERE owner_id IS NOT NULL),
+		(SELECT count(*) FROM orig_bare.tasks WHERE assigned_user_id IS NOT NULL), (SELECT count(*) FROM orig_bare.todos), (SELECT count(*) FROM orig_bare.projects), (SELECT count(*) FROM orig_bare.tasks)`).Row().Scan(&users, &owned, &assigned, &todos, &projects, &tasks); err != nil {
+		t.Fatal(err)
+	}
+	if users != 0 || owned != 0 || assigned != 0 || todos != 5000 || projects != 50 || tasks != 500 {
+		t.Fatalf("without users: %d users, %d owned, %d assigned; %d todos, %d projects, %d tasks", users, owned, assigned, todos, projects, tasks)
+	}
+	var differ int64
+	if err := db.Raw(`SELECT count(*) FROM (SELECT id, title, description, completed, recurrence_interval, created_at, completion_time, due_at, previous_id FROM orig.todos
+		EXCEPT ALL SELECT id, title, description, completed, recurrence_interval, created_at, completion_time, due_at, previous_id FROM orig_bare.todos) x`).Scan(&differ).Error; err != nil || differ != 0 {
+		t.Fatalf("todos without users differ: %d %v", differ, err)
+	}
+	// The seed flow, from sign-up, on the clone without users.
+	r := env.Do(t, apptest.Request{Method: "POST", Host: "orig-bare.localhost", Path: "/api/register/", Body: seedRegister})
+	if r.Status != 201 || r.Body["user"].(map[string]any)["id"] != 1.0 {
+		t.Fatalf("register on the bare clone: %d %s", r.Status, r.Raw)
+	}
+	tok := r.Body["access"].(string)
+	for _, p := range []struct {
+		path, body string
+		id         float64
+	}{{"/api/todos/", seedTodo, 5001}, {"/api/projects/", seedProject, 51}, {"/api/tasks/", seedTask, 501}} {
+		if r := env.Do(t, apptest.Request{Method: "POST", Host: "orig-bare.localhost", Path: p.path, Token: tok, Body: p.body}); r.Status != 201 || r.Body["id"] != p.id {
+			t.Fatalf("POST %s on the bare clone: %d %s", p.path, r.Status, r.Raw)
+		}
+	}
+	if r := env.Do(t, apptest.Request{Method: "GET", Host: "orig-bare.localhost", Path: "/api/projects/2/", Token: tok}); r.Status != 200 || r.Body["owner"] != nil || r.Body["owner_name"] != nil {
+		t.Fatalf("an ownerless project of the bare clone: %d %s", r.Status, r.Raw)
+	}
+}
+
+// TestExportHoldsOnlyItsTenant exports one of two tenants whose rows have
+// interleaved ids: the archive holds none of the other's rows, and its
+// restore only the exported tenant's.
+func TestExportHoldsOnlyItsTenant(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t)
+	ctx := context.Background()
+	db := env.App.DirectDB
+	for _, s := range []struct{ schema, mark string }{{"inter_a", "alpha"}, {"inter_b", "SECRET-of-b"}} {
+		env.CreateTenant(t, s.schema, strings.ReplaceAll(s.schema, "_", "-")+".localhost")
+		odd := 1
+		if s.schema == "inter_b" {
+			odd = 0
+		}
+		for _, q := range []string{
+			fmt.Sprintf(`INSERT INTO %q.users (id, username, email, password_hash) SELECT g, '%s-user' || g, '%s@example.com', 'x' FROM generate_series(1, 40) g WHERE g %% 2 = %d`, s.schema, s.mark, s.mark, odd),
+			fmt.Sprintf(`INSERT INTO %q.todos (id, title, owner_id) SELECT g, '%s-todo-' || g, (SELECT min(id) FROM %q.users) FROM generate_series(1, 400) g WHERE g %% 2 = %d`, s.schema, s.mark, s.schema, odd),
+			fmt.Sprintf(`INSERT INTO %q.projects (id, name, owner_id) SELECT g, '%s-project-' || g, (SELECT min(id) FROM %q.users) FROM generate_series(1, 40) g WHERE g %% 2 = %d`, s.schema, s.mark, s.schema, odd),
+		} {
+			if err := db.Exec(q).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	b := export(t, env, "inter_a")
+	for _, e := range unpack(t, b) {
+		if bytes.Contains(e.data, []byte("SECRET-of-b")) {
+			t.Fatalf("%s holds a row of inter_b", e.name)
+		}
+	}
+	if _, err := env.App.Archives.Restore(ctx, bytes.NewReader(b), archive.RestoreParams{Schema: "inter_c", Domains: []string{"inter-c.localhost"}}); err != nil {
+		t.Fatal(err)
+	}
+	sameRows(t, db, "inter_a", "inter_c", tenantTables)
+	var foreign int64
+	if err := db.Raw(`SELECT (SELECT count(*) FROM inter_c.todos WHERE title LIKE 'SECRET%' OR id % 2 = 0) + (SELECT count(*) FROM inter_c.users WHERE id % 2 = 0)`).Scan(&foreign).Error; err != nil || foreign != 0 {
+		t.Fatalf("rows of inter_b in the restore: %d %v", foreign, err)
+	}
+}
+
+// TestRestoreOlderVersion restores the archive of a tenant at tenant
+// migration version 6 (its refresh tokens' blacklist a table of its own,
+// project owners required): the rows load at that version and the later
+// migrations run after them, in the same transaction.
+func TestRestoreOlderVersion(t *testing.T) {
+	t.Parallel()
+	env := apptest.New(t)
+	ctx := context.Background()
+	db := env.App.DirectDB
+	env.CreateTenant(t, "old_a", "old-a.localhost")
+	s := seed(t, env, "old-a.localhost")
+	fill(t, db, "old_a", 5, 200, 5, 20)
+	if r := env.Do(t, apptest.Request{Method: "POST", Host: "old-a.localhost", Path: "/api/token/blacklist/", Body: fmt.Sprintf(`{"refresh": %q}`, s.refresh)}); r.Status != 200 {
+		t.Fatalf("logout: %d %s", r.Status, r.Raw)
+	}
+	// Back to version 6 by hand: undo 00008 and 00007.
+	for _, q := range []string{
+		`ALTER TABLE old_a.projects ALTER COLUMN owner_id SET NOT NULL`,
+		`CREATE TABLE old_a.blacklisted_tokens (
+			id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+			token_id bigint NOT NULL UNIQUE REFERENCES old_a.outstanding_tokens (id) ON DELETE CASCADE,
+			blacklisted_at timestamptz NOT NULL DEFAULT now())`,
+		`INSERT INTO old_a.blacklisted_tokens (token_id, blacklisted_at) SELECT id, blacklisted_at FROM old_a.outstanding_tokens WHERE blacklisted_at IS NOT NULL`,
+		`ALTER TABLE old_a.outstanding_tokens DROP COLUMN blacklisted_at`,
+		`DELETE FROM old_a.goose_db_version WHERE version_id > 6`,
+	} {
+		if err := db.Exec(q).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var blacklisted string
+	if err := db.Raw(`SELECT b.blacklisted_at::text FROM old_a.blacklisted_tokens b`).Scan(&blacklisted).Error; err != nil || blacklisted == "" {
+		t.Fatalf("the blacklist at version 6: %q %v", blacklisted, err)
+	}
+	b := export(t, env, "old_a")
+	var m archive.Manifest
+	if err := json.Unmarshal(unpack(t, b)[0].data, &m); err != nil || m.MigrationVersion != 6 || len(m.Tables) != 6 {
+		t.Fatalf("manifest: version %d, %d tables (%v)", m.MigrationVersion, len(m.Tables), err)
+	}
+	res, err := env.App.Archives.Restore(ctx, bytes.NewReader(b), archive.RestoreParams{Schema: "old_b", Domains: []string{"old-b.localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Version != 6 {
+		t.Fatalf("restored from version %d", res.Version)
+	}
+	sameRows(t, db, "old_a", "old_b", []string{"users", "todos", "projects", "tasks"})
+	var moved, latest, left int64
+	ms, err := tenants.TenantMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Raw(`SELECT (SELECT count(*) FROM old_b.outstanding_tokens WHERE blacklisted_at::text = ?),
+		(SELECT max(version_id) FROM old_b.goose_db_version WHERE is_applied),
+		(SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'old_b' AND c.relname = 'blacklisted_tokens')`, blacklisted).Row().Scan(&moved, &latest, &left); err != nil {
+		t.Fatal(err)
+	}
+	if moved != 1 || latest != ms[len(ms)-1].Version || left != 0 {
+		t.Fatalf("after the restore: %d blacklisted tokens moved, version %d, blacklisted_tokens tables %d", moved, latest, left)
+	}
+	if r := login(t, env, "old-b.localhost", seedLogin); r.Status != 200 {
+		t.Fatalf("login on the restored tenant: %d %s", r.Status, r.Raw)
+	}
+	// The restored tenant's role has what the later migrations made.
+	if err := db.Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec(`SET LOCAL ROLE "` + res.Tenant.RoleName + `"`).Error; err != nil {
+			return err
+		}
+		return tx.Exec(`SELECT blacklisted_at FROM old_b.outstanding_tokens LIMIT 1`).Error
+	}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -247,7 +247,7 @@ func TestBadArchivesLeaveNothing(t *testing.T) {
 		cases["Manifest/"+name] = withManifest(t, entries, edit)
 	}
 
-	before := footprintOf(t, db)
+	before := footprintOf(t, db, "bad_dst", "bad_src")
 	for name, b := range cases {
 		t.Run(name, func(t *testing.T) {
 			p := archive.RestoreParams{Schema: "bad_dst", Domains: []string{"bad-dst.localhost"}}
@@ -268,7 +268,7 @@ func TestBadArchivesLeaveNothing(t *testing.T) {
 				t.Fatalf("want a one-line message, got %q", msg)
 			}
 			t.Log(apperr.Message(err))
-			if after := footprintOf(t, db); after != before {
+			if after := footprintOf(t, db, "bad_dst", "bad_src"); after != before {
 				t.Fatalf("left behind: %+v, before %+v (%v)", after, before, err)
 			}
 		})
