@@ -25,7 +25,9 @@ type database struct {
 	// STRICTMT_BENCH_DATABASE_URL's). It is made under $TMPDIR: creating
 	// a tenant creates some fifty files, and how long that takes depends
 	// on the file system there, so the benchmarks print where it was.
-	Dir  string
+	Dir string
+	// Log is the cluster's server log ("" for an external server).
+	Log  string
 	stop func()
 }
 
@@ -73,7 +75,7 @@ func startDatabase(ctx context.Context, maxConns int) (*database, error) {
 		stop()
 		return nil, err
 	}
-	return &database{URL: srv.URL("bench"), Dir: filepath.Join(dir, "pg"), stop: stop}, nil
+	return &database{URL: srv.URL("bench"), Dir: filepath.Join(dir, "pg"), Log: srv.LogPath(), stop: stop}, nil
 }
 
 // benchConfig is the configuration of a strictmt under test.

@@ -216,7 +216,7 @@ func settle(ctx context.Context, db *sql.DB) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	fmt.Fprintln(os.Stderr, "import: autovacuum still busy after a minute; measuring anyway")
+	fmt.Fprintln(os.Stderr, "bench: autovacuum still busy after a minute; measuring anyway")
 	return nil
 }
 

@@ -7,6 +7,7 @@
 //	go run ./bench load     # strictmt vs a hand-written pgx server, under load
 //	go run ./bench scale    # tenant creation, migrations, serving and memory at 1 to 20,000 tenants
 //	go run ./bench import   # import from django-tenants, rows/s vs a bare COPY
+//	go run ./bench tenants-copy  # a tenant's export, restore and clone, rows/s vs a bare COPY
 package main
 
 import (
@@ -40,7 +41,7 @@ func main() {
 		sort.Strings(names)
 		fmt.Fprintln(os.Stderr, "usage: go run ./bench COMMAND [flags]\n\ncommands:")
 		for _, n := range names {
-			fmt.Fprintf(os.Stderr, "  %-8s %s\n", n, commands[n].summary)
+			fmt.Fprintf(os.Stderr, "  %-12s %s\n", n, commands[n].summary)
 		}
 		os.Exit(2)
 	}
