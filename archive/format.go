@@ -163,9 +163,10 @@ type writer struct {
 	sum   hash.Hash
 }
 
-// newWriter starts an archive on w. gzip's fastest level: an export is
-// read from PostgreSQL about as fast as level 1 compresses, and higher
-// levels gain little on COPY data (docs/BENCHMARKS.md, "Tenant copy").
+// newWriter starts an archive on w, compressed at gzip's fastest level:
+// an export's time is Go's compression more than PostgreSQL's COPY, and
+// level 1 already makes an archive 4.3 times smaller than its COPY data
+// (docs/BENCHMARKS.md, "Tenant copy").
 func newWriter(w io.Writer, modTime time.Time) *writer {
 	gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed) // the level is valid
 	return &writer{gz: gz, tw: tar.NewWriter(gz), modTime: modTime, whole: sha256.New()}
