@@ -430,6 +430,62 @@ func TestClaimedSpareKeepsItsVersionRecord(t *testing.T) {
 	}
 }
 
+// migrateAcross builds, in a transaction on env's database that is
+// always rolled back, a schema with the tenant migrations before version
+// v, runs before, then migration v, then after: a migration's test of
+// what it does to rows it finds.
+func migrateAcross(t *testing.T, env *apptest.Env, schema string, v int64, before, after func(tx *gorm.DB) error) {
+	t.Helper()
+	ms, err := tenants.TenantMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(tx *gorm.DB, keep func(int64) bool) error {
+		for _, m := range ms {
+			if !keep(m.Version) {
+				continue
+			}
+			for _, s := range tenants.SplitStatements(m.SQL) {
+				if err := tx.Exec(s).Error; err != nil {
+					return fmt.Errorf("%s: %w", m.Name, err)
+				}
+			}
+		}
+		return nil
+	}
+	errRollback := errors.New("rollback")
+	err = env.App.DB.Transaction(func(tx *gorm.DB) error {
+		steps := []func(tx *gorm.DB) error{
+			func(tx *gorm.DB) error {
+				return execAll(tx, "CREATE SCHEMA "+schema, "SET LOCAL search_path TO "+schema, "SET LOCAL TimeZone TO 'UTC'")
+			},
+			func(tx *gorm.DB) error { return run(tx, func(m int64) bool { return m < v }) },
+			before,
+			func(tx *gorm.DB) error { return run(tx, func(m int64) bool { return m == v }) },
+			after,
+		}
+		for _, step := range steps {
+			if err := step(tx); err != nil {
+				return err
+			}
+		}
+		return errRollback
+	})
+	if !errors.Is(err, errRollback) {
+		t.Fatal(err)
+	}
+}
+
+// execAll runs stmts on tx in order.
+func execAll(tx *gorm.DB, stmts ...string) error {
+	for _, s := range stmts {
+		if err := tx.Exec(s).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // TestBlacklistMovesIntoOutstandingTokens builds a schema with the tenant
 // migrations before 00007, blacklists a token as they kept it (a row of
 // blacklisted_tokens), and runs 00007: the token's blacklisted_at is the
@@ -438,65 +494,24 @@ func TestClaimedSpareKeepsItsVersionRecord(t *testing.T) {
 func TestBlacklistMovesIntoOutstandingTokens(t *testing.T) {
 	t.Parallel()
 	env := apptest.New(t)
-	ms, err := tenants.TenantMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := func(tx *gorm.DB, m tenants.Migration) error {
-		for _, s := range tenants.SplitStatements(m.SQL) {
-			if err := tx.Exec(s).Error; err != nil {
-				return fmt.Errorf("%s: %w", m.Name, err)
-			}
-		}
-		return nil
-	}
 	type token struct {
 		JTI           string
 		BlacklistedAt *string
 	}
 	var got []token
 	var left *string
-	errRollback := errors.New("rollback")
-	err = env.App.DB.Transaction(func(tx *gorm.DB) error {
-		for _, s := range []string{"CREATE SCHEMA blmove", "SET LOCAL search_path TO blmove", "SET LOCAL TimeZone TO 'UTC'"} {
-			if err := tx.Exec(s).Error; err != nil {
-				return err
-			}
-		}
-		for _, m := range ms {
-			if m.Version < 7 {
-				if err := run(tx, m); err != nil {
-					return err
-				}
-			}
-		}
-		for _, s := range []string{
+	migrateAcross(t, env, "blmove", 7, func(tx *gorm.DB) error {
+		return execAll(tx,
 			"INSERT INTO users (username, email, password_hash) VALUES ('bea', 'bea@example.com', 'x')",
 			"INSERT INTO outstanding_tokens (user_id, jti, expires_at) VALUES (1, 'live', now() + interval '1 day'), (1, 'refused', now() + interval '1 day')",
 			"INSERT INTO blacklisted_tokens (token_id, blacklisted_at) SELECT id, '2030-01-02 03:04:05+00' FROM outstanding_tokens WHERE jti = 'refused'",
-		} {
-			if err := tx.Exec(s).Error; err != nil {
-				return err
-			}
-		}
-		for _, m := range ms {
-			if m.Version == 7 {
-				if err := run(tx, m); err != nil {
-					return err
-				}
-			}
-		}
+		)
+	}, func(tx *gorm.DB) error {
 		if err := tx.Raw("SELECT jti, blacklisted_at::text FROM outstanding_tokens ORDER BY jti").Scan(&got).Error; err != nil {
 			return err
 		}
-		if err := tx.Raw("SELECT to_regclass('blacklisted_tokens')::text").Scan(&left).Error; err != nil {
-			return err
-		}
-		return errRollback
+		return tx.Raw("SELECT to_regclass('blacklisted_tokens')::text").Scan(&left).Error
 	})
-	if !errors.Is(err, errRollback) {
-		t.Fatal(err)
-	}
 	if len(got) != 2 || got[0].JTI != "live" || got[0].BlacklistedAt != nil ||
 		got[1].JTI != "refused" || got[1].BlacklistedAt == nil || *got[1].BlacklistedAt != "2030-01-02 03:04:05+00" {
 		t.Fatalf("tokens after 00007: %+v", got)
@@ -514,73 +529,25 @@ func TestBlacklistMovesIntoOutstandingTokens(t *testing.T) {
 func TestOwnerlessProjects(t *testing.T) {
 	t.Parallel()
 	env := apptest.New(t)
-	ms, err := tenants.TenantMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := func(tx *gorm.DB, m tenants.Migration) error {
-		for _, s := range tenants.SplitStatements(m.SQL) {
-			if err := tx.Exec(s).Error; err != nil {
-				return fmt.Errorf("%s: %w", m.Name, err)
-			}
-		}
-		return nil
-	}
-	exec := func(tx *gorm.DB, stmts ...string) error {
-		for _, s := range stmts {
-			if err := tx.Exec(s).Error; err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 	type project struct {
 		Name    string
 		OwnerID *int64
 	}
 	var migrated, left []project
-	errRollback := errors.New("rollback")
-	err = env.App.DB.Transaction(func(tx *gorm.DB) error {
-		if err := exec(tx, "CREATE SCHEMA ownerless", "SET LOCAL search_path TO ownerless"); err != nil {
-			return err
-		}
-		for _, m := range ms {
-			if m.Version < 8 {
-				if err := run(tx, m); err != nil {
-					return err
-				}
-			}
-		}
-		if err := exec(tx,
+	migrateAcross(t, env, "ownerless", 8, func(tx *gorm.DB) error {
+		return execAll(tx,
 			"INSERT INTO users (username, email, password_hash) VALUES ('bea', 'bea@example.com', 'x')",
 			"INSERT INTO projects (name, owner_id) VALUES ('owned', 1)",
-		); err != nil {
-			return err
-		}
-		for _, m := range ms {
-			if m.Version == 8 {
-				if err := run(tx, m); err != nil {
-					return err
-				}
-			}
-		}
+		)
+	}, func(tx *gorm.DB) error {
 		if err := tx.Raw("SELECT name, owner_id FROM projects ORDER BY id").Scan(&migrated).Error; err != nil {
 			return err
 		}
-		if err := exec(tx,
-			"INSERT INTO projects (name) VALUES ('ownerless')",
-			"DELETE FROM users WHERE id = 1",
-		); err != nil {
+		if err := execAll(tx, "INSERT INTO projects (name) VALUES ('ownerless')", "DELETE FROM users WHERE id = 1"); err != nil {
 			return err
 		}
-		if err := tx.Raw("SELECT name, owner_id FROM projects ORDER BY id").Scan(&left).Error; err != nil {
-			return err
-		}
-		return errRollback
+		return tx.Raw("SELECT name, owner_id FROM projects ORDER BY id").Scan(&left).Error
 	})
-	if !errors.Is(err, errRollback) {
-		t.Fatal(err)
-	}
 	if len(migrated) != 1 || migrated[0].Name != "owned" || migrated[0].OwnerID == nil || *migrated[0].OwnerID != 1 {
 		t.Fatalf("projects after 00008: %+v, want owned by user 1", migrated)
 	}
