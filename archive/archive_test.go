@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/archive"
 	"github.com/strictmt/strictmt/internal/apptest"
 	"github.com/strictmt/strictmt/internal/pgtest"
@@ -83,6 +82,28 @@ func fill(t *testing.T, db *gorm.DB, schema string, users, todos, projects, task
 	}
 }
 
+// seeded starts the app on the shipped configuration with the tenant
+// schema on host, seeded by the README's payloads (see seed) and filled
+// (see fill) to the given sizes.
+func seeded(t *testing.T, schema, host string, users, todos, projects, tasks int) (*apptest.Env, session) {
+	t.Helper()
+	env := apptest.Start(t, apptest.ShippedConfig(t))
+	env.CreateTenant(t, schema, host)
+	s := seed(t, env, host)
+	fill(t, env.App.DirectDB, schema, users, todos, projects, tasks)
+	return env, s
+}
+
+// asRole runs query on db as role, in a transaction.
+func asRole(db *gorm.DB, role, query string) error {
+	return db.Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec(`SET LOCAL ROLE "` + role + `"`).Error; err != nil {
+			return err
+		}
+		return tx.Exec(query).Error
+	})
+}
+
 // export returns the archive of schema.
 func export(t *testing.T, env *apptest.Env, schema string) []byte {
 	t.Helper()
@@ -146,12 +167,9 @@ func login(t *testing.T, env *apptest.Env, host, body string) apptest.Response {
 // highest ids.
 func TestRoundTrip(t *testing.T) {
 	t.Parallel()
-	env := apptest.Start(t, apptest.ShippedConfig(t))
+	env, s := seeded(t, "trip_a", "trip-a.localhost", 50, 100000, 1000, 10000)
 	ctx := context.Background()
 	db := env.App.DirectDB
-	env.CreateTenant(t, "trip_a", "trip-a.localhost")
-	s := seed(t, env, "trip-a.localhost")
-	fill(t, db, "trip_a", 50, 100000, 1000, 10000)
 	// A second session, logged out: its refresh token is blacklisted.
 	r := login(t, env, "trip-a.localhost", seedLogin)
 	out := r.Body["refresh"].(string)
@@ -221,23 +239,10 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := res.Tenant
-		err = db.Transaction(func(tx *gorm.DB) error {
-			if err := tx.Exec(`SET LOCAL ROLE "` + a.RoleName + `"`).Error; err != nil {
-				return err
-			}
-			return tx.Exec(`SELECT 1 FROM trip_b.todos LIMIT 1`).Error
-		})
-		if apperr.Code(err) == "" && (err == nil || !strings.Contains(err.Error(), "permission denied")) {
+		if err := asRole(db, a.RoleName, `SELECT 1 FROM trip_b.todos LIMIT 1`); err == nil || !strings.Contains(err.Error(), "permission denied") {
 			t.Fatalf("A's role reading B's todos: %v", err)
 		}
-		err = db.Transaction(func(tx *gorm.DB) error {
-			if err := tx.Exec(`SET LOCAL ROLE "` + b.RoleName + `"`).Error; err != nil {
-				return err
-			}
-			return tx.Exec(`SELECT 1 FROM trip_b.todos LIMIT 1`).Error
-		})
-		if err != nil {
+		if err := asRole(db, res.Tenant.RoleName, `SELECT 1 FROM trip_b.todos LIMIT 1`); err != nil {
 			t.Fatalf("B's role reading B's todos: %v", err)
 		}
 	})
@@ -305,12 +310,9 @@ func consistent(t *testing.T, db *gorm.DB, schema string) {
 // with its project and todo.
 func TestCopiesWhileWriting(t *testing.T) {
 	t.Parallel()
-	env := apptest.New(t)
+	env, s := seeded(t, "busy_a", "busy-a.localhost", 20, 30000, 100, 3000)
 	ctx := context.Background()
 	db := env.App.DirectDB
-	env.CreateTenant(t, "busy_a", "busy-a.localhost")
-	s := seed(t, env, "busy-a.localhost")
-	fill(t, db, "busy_a", 20, 30000, 100, 3000)
 
 	stop := make(chan struct{})
 	wait := writers(t, env, "busy-a.localhost", s.access, 8, stop)
@@ -345,12 +347,9 @@ func TestCopiesWhileWriting(t *testing.T) {
 // flow goes on in both.
 func TestCloneWithAndWithoutUsers(t *testing.T) {
 	t.Parallel()
-	env := apptest.Start(t, apptest.ShippedConfig(t))
+	env, s := seeded(t, "orig", "orig.localhost", 10, 5000, 50, 500)
 	ctx := context.Background()
 	db := env.App.DirectDB
-	env.CreateTenant(t, "orig", "orig.localhost")
-	s := seed(t, env, "orig.localhost")
-	fill(t, db, "orig", 10, 5000, 50, 500)
 
 	c, err := env.App.Archives.Clone(ctx, archive.CloneParams{Source: "orig", Schema: "orig_copy", Domains: []string{"orig-copy.localhost"}})
 	if err != nil {
@@ -456,12 +455,9 @@ func TestExportHoldsOnlyItsTenant(t *testing.T) {
 // migrations run after them, in the same transaction.
 func TestRestoreOlderVersion(t *testing.T) {
 	t.Parallel()
-	env := apptest.New(t)
+	env, s := seeded(t, "old_a", "old-a.localhost", 5, 200, 5, 20)
 	ctx := context.Background()
 	db := env.App.DirectDB
-	env.CreateTenant(t, "old_a", "old-a.localhost")
-	s := seed(t, env, "old-a.localhost")
-	fill(t, db, "old_a", 5, 200, 5, 20)
 	if r := env.Do(t, apptest.Request{Method: "POST", Host: "old-a.localhost", Path: "/api/token/blacklist/", Body: fmt.Sprintf(`{"refresh": %q}`, s.refresh)}); r.Status != 200 {
 		t.Fatalf("logout: %d %s", r.Status, r.Raw)
 	}
@@ -514,12 +510,7 @@ func TestRestoreOlderVersion(t *testing.T) {
 		t.Fatalf("login on the restored tenant: %d %s", r.Status, r.Raw)
 	}
 	// The restored tenant's role has what the later migrations made.
-	if err := db.Transaction(func(tx *gorm.DB) error {
-		if err := tx.Exec(`SET LOCAL ROLE "` + res.Tenant.RoleName + `"`).Error; err != nil {
-			return err
-		}
-		return tx.Exec(`SELECT blacklisted_at FROM old_b.outstanding_tokens LIMIT 1`).Error
-	}); err != nil {
+	if err := asRole(db, res.Tenant.RoleName, `SELECT blacklisted_at FROM old_b.outstanding_tokens LIMIT 1`); err != nil {
 		t.Fatal(err)
 	}
 }

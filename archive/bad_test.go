@@ -16,7 +16,6 @@ import (
 
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/archive"
-	"github.com/strictmt/strictmt/internal/apptest"
 )
 
 // entry is one file of an archive's tar.
@@ -151,12 +150,9 @@ func flip(b []byte, i int) []byte {
 // left behind.
 func TestBadArchivesLeaveNothing(t *testing.T) {
 	t.Parallel()
-	env := apptest.New(t)
+	env, _ := seeded(t, "bad_src", "bad-src.localhost", 5, 300, 10, 50)
 	ctx := context.Background()
 	db := env.App.DirectDB
-	env.CreateTenant(t, "bad_src", "bad-src.localhost")
-	seed(t, env, "bad-src.localhost")
-	fill(t, db, "bad_src", 5, 300, 10, 50)
 	good := export(t, env, "bad_src")
 	entries := unpack(t, good)
 	if len(entries) != 7 || entries[0].name != "manifest.json" || entries[len(entries)-1].name != "checksums.json" {
