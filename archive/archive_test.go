@@ -514,3 +514,47 @@ func TestRestoreOlderVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMoveBetweenDeployments restores a tenant's archive into another
+// strictmt database under its own schema name and domains: the tenant
+// moves, and its users log in there with their passwords.
+func TestMoveBetweenDeployments(t *testing.T) {
+	t.Parallel()
+	from, _ := seeded(t, "mover", "mover.localhost", 3, 100, 3, 10)
+	to := apptest.Start(t, apptest.ShippedConfig(t))
+	if from.App.Config.Database.URL == to.App.Config.Database.URL {
+		t.Fatal("both deployments share a database")
+	}
+	res, err := to.App.Archives.Restore(context.Background(), bytes.NewReader(export(t, from, "mover")), archive.RestoreParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Tenant.SchemaName != "mover" || res.Tenant.Domains[0].Domain != "mover.localhost" || res.Tenant.Name != "Tenant mover" {
+		t.Fatalf("moved tenant: %+v", res.Tenant)
+	}
+	if r := login(t, to, "mover.localhost", seedLogin); r.Status != 200 {
+		t.Fatalf("login after the move: %d %s", r.Status, r.Raw)
+	}
+	sameRowsAcross(t, from, to, "mover", []string{"users", "todos", "projects", "tasks"})
+}
+
+// sameRowsAcross fails unless every table of schema holds the same rows
+// in the databases of a and b: each table's rows, in id order, hashed on
+// both sides.
+func sameRowsAcross(t *testing.T, a, b *apptest.Env, schema string, tables []string) {
+	t.Helper()
+	for _, table := range tables {
+		q := fmt.Sprintf(`SELECT count(*), md5(string_agg(x::text, '|' ORDER BY x.id)) FROM %q.%q x`, schema, table)
+		var na, nb int64
+		var ha, hb string
+		if err := a.App.DirectDB.Raw(q).Row().Scan(&na, &ha); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.App.DirectDB.Raw(q).Row().Scan(&nb, &hb); err != nil {
+			t.Fatal(err)
+		}
+		if na != nb || ha != hb {
+			t.Errorf("%s: %d rows (%s) before the move, %d (%s) after", table, na, ha, nb, hb)
+		}
+	}
+}
