@@ -10,8 +10,8 @@ import (
 	"github.com/strictmt/strictmt/tenants"
 )
 
-// sqlExec runs statements on the database of env.
-func sqlExec(t *testing.T, env []string, stmts ...string) {
+// connect opens a connection to the database of env.
+func connect(t *testing.T, env []string) *pgx.Conn {
 	t.Helper()
 	var url string
 	for _, kv := range env {
@@ -19,11 +19,18 @@ func sqlExec(t *testing.T, env []string, stmts ...string) {
 			url = v
 		}
 	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
+	conn, err := pgx.Connect(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return conn
+}
+
+// sqlExec runs statements on the database of env.
+func sqlExec(t *testing.T, env []string, stmts ...string) {
+	t.Helper()
+	ctx := context.Background()
+	conn := connect(t, env)
 	defer conn.Close(ctx)
 	for _, s := range stmts {
 		if _, err := conn.Exec(ctx, s); err != nil {

@@ -12,8 +12,9 @@ import (
 )
 
 func (e *env) tenantsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "tenants", Short: "Create, list and delete tenants"}
-	cmd.AddCommand(e.tenantsCreateCmd(), e.tenantsListCmd(), e.tenantsDeleteCmd(), e.placementCmd(), e.moveCmd())
+	cmd := &cobra.Command{Use: "tenants", Short: "Create, list, delete, export, restore and clone tenants"}
+	cmd.AddCommand(e.tenantsCreateCmd(), e.tenantsListCmd(), e.tenantsDeleteCmd(), e.placementCmd(), e.moveCmd(),
+		e.tenantsExportCmd(), e.tenantsRestoreCmd(), e.tenantsCloneCmd())
 	return cmd
 }
 
