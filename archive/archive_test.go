@@ -558,3 +558,25 @@ func sameRowsAcross(t *testing.T, a, b *apptest.Env, schema string, tables []str
 		}
 	}
 }
+
+// TestExportProgress reports rows as they are written, in order, up to
+// the total.
+func TestExportProgress(t *testing.T) {
+	t.Parallel()
+	env, _ := seeded(t, "prog", "prog.localhost", 5, 20000, 5, 2000)
+	var calls []int64
+	var total int64
+	_, err := env.App.Archives.Export(context.Background(), "prog", func(*archive.Manifest) (io.Writer, error) { return io.Discard, nil },
+		archive.ExportOptions{Progress: func(done, all int64) { calls = append(calls, done); total = all }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(5 + 20000 + 5 + 2000 + 1); total != want || len(calls) < 20 || calls[len(calls)-1] != want {
+		t.Fatalf("progress: %d calls, last %v, total %d (want %d)", len(calls), calls[len(calls)-1:], total, want)
+	}
+	for i := 1; i < len(calls); i++ {
+		if calls[i] < calls[i-1] {
+			t.Fatalf("progress went back: %v", calls[i-1:i+1])
+		}
+	}
+}

@@ -144,7 +144,7 @@ type rowCounter struct {
 	rows func(n int64)
 
 	n       int64
-	started bool   // past the 19-byte signature and flags
+	started bool   // past the 15-byte signature and flags
 	skip    int64  // bytes to pass over before the next length or count
 	pending []byte // a length or count split between writes
 	fields  int    // fields left in the current row
@@ -167,7 +167,7 @@ func (r *rowCounter) Write(p []byte) (int, error) {
 
 func (r *rowCounter) scan(p []byte) {
 	if !r.started {
-		r.started, r.skip, r.need = true, 19, 4 // signature, flags; then the header extension's length
+		r.started, r.skip, r.need = true, 15, 4 // signature (11 bytes), flags (4); then the header extension's length
 		r.fields = -1                           // reading the extension length, not a row
 	}
 	for len(p) > 0 && !r.ended {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/strictmt/strictmt/app"
+	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/config"
 )
 
@@ -23,7 +24,11 @@ func Run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(stderr, "strictmt: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+		msg := err.Error()
+		if ae, ok := err.(*apperr.Error); ok && ae.Code != apperr.EINTERNAL {
+			msg = apperr.Message(err) // what a client of the API is told, without the database's words
+		}
+		fmt.Fprintln(stderr, "strictmt: "+strings.ReplaceAll(msg, "\n", "; "))
 		return 1
 	}
 	return 0
