@@ -13,7 +13,7 @@ import (
 
 func (e *env) tenantsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "tenants", Short: "Create, list, delete, export, restore and clone tenants"}
-	cmd.AddCommand(e.tenantsCreateCmd(), e.tenantsListCmd(), e.tenantsDeleteCmd(), e.placementCmd(), e.moveCmd(),
+	cmd.AddCommand(e.tenantsCreateCmd(), e.tenantsListCmd(), e.tenantsDeleteCmd(), e.tenantsSetStateCmd(), e.tenantsPurgeCmd(), e.placementCmd(), e.moveCmd(),
 		e.tenantsExportCmd(), e.tenantsRestoreCmd(), e.tenantsCloneCmd())
 	return cmd
 }

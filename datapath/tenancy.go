@@ -7,6 +7,7 @@ package datapath
 
 import (
 	"context"
+	"time"
 
 	"github.com/strictmt/strictmt/models"
 )
@@ -22,9 +23,19 @@ type Tenant struct {
 	Role      string
 	PaidUntil *models.Date
 	OnTrial   bool
+	// State and StateUntil are the tenant's state (models.Tenant's): a
+	// request checks its EffectiveState.
+	State      string
+	StateUntil *time.Time
 
 	store *Store
 	order []int // the store's groups in the order its scopes take them (route.go)
+}
+
+// EffectiveState is the state t is in at now (see
+// models.Tenant.EffectiveState).
+func (t *Tenant) EffectiveState(now time.Time) string {
+	return (&models.Tenant{State: t.State, StateUntil: t.StateUntil}).EffectiveState(now)
 }
 
 // User is the authenticated user of a request. ID comes from the request's

@@ -149,6 +149,18 @@ func (h *admin) patch(c *gin.Context) {
 	if paidUntil, set := in.nullableDate("paid_until"); set {
 		u.PaidUntil = &paidUntil
 	}
+	state := in.String("state", field{allowBlank: true})
+	reason := in.String("state_reason", field{allowBlank: true})
+	until, _ := in.Time("state_until", field{allowNull: true})
+	purge, _ := in.Time("purge_after", field{allowNull: true})
+	if state != nil {
+		u.State = &tenants.StateChange{State: *state, Until: until, PurgeAfter: purge}
+		if reason != nil {
+			u.State.Reason = *reason
+		}
+	} else if reason != nil || until != nil || purge != nil {
+		in.errs.Add("state", "This field is required with state_reason, state_until or purge_after.")
+	}
 	if err := in.Err(); err != nil {
 		middleware.Error(c, h.log, err)
 		return

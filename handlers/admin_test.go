@@ -167,6 +167,7 @@ func TestAdminTenantLifecycle(t *testing.T) {
 			map[string]any{"domain": "acme.example.com", "is_primary": true},
 			map[string]any{"domain": "acme.localhost", "is_primary": false},
 		},
+		"state": "active", "state_reason": "", "state_until": nil, "purge_after": nil,
 	}
 	created := r.Body
 	if created["created_on"] == nil {

@@ -109,7 +109,7 @@ func NewRouter(d Deps) http.Handler {
 
 	api := r.Group("/api", middleware.Tenant(d.Log, d.Resolver, middleware.TenantHeader{
 		Name: d.TenantHeader, PublicHosts: d.PublicHosts, NormalizeHost: tenants.NormalizeHost,
-	}), middleware.PaidUntil(d.Log, d.EnforcePaidUntil, nil), middleware.LimitTenant(d.Log, d.TenantLimiter), middleware.Scope(d.Log, d.Strict))
+	}), middleware.TenantState(d.Log, readOnlyRoutes(d), nil), middleware.PaidUntil(d.Log, d.EnforcePaidUntil, nil), middleware.LimitTenant(d.Log, d.TenantLimiter), middleware.Scope(d.Log, d.Strict))
 	api.GET("", index)
 	registerDocs(api, d)
 
@@ -131,6 +131,14 @@ func NewRouter(d Deps) http.Handler {
 	registerTasks(authed, d)
 
 	return stripTrailingSlash(r)
+}
+
+// readOnlyRoutes are the POST routes that write nothing, which a
+// read-only tenant still serves (see middleware.TenantState): verifying a
+// token, and refreshing one when refresh tokens are not rotated (a
+// rotation records the new token).
+func readOnlyRoutes(d Deps) map[string]bool {
+	return map[string]bool{"POST /api/token/verify": true, "POST /api/token/refresh": !d.RotateRefreshTokens}
 }
 
 // stripTrailingSlash routes "/api/todos/" and "/api/todos" alike.

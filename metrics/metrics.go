@@ -30,8 +30,8 @@ const DefaultTopTenants = 20
 // Catalog reports what the catalog holds now; it is asked at every
 // scrape.
 type Catalog interface {
-	// CountTenants returns the number of tenants.
-	CountTenants(ctx context.Context) (int64, error)
+	// CountTenantsByState returns the number of tenants in each state.
+	CountTenantsByState(ctx context.Context) (map[string]int64, error)
 	// SparesReady returns the number of spare schemas ready to claim.
 	SparesReady(ctx context.Context) (int64, error)
 }
@@ -209,26 +209,34 @@ func (m *Metrics) ObserveMigration(scope string, d time.Duration) {
 // ObserveProvisioning records the provisioning of one created tenant.
 func (m *Metrics) ObserveProvisioning(d time.Duration) { m.provisioning.Observe(d.Seconds()) }
 
-// catalogCollector reads the tenant count and the spares ready at scrape
-// time.
+// catalogCollector reads the tenant counts and the spares ready at
+// scrape time.
 type catalogCollector struct{ catalog Catalog }
 
 var (
-	tenantsDesc = prometheus.NewDesc(Namespace+"_tenants", "Tenants in the catalog.", nil, nil)
+	tenantsDesc        = prometheus.NewDesc(Namespace+"_tenants", "Tenants in the catalog.", nil, nil)
+	tenantsByStateDesc = prometheus.NewDesc(Namespace+"_tenants_by_state", "Tenants in the catalog by state (active, read_only, suspended).", []string{"state"}, nil)
 	sparesDesc  = prometheus.NewDesc(Namespace+"_spare_schemas_available", "Spare tenant schemas ready to be claimed.", nil, nil)
 )
 
 func (c *catalogCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- tenantsDesc
+	ch <- tenantsByStateDesc
 	ch <- sparesDesc
 }
 
 func (c *catalogCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if n, err := c.catalog.CountTenants(ctx); err != nil {
+	if byState, err := c.catalog.CountTenantsByState(ctx); err != nil {
 		ch <- prometheus.NewInvalidMetric(tenantsDesc, err)
+		ch <- prometheus.NewInvalidMetric(tenantsByStateDesc, err)
 	} else {
+		var n int64
+		for state, k := range byState {
+			n += k
+			ch <- prometheus.MustNewConstMetric(tenantsByStateDesc, prometheus.GaugeValue, float64(k), state)
+		}
 		ch <- prometheus.MustNewConstMetric(tenantsDesc, prometheus.GaugeValue, float64(n))
 	}
 	if n, err := c.catalog.SparesReady(ctx); err != nil {

@@ -16,7 +16,30 @@ type Tenant struct {
 	OnTrial    bool      `gorm:"not null"`
 	CreatedOn  Date      `gorm:"type:date;not null"`
 	CreatedAt  time.Time `gorm:"not null"`
-	Domains    []Domain  `gorm:"foreignKey:TenantID"`
+	// State is StateActive, StateReadOnly or StateSuspended; StateReason
+	// is for operators only. StateUntil, when set, ends the state then;
+	// PurgeAfter (suspended only) is when the tenant may be purged.
+	State       string     `gorm:"size:16;not null;default:active"`
+	StateReason string     `gorm:"size:500;not null;default:''"`
+	StateUntil  *time.Time `gorm:""`
+	PurgeAfter  *time.Time `gorm:""`
+	Domains     []Domain   `gorm:"foreignKey:TenantID"`
+}
+
+// The states of a tenant.
+const (
+	StateActive    = "active"
+	StateReadOnly  = "read_only"
+	StateSuspended = "suspended"
+)
+
+// EffectiveState is the state t is in at now: its State, unless
+// StateUntil has passed, then active.
+func (t *Tenant) EffectiveState(now time.Time) string {
+	if t.State == "" || t.StateUntil != nil && !now.Before(*t.StateUntil) {
+		return StateActive
+	}
+	return t.State
 }
 
 // TableName pins the catalog to the public schema, whatever the tenant.

@@ -15,6 +15,10 @@ const (
 	MaxTitleLen = 255
 	// MaxProjectNameLen bounds a project's name.
 	MaxProjectNameLen = 255
+	// MaxTenantNameLen bounds a tenant's name (the admin API's).
+	MaxTenantNameLen = 100
+	// MaxStateReasonLen bounds the operators' reason of a tenant's state.
+	MaxStateReasonLen = 500
 	// MaxYear is the last year a time can be written in RFC 3339, whose
 	// year has four digits.
 	MaxYear = 9999

@@ -26,12 +26,16 @@ func TestLimitsMatchTheDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[[2]string]int{
-		{"RegisterRequest", "username"}: models.MaxUsernameLen,
-		{"RegisterRequest", "email"}:    models.MaxEmailLen,
-		{"Todo", "title"}:               models.MaxTitleLen,
-		{"TodoPatch", "title"}:          models.MaxTitleLen,
-		{"Project", "name"}:             models.MaxProjectNameLen,
-		{"ProjectPatch", "name"}:        models.MaxProjectNameLen,
+		{"RegisterRequest", "username"}:  models.MaxUsernameLen,
+		{"RegisterRequest", "email"}:     models.MaxEmailLen,
+		{"Todo", "title"}:                models.MaxTitleLen,
+		{"TodoPatch", "title"}:           models.MaxTitleLen,
+		{"Project", "name"}:              models.MaxProjectNameLen,
+		{"ProjectPatch", "name"}:         models.MaxProjectNameLen,
+		{"TenantPatch", "name"}:          models.MaxTenantNameLen,
+		{"TenantPatch", "state_reason"}:  models.MaxStateReasonLen,
+		{"TenantView", "state_reason"}:   models.MaxStateReasonLen,
+		{"CopiedTenant", "state_reason"}: models.MaxStateReasonLen,
 	}
 	seen := 0
 	for schema, s := range doc.Components.Schemas {

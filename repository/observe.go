@@ -2,8 +2,10 @@ package repository
 
 // Counts for metrics.
 
-// CountTenantsSQL counts the tenants in the catalog.
-const CountTenantsSQL = "SELECT count(*) FROM public.clients"
+// CountTenantsByStateSQL counts the tenants in the catalog by their
+// effective state (one whose state_until has passed is active).
+const CountTenantsByStateSQL = `SELECT CASE WHEN state_until <= now() THEN 'active' ELSE state END AS state, count(*) AS n
+		FROM public.clients GROUP BY 1`
 
 // SparesReadySQL counts the spare schemas whose names start with ? and
 // that have their role, that is the spares a creation could claim (GORM's

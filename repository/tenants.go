@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -45,15 +46,22 @@ type TenantUpdate struct {
 	Name      *string
 	PaidUntil **models.Date
 	OnTrial   *bool
+	// The state and what goes with it (see models.Tenant): all four are
+	// set together, or none.
+	State       *string
+	StateReason *string
+	StateUntil  **time.Time
+	PurgeAfter  **time.Time
 }
 
 // tenantColumns are the columns a tenant is read with, in scanTenant's
 // order.
-const tenantColumns = "id, name, schema_name, role_name, paid_until, on_trial, created_on, created_at"
+const tenantColumns = "id, name, schema_name, role_name, paid_until, on_trial, created_on, created_at, state, state_reason, state_until, purge_after"
 
 // scanTenant reads a row of tenantColumns into t (see scanFunc).
 func scanTenant(r pgx.Row, t *models.Tenant, extra ...any) error {
-	return r.Scan(append([]any{&t.ID, &t.Name, &t.SchemaName, &t.RoleName, &t.PaidUntil, &t.OnTrial, &t.CreatedOn, &t.CreatedAt}, extra...)...)
+	return r.Scan(append([]any{&t.ID, &t.Name, &t.SchemaName, &t.RoleName, &t.PaidUntil, &t.OnTrial, &t.CreatedOn, &t.CreatedAt,
+		&t.State, &t.StateReason, &t.StateUntil, &t.PurgeAfter}, extra...)...)
 }
 
 // build returns the statement q builds on the catalog's models, without
@@ -260,6 +268,24 @@ func (c *Catalog) FindTenants(ctx context.Context, f TenantFilter) ([]models.Ten
 	return tenants, total, nil
 }
 
+// FindPurgeDue returns the tenants a purge deletes at now: suspended and
+// past their purge_after, by schema name (without their domains).
+func (c *Catalog) FindPurgeDue(ctx context.Context, now time.Time) ([]models.Tenant, error) {
+	st, err := c.build(ctx, func(db *gorm.DB) *gorm.DB {
+		return db.Model(&models.Tenant{}).Select(tenantColumns).
+			Where("state = ? AND purge_after <= ?", models.StateSuspended, now).Order("schema_name").Find(&[]models.Tenant{})
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []models.Tenant
+	st.Rows = collect(&out, scanTenant)
+	if err := c.send(ctx, st); err != nil {
+		return nil, translate(err, "")
+	}
+	return out, nil
+}
+
 // UpdateTenant changes the given fields of the tenant with id.
 // ENOTFOUND when there is none.
 func (c *Catalog) UpdateTenant(ctx context.Context, id int64, u TenantUpdate) error {
@@ -272,6 +298,9 @@ func (c *Catalog) UpdateTenant(ctx context.Context, id int64, u TenantUpdate) er
 	}
 	if u.OnTrial != nil {
 		fields["on_trial"] = *u.OnTrial
+	}
+	if u.State != nil {
+		fields["state"], fields["state_reason"], fields["state_until"], fields["purge_after"] = *u.State, *u.StateReason, *u.StateUntil, *u.PurgeAfter
 	}
 	if len(fields) == 0 {
 		return nil

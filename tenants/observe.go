@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/repository"
 )
 
@@ -13,11 +14,21 @@ import (
 // spare or building them). Call it before the service is used.
 func (s *Service) SetProvisionObserver(f func(time.Duration)) { s.provisioned = f }
 
-// CountTenants returns the number of tenants in the catalog.
-func (s *Service) CountTenants(ctx context.Context) (int64, error) {
-	var n int64
-	err := s.db.WithContext(ctx).Raw(repository.CountTenantsSQL).Scan(&n).Error
-	return n, err
+// CountTenantsByState returns the number of tenants in each state (every
+// state, 0 included).
+func (s *Service) CountTenantsByState(ctx context.Context) (map[string]int64, error) {
+	var rows []struct {
+		State string
+		N     int64
+	}
+	if err := s.db.WithContext(ctx).Raw(repository.CountTenantsByStateSQL).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := map[string]int64{models.StateActive: 0, models.StateReadOnly: 0, models.StateSuspended: 0}
+	for _, r := range rows {
+		out[r.State] = r.N
+	}
+	return out, nil
 }
 
 // SparesReady returns the number of spare schemas a creation could claim

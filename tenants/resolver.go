@@ -147,7 +147,7 @@ func (r *Resolver) dropNegativesLocked() {
 func (r *Resolver) tenantOf(c *models.Tenant) *datapath.Tenant {
 	return r.store.NewTenant(datapath.Tenant{
 		ID: c.ID, Name: c.Name, Schema: c.SchemaName, Role: c.RoleName,
-		PaidUntil: c.PaidUntil, OnTrial: c.OnTrial,
+		PaidUntil: c.PaidUntil, OnTrial: c.OnTrial, State: c.State, StateUntil: c.StateUntil,
 	})
 }
 

@@ -110,8 +110,8 @@ func (s *Service) validateName(name string, fields apperr.Fields) {
 	switch {
 	case strings.TrimSpace(name) == "":
 		fields.Add("name", "This field may not be blank.")
-	case utf8.RuneCountInString(name) > 100:
-		fields.Add("name", "Ensure this field has no more than 100 characters.")
+	case utf8.RuneCountInString(name) > models.MaxTenantNameLen:
+		fields.Add("name", fmt.Sprintf("Ensure this field has no more than %d characters.", models.MaxTenantNameLen))
 	}
 }
 
@@ -190,6 +190,7 @@ func (s *Service) CreateTenantWith(ctx context.Context, p CreateParams, o Create
 		OnTrial:    p.OnTrial,
 		CreatedOn:  models.NewDate(now),
 		CreatedAt:  now,
+		State:      models.StateActive,
 	}
 	body, later, err := s.migrationsAt(o.AtVersion)
 	if err != nil {
@@ -444,7 +445,7 @@ func (s *Service) DeleteTenant(ctx context.Context, schema string, dropSchema bo
 		return err
 	}
 	err := retryDeadlock(ctx, func() error {
-		return s.deleteTenant(ctx, schema, dropSchema)
+		return s.deleteTenantIf(ctx, schema, dropSchema, nil)
 	})
 	if err != nil {
 		return err
@@ -462,28 +463,24 @@ func retryDeadlock(ctx context.Context, tx func() error) error {
 	return pgerr.Retry{Max: 5, Backoff: 20 * time.Millisecond, If: pgerr.Retryable}.Do(ctx, tx)
 }
 
-func (s *Service) deleteTenant(ctx context.Context, schema string, dropSchema bool) error {
-	return catalogTx(ctx, s.db, func(tx *gorm.DB, cat *repository.Catalog) error {
-		tenant, err := cat.FindTenantBySchema(ctx, schema)
-		if err != nil {
+// dropTenant deletes tenant in tx (cat on tx's connection): its catalog
+// rows, its role and, with dropSchema, its schema and every row in it.
+func (s *Service) dropTenant(ctx context.Context, tx *gorm.DB, cat *repository.Catalog, tenant *models.Tenant, dropSchema bool) error {
+	if err := cat.DeleteTenant(ctx, tenant.ID); err != nil {
+		return err
+	}
+	if dropSchema {
+		if err := tx.Exec(repository.DropSchemaStmt(tenant.SchemaName)).Error; err != nil {
 			return err
 		}
-		if err := cat.DeleteTenant(ctx, tenant.ID); err != nil {
+		if err := tx.Exec(repository.DeleteVersionRecordSQL, tenant.SchemaName).Error; err != nil {
 			return err
 		}
-		if dropSchema {
-			if err := tx.Exec(repository.DropSchemaStmt(schema)).Error; err != nil {
-				return err
-			}
-			if err := tx.Exec(repository.DeleteVersionRecordSQL, schema).Error; err != nil {
-				return err
-			}
-		}
-		if err := dropRole(ctx, tx, tenant.RoleName); err != nil {
-			return err
-		}
-		return notify(ctx, tx, schema)
-	})
+	}
+	if err := dropRole(ctx, tx, tenant.RoleName); err != nil {
+		return err
+	}
+	return notify(ctx, tx, tenant.SchemaName)
 }
 
 // catalogTx runs fn in a transaction on one connection of db: tx is the
@@ -549,16 +546,26 @@ func (s *Service) FindTenant(ctx context.Context, schema string) (*models.Tenant
 }
 
 // UpdateParams holds the tenant fields to change; nil means unchanged.
-type UpdateParams = repository.TenantUpdate
+type UpdateParams struct {
+	Name      *string
+	PaidUntil **models.Date
+	OnTrial   *bool
+	State     *StateChange
+}
 
-// UpdateTenant changes a tenant's name, paid_until or on_trial.
-// ENOTFOUND, EINVALID.
+// UpdateTenant changes a tenant's name, paid_until, on_trial or state
+// (see StateChange), in one catalog transaction, announced to every
+// process. ENOTFOUND, EINVALID.
 func (s *Service) UpdateTenant(ctx context.Context, schema string, u UpdateParams) (*models.Tenant, error) {
 	fields := apperr.Fields{}
+	up := repository.TenantUpdate{PaidUntil: u.PaidUntil, OnTrial: u.OnTrial}
 	if u.Name != nil {
 		s.validateName(*u.Name, fields)
 		trimmed := strings.TrimSpace(*u.Name)
-		u.Name = &trimmed
+		up.Name = &trimmed
+	}
+	if u.State != nil {
+		u.State.apply(&up, time.Now(), fields)
 	}
 	if err := fields.Err(); err != nil {
 		return nil, err
@@ -568,7 +575,7 @@ func (s *Service) UpdateTenant(ctx context.Context, schema string, u UpdateParam
 		return nil, err
 	}
 	err = catalogTx(ctx, s.db, func(tx *gorm.DB, cat *repository.Catalog) error {
-		if err := cat.UpdateTenant(ctx, tenant.ID, u); err != nil {
+		if err := cat.UpdateTenant(ctx, tenant.ID, up); err != nil {
 			return err
 		}
 		return notify(ctx, tx, schema)

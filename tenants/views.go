@@ -1,6 +1,10 @@
 package tenants
 
-import "github.com/strictmt/strictmt/models"
+import (
+	"time"
+
+	"github.com/strictmt/strictmt/models"
+)
 
 // View is a tenant as the admin API answers with it and `strictmt tenants
 // list --json` prints it: one shape for both.
@@ -11,6 +15,14 @@ type View struct {
 	PaidUntil  *models.Date `json:"paid_until"`
 	OnTrial    bool         `json:"on_trial"`
 	CreatedOn  models.Date  `json:"created_on"`
+	// State is active, read_only or suspended (the effective state: one
+	// whose state_until has passed is active); StateReason is the
+	// operators' note; StateUntil ends the state; PurgeAfter is when a
+	// suspended tenant may be purged.
+	State       string     `json:"state"`
+	StateReason string     `json:"state_reason"`
+	StateUntil  *time.Time `json:"state_until"`
+	PurgeAfter  *time.Time `json:"purge_after"`
 }
 
 // DomainView is one domain of a tenant's View.
@@ -24,11 +36,24 @@ func ViewOf(t *models.Tenant) View {
 	v := View{
 		Name: t.Name, SchemaName: t.SchemaName, PaidUntil: t.PaidUntil, OnTrial: t.OnTrial, CreatedOn: t.CreatedOn,
 		Domains: make([]DomainView, len(t.Domains)),
+		State:   t.EffectiveState(time.Now()), StateReason: t.StateReason, StateUntil: utc(t.StateUntil), PurgeAfter: utc(t.PurgeAfter),
+	}
+	if v.State == models.StateActive && t.State != models.StateActive { // its state has ended
+		v.StateReason, v.StateUntil = "", nil
 	}
 	for i, d := range t.Domains {
 		v.Domains[i] = DomainView{Domain: d.Domain, IsPrimary: d.IsPrimary}
 	}
 	return v
+}
+
+// utc returns t in UTC, nil for nil.
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 // PlacementView is a tenant's placement as the admin API answers with it

@@ -149,6 +149,21 @@ func StartWith(t testing.TB, cfg config.Config, prepare func(*app.App)) *Env {
 	return &Env{App: a, Server: srv, Config: cfg}
 }
 
+// ListenCatalog has the app follow catalog changes made by other
+// instances, as a served app does (app.Serve starts the same listener):
+// its resolver forgets cached tenants on every change announced. It
+// stops in t.Cleanup.
+func (e *Env) ListenCatalog(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.App.Resolver.Listen(ctx, e.App.DirectURL, e.App.Log)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
 // New starts an app with the default test configuration.
 func New(t testing.TB) *Env {
 	t.Helper()
