@@ -216,7 +216,7 @@ type catalogCollector struct{ catalog Catalog }
 var (
 	tenantsDesc        = prometheus.NewDesc(Namespace+"_tenants", "Tenants in the catalog.", nil, nil)
 	tenantsByStateDesc = prometheus.NewDesc(Namespace+"_tenants_by_state", "Tenants in the catalog by state (active, read_only, suspended).", []string{"state"}, nil)
-	sparesDesc  = prometheus.NewDesc(Namespace+"_spare_schemas_available", "Spare tenant schemas ready to be claimed.", nil, nil)
+	sparesDesc         = prometheus.NewDesc(Namespace+"_spare_schemas_available", "Spare tenant schemas ready to be claimed.", nil, nil)
 )
 
 func (c *catalogCollector) Describe(ch chan<- *prometheus.Desc) {
