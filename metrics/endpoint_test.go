@@ -107,6 +107,11 @@ func TestMetricsAfterTrafficOver50Tenants(t *testing.T) {
 			t.Errorf("GET /metrics on %s: %d, want 404 (public hosts only)", host, status)
 		}
 	}
+	for schema, state := range map[string]string{"m_00": "read_only", "m_01": "suspended"} {
+		if _, err := env.App.Tenants.SetState(context.Background(), schema, tenants.StateChange{State: state}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	status, fams := scrape(t, env, "localhost")
 	if status != http.StatusOK {
 		t.Fatalf("GET /metrics on localhost: %d", status)
@@ -158,6 +163,9 @@ func TestMetricsAfterTrafficOver50Tenants(t *testing.T) {
 		{"strictmt_host_cache_lookups_total", byLabels("result", "hit"), func(v float64) bool { return v >= float64(tenantRequests-2*n) }, "most lookups"},
 		{"strictmt_host_cache_invalidations_total", nil, func(v float64) bool { return v >= n }, ">= 50 (one per creation)"},
 		{"strictmt_tenants", nil, func(v float64) bool { return v == n }, "50"},
+		{"strictmt_tenants_by_state", byLabels("state", "active"), func(v float64) bool { return v == n-2 }, "48"},
+		{"strictmt_tenants_by_state", byLabels("state", "read_only"), func(v float64) bool { return v == 1 }, "1"},
+		{"strictmt_tenants_by_state", byLabels("state", "suspended"), func(v float64) bool { return v == 1 }, "1"},
 		{"strictmt_spare_schemas_available", nil, func(v float64) bool { return v == 0 }, "0 (spare_schemas 0 in tests)"},
 		{"strictmt_migration_duration_seconds", byLabels("scope", "shared"), func(v float64) bool { return v == 1 }, "1 run"},
 		{"strictmt_migration_duration_seconds", byLabels("scope", "tenants"), func(v float64) bool { return v == 1 }, "1 run"},
