@@ -8,7 +8,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/internal/pgerr"
 	"github.com/strictmt/strictmt/internal/pgtest"
+	"github.com/strictmt/strictmt/models"
 )
 
 // readTenant returns a tenant (prefix isolation) of a fresh database with
@@ -117,4 +119,24 @@ func TestReadHoldsNoTransaction(t *testing.T) {
 			t.Fatalf("missing row: %v, want pgx.ErrNoRows", err)
 		}
 	})
+}
+
+// TestReadOnlyTenantWritesNothing: a tenant in the read_only state gets
+// READ ONLY transactions, so a write that reached the database anyway is
+// refused by PostgreSQL and nothing is written.
+func TestReadOnlyTenantWritesNothing(t *testing.T) {
+	t.Parallel()
+	tenant, pool := readTenant(t)
+	tenant.State = models.StateReadOnly
+	scope := NewScope(tenant, false)
+	defer scope.Rollback()
+	sctx := NewContextWithScope(context.Background(), scope)
+	err := Run(sctx, Stmt{SQL: "UPDATE t_read.items SET name = 'changed' WHERE id = 1"})
+	if !pgerr.Is(err, pgerr.ReadOnlySQLTransaction) {
+		t.Fatalf("a write of a read-only tenant: %v", err)
+	}
+	var name string
+	if err := pool.QueryRow("SELECT name FROM t_read.items WHERE id = 1").Scan(&name); err != nil || name != "one" {
+		t.Fatalf("after the refused write: %q %v", name, err)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/internal/pgerr"
+	"github.com/strictmt/strictmt/models"
 )
 
 // Scope is one request's view of its tenant's data, and the only way to
@@ -348,7 +349,9 @@ func (s *Scope) batch(start txStart, stmts []Stmt, checks []Check, end txEnd) *b
 	comment := s.comment()
 	b := &batch{qs: make([]Stmt, 0, len(checks)+len(stmts)+3), ran: make([]bool, len(checks))}
 	if start == beginTx {
-		if s.readOnly {
+		// A read-only tenant's transactions are READ ONLY whatever the
+		// request: PostgreSQL refuses a write the state check missed.
+		if s.readOnly || s.tenant.EffectiveState(time.Now()) == models.StateReadOnly {
 			b.qs = append(b.qs, Stmt{SQL: comment + "BEGIN READ ONLY"})
 		} else {
 			b.qs = append(b.qs, Stmt{SQL: comment + "BEGIN"})

@@ -35,6 +35,10 @@ func translate(err error, notFound string) error {
 	case pgerr.Is(err, pgerr.ForeignKeyViolation, pgerr.CheckViolation, pgerr.NotNullViolation,
 		pgerr.StringDataRightTruncation, pgerr.NumericValueOutOfRange):
 		return apperr.Wrap(apperr.EINVALID, err, "invalid value")
+	case code == pgerr.ReadOnlySQLTransaction:
+		// A write of a read-only tenant the state check let through: its
+		// transaction began READ ONLY (datapath), so PostgreSQL refused it.
+		return apperr.Wrap(apperr.EUNAVAILABLE, err, "This tenant is read-only for maintenance; retry later.")
 	case pgerr.Unavailable(err):
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
 	case pgerr.Retryable(err):

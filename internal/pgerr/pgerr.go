@@ -36,6 +36,7 @@ const (
 	DuplicateObject           = "42710"
 	FeatureNotSupported       = "0A000" // also: cached plan must not change result type
 	InvalidSQLStatementName   = "26000" // prepared statement does not exist
+	ReadOnlySQLTransaction    = "25006" // a write in a READ ONLY transaction
 )
 
 // Code returns the SQLSTATE of the PostgreSQL error in err's chain, or "".
