@@ -110,6 +110,7 @@ func TestTenantStatesAcrossInstances(t *testing.T) {
 				{"POST", "/api/token/", map[string]any{"username": "alice", "password": "correct-horse-battery"}, "", 503},
 				{"POST", "/api/token/blacklist/", map[string]any{"refresh": refresh}, "", 503},
 				{"POST", "/api/token/verify/", map[string]any{"token": access}, "", 200},
+				{"POST", "/api/token/refresh/", map[string]any{"refresh": refresh}, "", 200}, // refresh tokens are not rotated here
 			} {
 				r := env.Do(t, apptest.Request{Method: c.method, Host: "st-a.localhost", Path: c.path, Token: c.token, Body: c.body})
 				if r.Status != c.status {
@@ -364,5 +365,22 @@ func TestPurgeOnlyDue(t *testing.T) {
 		if !admSchemaExists(t, env, s) || adminDo(t, env, "GET", "/admin/tenants/"+s+"/", nil).Status != 200 {
 			t.Errorf("%s was purged", s)
 		}
+	}
+}
+
+// TestReadOnlyRotatingRefresh: with refresh tokens rotated, a refresh
+// records the new token, so a read-only tenant refuses it.
+func TestReadOnlyRotatingRefresh(t *testing.T) {
+	t.Parallel()
+	cfg := apptest.Config(t)
+	cfg.Admin.Token = adminToken
+	cfg.Auth.RotateRefreshTokens = true
+	env := apptest.Start(t, cfg)
+	env.CreateTenant(t, "rot_a", "rot-a.localhost")
+	_, refresh, _ := env.Register(t, "rot-a.localhost", "alice")
+	admWantStatus(t, adminDo(t, env, "PATCH", "/admin/tenants/rot_a/", map[string]any{"state": "read_only"}), 200)
+	r := env.Do(t, apptest.Request{Method: "POST", Host: "rot-a.localhost", Path: "/api/token/refresh/", Body: map[string]any{"refresh": refresh}})
+	if r.Status != 503 || r.Header.Get("Retry-After") != "60" {
+		t.Fatalf("a rotating refresh of a read-only tenant: %d %q %s", r.Status, r.Header.Get("Retry-After"), r.Raw)
 	}
 }
