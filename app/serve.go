@@ -42,6 +42,7 @@ func (a *App) Handler() http.Handler {
 		Tenants:          a.Tenants,
 		Placements:       tenants.PlacementService{DB: a.DirectSQL},
 		Archives:         a.Archives,
+		IdempotencyTTL:   a.Config.API.IdempotencyTTL,
 		ArchiveTimeout:   a.Config.Admin.ArchiveTimeout,
 		MaxArchiveBytes:  a.Config.Admin.MaxArchiveBytes,
 		AdminToken:       a.Config.Admin.Token,

@@ -21,6 +21,7 @@ const (
 	EUNSUPPORTED     = "unsupported_media_type"
 	EUNAVAILABLE     = "unavailable"
 	ETHROTTLED       = "throttled"
+	EUNPROCESSABLE   = "unprocessable" // well-formed, but cannot be done (an idempotency key reused for another request)
 )
 
 // Error is the application error: a code, a message safe to show a client,
@@ -182,6 +183,8 @@ func HTTPStatus(code string) int {
 		return http.StatusServiceUnavailable
 	case ETHROTTLED:
 		return http.StatusTooManyRequests
+	case EUNPROCESSABLE:
+		return http.StatusUnprocessableEntity
 	default:
 		return http.StatusInternalServerError
 	}

@@ -31,10 +31,11 @@ type Cloned struct {
 	Tables []TableRows
 }
 
-// sessionTables hold the tenant's refresh tokens, which a clone never
-// copies: a token names the tenant it was issued for, so none would be
-// accepted by the clone anyway.
-var sessionTables = map[string]bool{"outstanding_tokens": true}
+// sessionTables hold what a clone never copies: the tenant's refresh
+// tokens (a token names the tenant it was issued for, so none would be
+// accepted by the clone anyway) and the stored responses of its users'
+// idempotent writes (their retries go to the source).
+var sessionTables = map[string]bool{"outstanding_tokens": true, "idempotency_keys": true}
 
 // Clone creates a tenant as tenants.Service.CreateTenant does and copies
 // the source's rows into it, all in one transaction and inside the

@@ -41,6 +41,7 @@ type Config struct {
 	Auth     Auth     `mapstructure:"auth"`
 	Tenancy  Tenancy  `mapstructure:"tenancy"`
 	Admin    Admin    `mapstructure:"admin"`
+	API      API      `mapstructure:"api"`
 	Dev      Dev      `mapstructure:"dev"`
 	Log      Log      `mapstructure:"log"`
 	Metrics  Metrics  `mapstructure:"metrics"`
@@ -259,6 +260,13 @@ type Admin struct {
 	MaxArchiveBytes int64 `mapstructure:"max_archive_bytes"`
 }
 
+// API configures the tenants' API.
+type API struct {
+	// IdempotencyTTL is how long the response of a write sent with an
+	// Idempotency-Key is kept for its retries.
+	IdempotencyTTL time.Duration `mapstructure:"idempotency_ttl"`
+}
+
 // Dev holds development conveniences.
 type Dev struct {
 	DemoTenant bool `mapstructure:"demo_tenant"`
@@ -301,6 +309,7 @@ func Default() Config {
 			},
 		},
 		Admin: Admin{ArchiveTimeout: 30 * time.Minute, MaxArchiveBytes: 4 << 30},
+		API:   API{IdempotencyTTL: 24 * time.Hour},
 		Auth: Auth{
 			AccessTTL:  15 * time.Minute,
 			RefreshTTL: 7 * 24 * time.Hour,
@@ -494,6 +503,9 @@ func (c Config) validateGeneral(p *problems) {
 	}
 	if c.Admin.Token != "" && len(c.Admin.Token) < 16 {
 		p.add("admin.token", "must be at least 16 characters when set")
+	}
+	if c.API.IdempotencyTTL <= 0 {
+		p.add("api.idempotency_ttl", "must be positive")
 	}
 	if c.Admin.ArchiveTimeout <= 0 {
 		p.add("admin.archive_timeout", "must be positive")

@@ -37,6 +37,7 @@ type Scope struct {
 	tenant   *Tenant
 	strict   bool
 	readOnly bool
+	held     bool // see HoldCommit
 
 	mu      sync.Mutex
 	conn    *lease  // holds the open transaction; nil when none
@@ -52,6 +53,25 @@ func NewScope(t *Tenant, strict bool) *Scope { return &Scope{tenant: t, strict: 
 // HEAD): its transactions are READ ONLY in both isolation modes.
 func NewReadOnlyScope(t *Tenant, strict bool) *Scope {
 	return &Scope{tenant: t, strict: strict, readOnly: true}
+}
+
+// HoldCommit makes ctx's writing scope keep its transaction open to the
+// end of the request: Commit sends its statements without the COMMIT, and
+// Read runs in the transaction, so that whatever the request records at
+// its end (the response of an idempotent write) commits with its writes,
+// in the same pipeline as the COMMIT (see EndWith). A no-op on a
+// read-only scope.
+func HoldCommit(ctx context.Context) error {
+	s, err := scopeFrom(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.readOnly {
+		s.held = true
+	}
+	return nil
 }
 
 // NewContextWithScope returns a copy of ctx carrying s.
@@ -146,6 +166,12 @@ func Commit(ctx context.Context, stmts ...Stmt) error {
 	if s.readOnly {
 		return s.sendLocked(ctx, stmts, nil, keepTx)
 	}
+	if s.held {
+		if len(stmts) == 0 {
+			return nil // the COMMIT goes with EndWith's statements
+		}
+		return s.sendLocked(ctx, stmts, nil, keepTx)
+	}
 	if s.conn == nil && len(s.pending) > 0 {
 		if err := s.sendLocked(ctx, stmts, nil, keepTx); err != nil {
 			return err
@@ -178,7 +204,7 @@ func Read(ctx context.Context, stmts ...Stmt) error {
 	if s.done {
 		return errEnded(s)
 	}
-	if s.conn != nil || s.readOnly {
+	if s.conn != nil || s.readOnly || s.held {
 		return s.sendLocked(ctx, stmts, nil, keepTx)
 	}
 	// As Finish does: a read-only transaction that ends in the same
@@ -535,6 +561,9 @@ func (s *Scope) Finish(ctx context.Context) error {
 	if len(s.pending) == 0 || s.done {
 		return nil
 	}
+	if s.held { // the checks' locks must last to the COMMIT
+		return s.beginLocked(ctx, nil, nil, keepTx)
+	}
 	ro := s.readOnly
 	s.readOnly = true
 	defer func() { s.readOnly = ro }()
@@ -557,6 +586,21 @@ func (s *Scope) End() error {
 		return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
 	}
 	return nil
+}
+
+// EndWith sends stmts and commits, in one pipeline: on the open
+// transaction, or in one of their own (BEGIN, the role switch, stmts,
+// COMMIT); the scope has ended afterwards, as with End. A scope holding
+// its commit (HoldCommit) ends with it.
+func (s *Scope) EndWith(ctx context.Context, stmts ...Stmt) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return errEnded(s)
+	}
+	err := s.sendLocked(ctx, stmts, nil, commitTx)
+	s.done = true
+	return err
 }
 
 // Rollback rolls the transaction back, if one is open, and ends the

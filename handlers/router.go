@@ -47,6 +47,9 @@ type Deps struct {
 	Tenants     TenantService
 	AdminToken  string
 	PublicHosts []string
+	// IdempotencyTTL is how long the response of a write sent with an
+	// Idempotency-Key is kept (api.idempotency_ttl).
+	IdempotencyTTL time.Duration
 	// Archives, when not nil, serves the admin API's tenant export,
 	// restore and clone, each under ArchiveTimeout, a restore's archive
 	// up to MaxArchiveBytes.
@@ -117,14 +120,17 @@ func NewRouter(d Deps) http.Handler {
 		Tokens: d.Tokens, Passwords: d.Passwords, Now: d.Now,
 		Rotate: d.RotateRefreshTokens, BlacklistAfterRotation: d.BlacklistAfterRotation,
 	}}
-	api.POST("/register", accounts.register)
-	api.POST("/token", accounts.token)
-	api.POST("/token/refresh", accounts.refresh)
+	// Writes sent with an Idempotency-Key are kept for their retries;
+	// verifying a token writes nothing.
+	idem := middleware.Idempotency(d.Log, d.IdempotencyTTL)
+	api.POST("/register", idem, accounts.register)
+	api.POST("/token", idem, accounts.token)
+	api.POST("/token/refresh", idem, accounts.refresh)
 	api.POST("/token/verify", accounts.verify)
-	api.POST("/token/blacklist", accounts.blacklist)
+	api.POST("/token/blacklist", idem, accounts.blacklist)
 
 	// Every other endpoint needs an access token of this tenant.
-	authed := api.Group("", middleware.Authenticate(d.Log, d.Tokens, findUser))
+	authed := api.Group("", middleware.Authenticate(d.Log, d.Tokens, findUser), idem)
 	// Resource routes are registered below, one line per resource.
 	registerTodos(authed, d)
 	registerProjects(authed, d)

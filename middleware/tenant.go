@@ -3,6 +3,7 @@ package middleware
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/strictmt/strictmt/apperr"
 	"github.com/strictmt/strictmt/datapath"
 	"github.com/strictmt/strictmt/internal/pgerr"
+	"github.com/strictmt/strictmt/repository"
 )
 
 // maxResolveRetries bounds the retries of a tenant lookup that met dead
@@ -137,16 +139,44 @@ func Scope(log *slog.Logger, strict bool) gin.HandlerFunc {
 		c.Next()
 		finished = true
 		c.Writer = orig
+		idem := idempotencyOf(c)
 		if err := scope.Finish(ctx); err != nil {
 			scope.Rollback()
-			Error(c, log, err)
+			if idem == nil || !idem.answer(c, log) {
+				Error(c, log, err)
+			}
 			return
 		}
-		if buf.status >= 400 {
+		if idem != nil && idem.outcome != idemRun {
+			// A replay, a key reused or in flight: what the handler did
+			// is undone, and the key's answer is sent instead.
 			scope.Rollback()
-		} else if err := scope.End(); err != nil {
-			Error(c, log, err)
+			idem.answer(c, log)
 			return
+		}
+		switch {
+		case buf.status >= 400:
+			scope.Rollback()
+		case idem != nil:
+			// The response is stored with the COMMIT, in one pipeline.
+			st, err := repository.IdempotencyStoreStmt(ctx, idem.record(buf.status, buf.Header().Get("Content-Type"), buf.body.Bytes()))
+			if err == nil {
+				err = scope.EndWith(ctx, st)
+			}
+			if err != nil {
+				scope.Rollback()
+				var ae *apperr.Error
+				if !errors.As(err, &ae) {
+					err = apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
+				}
+				Error(c, log, err)
+				return
+			}
+		default:
+			if err := scope.End(); err != nil {
+				Error(c, log, err)
+				return
+			}
 		}
 		buf.flush()
 	}

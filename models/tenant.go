@@ -69,3 +69,17 @@ type OutstandingToken struct {
 	ExpiresAt     time.Time  `gorm:"not null"`
 	BlacklistedAt *time.Time `gorm:""`
 }
+
+// IdempotencyKey is the stored response of a write sent with an
+// Idempotency-Key header (middleware.Idempotency): replayed to a retry of
+// the same request until ExpiresAt. UserID is the sender's, 0 for
+// sign-up and login.
+type IdempotencyKey struct {
+	UserID      int64     `gorm:"primaryKey;autoIncrement:false"`
+	Key         string    `gorm:"primaryKey;size:255"`
+	Fingerprint []byte    `gorm:"not null"`
+	Status      int16     `gorm:"not null"`
+	ContentType string    `gorm:"size:255;not null"`
+	Body        []byte    `gorm:"not null"`
+	ExpiresAt   time.Time `gorm:"not null"`
+}
