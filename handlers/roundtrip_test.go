@@ -134,6 +134,7 @@ func countedRouter(t *testing.T, env *apptest.Env, strict bool, w *wireCounter, 
 		Log:            apptest.Logger(t),
 		Resolver:       tenants.NewResolver(db, datapath.NewStore(sqlDB, opts), time.Hour),
 		Tokens:         env.App.Tokens,
+		IdempotencyTTL: env.Config.API.IdempotencyTTL,
 		Strict:         strict,
 		MaxBodyBytes:   1 << 20,
 		RequestTimeout: time.Minute,
@@ -180,10 +181,14 @@ func TestRoundTripsPerRequest(t *testing.T) {
 		t.Run(mode.name, func(t *testing.T) {
 			w := &wireCounter{}
 			h := countedRouter(t, env, mode.strict, w, datapath.StoreOptions{PreparedStatements: mode.prepared})
+			key := ""
 			do := func(method, path, body string) (int, map[string]any) {
 				req := httptest.NewRequest(method, path, strings.NewReader(body))
 				req.Host = "rt-a.localhost"
 				req.Header.Set("Authorization", "Bearer "+access)
+				if key != "" {
+					req.Header.Set("Idempotency-Key", key)
+				}
 				if body != "" {
 					req.Header.Set("Content-Type", "application/json")
 				}
@@ -205,28 +210,36 @@ func TestRoundTripsPerRequest(t *testing.T) {
 				body       string
 				wantStatus int
 				maxTrips   int
+				key        string // an Idempotency-Key, made unique per mode and pass
 			}{
-				{"ListTodos", "GET", func() string { return "/api/todos/?limit=20" }, "", 200, 1},
-				{"ListTodosFiltered", "GET", func() string { return "/api/todos/?completed=false&search=see&ordering=title" }, "", 200, 1},
-				{"GetTodo", "GET", func() string { return fmt.Sprintf("/api/todos/%d/", seedID) }, "", 200, 1},
-				{"GetMissingTodo", "GET", func() string { return "/api/todos/999999/" }, "", 404, 1},
-				{"ListProjects", "GET", func() string { return "/api/projects/" }, "", 200, 1},
-				{"GetProject", "GET", func() string { return fmt.Sprintf("/api/projects/%d/", projectID) }, "", 200, 1},
-				{"ProjectAnalytics", "GET", func() string { return fmt.Sprintf("/api/projects/%d/analytics/", projectID) }, "", 200, 1},
-				{"ListTasks", "GET", func() string { return "/api/tasks/?completed=false" }, "", 200, 1},
-				{"GetTask", "GET", func() string { return fmt.Sprintf("/api/tasks/%d/", taskID) }, "", 200, 1},
-				{"CreateTodo", "POST", func() string { return "/api/todos/" }, `{"title": "new", "completed": true, "recurrence_interval": 3}`, 201, 2},
-				{"PatchTodo", "PATCH", func() string { return fmt.Sprintf("/api/todos/%d/", created) }, `{"title": "renamed"}`, 200, 2},
-				{"CompleteRecurringTodo", "PUT", func() string { return fmt.Sprintf("/api/todos/%d/", created) }, `{"title": "again", "completed": false, "recurrence_interval": 2}`, 200, 2},
-				{"DeleteTodo", "DELETE", func() string { return fmt.Sprintf("/api/todos/%d/", created) }, "", 204, 2},
+				{"ListTodos", "GET", func() string { return "/api/todos/?limit=20" }, "", 200, 1, ""},
+				{"ListTodosFiltered", "GET", func() string { return "/api/todos/?completed=false&search=see&ordering=title" }, "", 200, 1, ""},
+				{"GetTodo", "GET", func() string { return fmt.Sprintf("/api/todos/%d/", seedID) }, "", 200, 1, ""},
+				{"GetMissingTodo", "GET", func() string { return "/api/todos/999999/" }, "", 404, 1, ""},
+				{"ListProjects", "GET", func() string { return "/api/projects/" }, "", 200, 1, ""},
+				{"GetProject", "GET", func() string { return fmt.Sprintf("/api/projects/%d/", projectID) }, "", 200, 1, ""},
+				{"ProjectAnalytics", "GET", func() string { return fmt.Sprintf("/api/projects/%d/analytics/", projectID) }, "", 200, 1, ""},
+				{"ListTasks", "GET", func() string { return "/api/tasks/?completed=false" }, "", 200, 1, ""},
+				{"GetTask", "GET", func() string { return fmt.Sprintf("/api/tasks/%d/", taskID) }, "", 200, 1, ""},
+				{"CreateTodo", "POST", func() string { return "/api/todos/" }, `{"title": "new", "completed": true, "recurrence_interval": 3}`, 201, 2, ""},
+				// A keyed create takes its key's lock and reads its stored
+				// response in the first round trip, and stores the
+				// response with the COMMIT: no round trip of its own. A
+				// retry writes nothing: its first round trip finds the
+				// stored response, the second rolls back.
+				{"CreateTodoKeyed", "POST", func() string { return "/api/todos/" }, `{"title": "keyed"}`, 201, 2, "create"},
+				{"CreateTodoKeyedRetry", "POST", func() string { return "/api/todos/" }, `{"title": "keyed"}`, 201, 2, "create"},
+				{"PatchTodo", "PATCH", func() string { return fmt.Sprintf("/api/todos/%d/", created) }, `{"title": "renamed"}`, 200, 2, ""},
+				{"CompleteRecurringTodo", "PUT", func() string { return fmt.Sprintf("/api/todos/%d/", created) }, `{"title": "again", "completed": false, "recurrence_interval": 2}`, 200, 2, ""},
+				{"DeleteTodo", "DELETE", func() string { return fmt.Sprintf("/api/todos/%d/", created) }, "", 204, 2, ""},
 				// A write with references checks them first, in the
 				// round trip that begins the transaction.
-				{"CreateProject", "POST", func() string { return "/api/projects/" }, `{"name": "q", "description": "d"}`, 201, 2},
-				{"PatchProject", "PATCH", func() string { return fmt.Sprintf("/api/projects/%d/", createdProject) }, `{"name": "r"}`, 200, 2},
-				{"CreateTask", "POST", func() string { return "/api/tasks/" }, fmt.Sprintf(`{"project": %d, "todo": %d, "due_date": "2030-01-01"}`, projectID, seedID), 201, 3},
-				{"PatchTask", "PATCH", func() string { return fmt.Sprintf("/api/tasks/%d/", createdTask) }, `{"due_date": "2031-01-01"}`, 200, 2},
-				{"DeleteTask", "DELETE", func() string { return fmt.Sprintf("/api/tasks/%d/", createdTask) }, "", 204, 2},
-				{"DeleteProject", "DELETE", func() string { return fmt.Sprintf("/api/projects/%d/", createdProject) }, "", 204, 2},
+				{"CreateProject", "POST", func() string { return "/api/projects/" }, `{"name": "q", "description": "d"}`, 201, 2, ""},
+				{"PatchProject", "PATCH", func() string { return fmt.Sprintf("/api/projects/%d/", createdProject) }, `{"name": "r"}`, 200, 2, ""},
+				{"CreateTask", "POST", func() string { return "/api/tasks/" }, fmt.Sprintf(`{"project": %d, "todo": %d, "due_date": "2030-01-01"}`, projectID, seedID), 201, 3, ""},
+				{"PatchTask", "PATCH", func() string { return fmt.Sprintf("/api/tasks/%d/", createdTask) }, `{"due_date": "2031-01-01"}`, 200, 2, ""},
+				{"DeleteTask", "DELETE", func() string { return fmt.Sprintf("/api/tasks/%d/", createdTask) }, "", 204, 2, ""},
+				{"DeleteProject", "DELETE", func() string { return fmt.Sprintf("/api/projects/%d/", createdProject) }, "", 204, 2, ""},
 			}
 			passes := 1
 			if mode.prepared > 0 {
@@ -235,6 +248,10 @@ func TestRoundTripsPerRequest(t *testing.T) {
 			for pass := 1; pass <= passes; pass++ {
 				for _, c := range cases {
 					w.reset()
+					key = ""
+					if c.key != "" {
+						key = fmt.Sprintf("%s-%s-%d", c.key, mode.name, pass)
+					}
 					code, body := do(c.method, c.path(), c.body)
 					trips, stmts, sqls := w.counts()
 					if code != c.wantStatus {
