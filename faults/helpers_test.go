@@ -179,6 +179,11 @@ func truncate(b []byte) string {
 
 // do sends one request; body, when not nil, is encoded as JSON.
 func (c *client) do(ctx context.Context, method, host, path, token string, body any) result {
+	return c.doWith(ctx, method, host, path, token, nil, body)
+}
+
+// doWith is do with extra request headers.
+func (c *client) doWith(ctx context.Context, method, host, path, token string, headers map[string]string, body any) result {
 	res := result{Method: method, Host: host, Path: path, Start: time.Now()}
 	defer func() { res.Dur = time.Since(res.Start) }()
 	var rd io.Reader
@@ -201,6 +206,9 @@ func (c *client) do(ctx context.Context, method, host, path, token string, body 
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

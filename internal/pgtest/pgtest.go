@@ -283,9 +283,22 @@ func AdminURL(t testing.TB) string {
 // even when STRICTMT_TEST_DATABASE_URL is set, and does not need Main.
 func StartServer(t testing.TB) *embedpg.Server {
 	t.Helper()
+	return startServer(t, true)
+}
+
+// StartDurableServer is StartServer with PostgreSQL's durability on
+// (fsync, synchronous_commit): for tests of what survives a crash of
+// PostgreSQL, where a commit it acknowledged must not be lost.
+func StartDurableServer(t testing.TB) *embedpg.Server {
+	t.Helper()
+	return startServer(t, false)
+}
+
+func startServer(t testing.TB, fast bool) *embedpg.Server {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	srv, dir, err := startCluster(ctx, embedpg.Options{Fast: true})
+	srv, dir, err := startCluster(ctx, embedpg.Options{Fast: fast})
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
