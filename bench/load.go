@@ -79,6 +79,10 @@ func startLoadServer(ctx context.Context, name, url, baselineBin string, pool in
 func unprepared(c *config.Config) { c.Database.PreparedStatements = 0 }
 
 // loadRun is one measured run of one server.
+// keyedSuffix names the rows of a server driven with an Idempotency-Key
+// on every create (-keys).
+const keyedSuffix = "+keys"
+
 type loadRun struct {
 	server    string
 	wrk       wrkResult
@@ -96,6 +100,7 @@ type loadBench struct {
 	posts                                                     []int    // percentages of creating requests, one workload each
 	execMode, profileDir                                      string
 	bouncer                                                   int
+	keys                                                      bool // also drive each strictmt server with keyed creates
 
 	dir         string // scratch directory: the baseline binary, the wrk scripts
 	baselineBin string
@@ -152,6 +157,7 @@ func parseLoadFlags(args []string) (*loadBench, error) {
 	fs.IntVar(&b.threads, "threads", runtime.NumCPU(), "wrk threads")
 	postList := fs.String("post", "20", "percentage of requests that create a todo, the others list 20; a comma-separated list runs each workload in turn on the same seeded database")
 	fs.IntVar(&b.rounds, "rounds", 1, "times to drive each server (in turn); medians are reported")
+	fs.BoolVar(&b.keys, "keys", false, "also drive each strictmt server with an Idempotency-Key on every create (rows NAME+keys, alternating with NAME)")
 	servers := fs.String("servers", strings.Join(loadServerNames, ","), "servers to drive, in order, of "+strings.Join(append(loadServerNames, analysisServerNames...), ", "))
 	fs.StringVar(&b.execMode, "query-exec-mode", "", "pgx default_query_exec_mode of every server (cache_statement, cache_describe, describe_exec, exec, simple_protocol); empty: each server's own default")
 	bouncer := pgbouncerFlag(fs)
@@ -250,26 +256,45 @@ func (b *loadBench) run(ctx context.Context) error {
 // postPercent% of the requests create a todo, and prints its table; i is
 // the workload's place in -post.
 func (b *loadBench) workload(ctx context.Context, i, postPercent int) error {
-	script, err := writeWrkScript(b.dir, b.ts, postPercent)
+	script, err := writeWrkScript(b.dir, b.ts, postPercent, false)
+	if err != nil {
+		return err
+	}
+	keyedScript, err := writeWrkScript(b.dir, b.ts, postPercent, true)
 	if err != nil {
 		return err
 	}
 	if i > 0 {
 		fmt.Println()
 	}
+	names := b.names
+	if b.keys {
+		names = nil
+		for _, name := range b.names {
+			names = append(names, name)
+			if name != "baseline" {
+				names = append(names, name+keyedSuffix)
+			}
+		}
+	}
 	var runs []loadRun
 	for round := 1; round <= b.rounds; round++ {
-		for _, name := range b.names {
-			run, err := b.measure(ctx, name, round, script)
+		for _, name := range names {
+			server, sc := name, script
+			if strings.HasSuffix(name, keyedSuffix) {
+				server, sc = strings.TrimSuffix(name, keyedSuffix), keyedScript
+			}
+			run, err := b.measure(ctx, server, round, sc)
 			if err != nil {
 				return err
 			}
+			run.server = name
 			runs = append(runs, run)
 		}
 	}
 
 	b.printHeader(postPercent)
-	printLoadTable(os.Stdout, b.names, runs)
+	printLoadTable(os.Stdout, names, runs)
 	return nil
 }
 
