@@ -52,6 +52,15 @@ var loadServerTitles = map[string]string{
 	"prefix-unprepared":  "strictmt prefix, nothing prepared",
 }
 
+// loadServerTitle names the server called name in the table; NAME+keys
+// is NAME with an Idempotency-Key on every create.
+func loadServerTitle(name string) string {
+	if base, ok := strings.CutSuffix(name, keyedSuffix); ok {
+		return loadServerTitles[base] + ", Idempotency-Key on every create"
+	}
+	return loadServerTitles[name]
+}
+
 // startLoadServer starts the server called name (one of loadServerNames
 // or analysisServerNames) on the database at url.
 func startLoadServer(ctx context.Context, name, url, baselineBin string, pool int) (*runningServer, error) {
@@ -567,7 +576,7 @@ func printLoadTable(w io.Writer, names []string, runs []loadRun) {
 			}
 			return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(r.wrk.Requests))
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%.2f\n", loadServerTitles[name],
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%.2f\n", loadServerTitle(name),
 			r.wrk.RPS(), us(r.wrk.P50US), us(r.wrk.P99US), r.wrk.Errors(),
 			ratio(r.wrk.RPS(), base.wrk.RPS()), ratio(r.wrk.P99US, base.wrk.P99US),
 			perReq(r.serverCPU), perReq(r.pgCPU), perReq(r.wrk.CPU), r.load1)
