@@ -68,8 +68,13 @@ func TestKeyedCreatesThroughCrash(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	for range 2 { // twice, the second while the first's retries run
-		victim, err := pgx.Connect(ctx, dbURL)
-		if err != nil {
+		var victim *pgx.Conn
+		if err := eventually(30*time.Second, 50*time.Millisecond, func() (err error) {
+			victim, err = pgx.Connect(ctx, dbURL) // refused while PostgreSQL recovers from the last kill
+			return err
+		}); err != nil {
+			cancel()
+			wg.Wait()
 			t.Fatal(err)
 		}
 		var pid int

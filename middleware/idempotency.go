@@ -26,43 +26,33 @@ const (
 // idempotencyContextKey is where Idempotency leaves its state for Scope.
 const idempotencyContextKey = "strictmt.idempotency"
 
-// The outcomes of a keyed request other than running it.
-type idemOutcome int
-
-const (
-	idemRun      idemOutcome = iota // the first request with the key: it runs
-	idemReplay                      // the key's response is stored: sent again
-	idemMismatch                    // the key was used with another request
-	idemInFlight                    // a request with the key is running
-)
-
 // idempotency is the state of one keyed request.
 type idempotency struct {
-	rec     models.IdempotencyKey
-	locked  bool
-	found   bool
-	stored  models.IdempotencyKey
-	outcome idemOutcome
+	rec    models.IdempotencyKey
+	locked bool // the key's lock was free: no request with it is running
 }
 
-// errIdempotency stops a keyed request that must not run (a replay, a
-// mismatch, a key in flight): Scope answers for it.
-var errIdempotency = apperr.Errorf(apperr.ECONFLICT, "idempotency key already used")
+// errInFlight stops a keyed request whose key another request holds:
+// Scope answers 409 for it.
+var errInFlight = apperr.Errorf(apperr.ECONFLICT, "idempotency key in flight")
 
 // Idempotency makes a write (POST, PUT, PATCH, DELETE) sent with an
 // Idempotency-Key safe to retry. It runs after the scope and the
 // authentication (the key belongs to the request's user; to nobody for
-// sign-up and login, where it names itself within the tenant). Two
-// statements ride with the request's first pipeline (datapath.DeferCheck):
-// one takes the key's lock for the transaction, the next reads the key's
-// stored response. The scope holds its commit (datapath.HoldCommit), and
-// Scope stores the response (a status below 400) with the COMMIT, in the
-// same pipeline: the response is kept exactly when the write is. A later
-// request with the key and the same method, path and body gets the stored
-// response again, with Idempotent-Replayed: true, and writes nothing; with
-// another request 422; while the first still runs 409 with Retry-After. A
-// key must be 1 to 255 printable ASCII characters (400 otherwise); without
-// one nothing changes. ttl is how long a response is kept.
+// sign-up and login, where it names itself within the tenant). One
+// statement rides with the request's first pipeline (datapath.DeferCheck):
+// it takes the key's lock for the transaction, or finds it held (a
+// request with the key still running: 409 with Retry-After). The scope
+// holds its commit (datapath.HoldCommit), and Scope stores the response (a
+// status below 400) with the COMMIT, in the same pipeline: the response is
+// kept exactly when the write is. The store fails when the key's response
+// is stored already: the request is a retry, its transaction and its
+// writes are rolled back, and it gets the stored response again, with
+// Idempotent-Replayed: true (422 when the key was stored for another
+// method, path or body). A keyed request that fails (400 and above) is
+// answered with the key's stored response if there is one. A key must be
+// 1 to 255 printable ASCII characters (400 otherwise); without one
+// nothing changes. ttl is how long a response is kept.
 func Idempotency(log *slog.Logger, ttl time.Duration) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		key := c.GetHeader(IdempotencyKeyHeader)
@@ -96,13 +86,6 @@ func Idempotency(log *slog.Logger, ttl time.Duration) gin.HandlerFunc {
 		if err == nil {
 			err = datapath.DeferCheck(ctx, datapath.Check{Stmt: lock, Verify: st.verifyLock})
 		}
-		var find datapath.Stmt
-		if err == nil {
-			find, err = repository.IdempotencyFindStmt(ctx, userID, key, &st.stored, &st.found)
-		}
-		if err == nil {
-			err = datapath.DeferCheck(ctx, datapath.Check{Stmt: find, Verify: st.verifyFind})
-		}
 		if err == nil {
 			err = datapath.HoldCommit(ctx)
 		}
@@ -131,25 +114,13 @@ func validIdempotencyKey(k string) bool {
 
 func (st *idempotency) verifyLock() error {
 	if !st.locked {
-		st.outcome = idemInFlight
-		return errIdempotency
+		return errInFlight
 	}
 	return nil
 }
 
-func (st *idempotency) verifyFind() error {
-	switch {
-	case st.outcome != idemRun:
-		return errIdempotency
-	case !st.found:
-		return nil
-	case bytes.Equal(st.stored.Fingerprint, st.rec.Fingerprint):
-		st.outcome = idemReplay
-	default:
-		st.outcome = idemMismatch
-	}
-	return errIdempotency
-}
+// inFlight reports whether another request held the key.
+func (st *idempotency) inFlight() bool { return !st.locked }
 
 // idempotencyOf returns the state Idempotency left for c, nil for a
 // request without a key.
@@ -162,26 +133,40 @@ func idempotencyOf(c *gin.Context) *idempotency {
 	return st
 }
 
-// answer writes the response of a keyed request that did not run, and
-// reports whether there was one to write.
-func (st *idempotency) answer(c *gin.Context, log *slog.Logger) bool {
-	switch st.outcome {
-	case idemReplay:
-		if st.stored.ContentType != "" {
-			c.Header("Content-Type", st.stored.ContentType)
-		}
-		c.Header(IdempotentReplayedHeader, "true")
-		c.Status(int(st.stored.Status))
-		_, _ = c.Writer.Write(st.stored.Body)
-	case idemMismatch:
-		Error(c, log, apperr.Errorf(apperr.EUNPROCESSABLE, "This %s was used with another request (method, path or body); use a new key.", IdempotencyKeyHeader))
-	case idemInFlight:
-		c.Header("Retry-After", "1")
-		Error(c, log, apperr.Errorf(apperr.ECONFLICT, "A request with this %s is still in progress; retry later.", IdempotencyKeyHeader))
-	default:
-		return false
+// answerInFlight answers a request whose key another request holds.
+func answerInFlight(c *gin.Context, log *slog.Logger) {
+	c.Header("Retry-After", "1")
+	Error(c, log, apperr.Errorf(apperr.ECONFLICT, "A request with this %s is still in progress; retry later.", IdempotencyKeyHeader))
+}
+
+// answerStored answers with the key's stored response, read in a
+// read-only transaction of its own on t (the request's own has ended), or
+// 422 when it was stored for another request. It reports false, having
+// written nothing, when no response is stored for the key.
+func (st *idempotency) answerStored(c *gin.Context, log *slog.Logger, t *datapath.Tenant, strict bool) (bool, error) {
+	rs := datapath.NewReadOnlyScope(t, strict)
+	defer rs.Rollback()
+	ctx := datapath.NewContextWithScope(c.Request.Context(), rs)
+	var stored models.IdempotencyKey
+	var found bool
+	find, err := repository.IdempotencyFindStmt(ctx, st.rec.UserID, st.rec.Key, &stored, &found)
+	if err == nil {
+		err = datapath.Run(ctx, find)
 	}
-	return true
+	if err != nil || !found {
+		return false, err
+	}
+	if !bytes.Equal(stored.Fingerprint, st.rec.Fingerprint) {
+		Error(c, log, apperr.Errorf(apperr.EUNPROCESSABLE, "This %s was used with another request (method, path or body); use a new key.", IdempotencyKeyHeader))
+		return true, nil
+	}
+	if stored.ContentType != "" {
+		c.Header("Content-Type", stored.ContentType)
+	}
+	c.Header(IdempotentReplayedHeader, "true")
+	c.Status(int(stored.Status))
+	_, _ = c.Writer.Write(stored.Body)
+	return true, nil
 }
 
 // record returns the row that stores the response status and body (and

@@ -142,34 +142,52 @@ func Scope(log *slog.Logger, strict bool) gin.HandlerFunc {
 		idem := idempotencyOf(c)
 		if err := scope.Finish(ctx); err != nil {
 			scope.Rollback()
-			if idem == nil || !idem.answer(c, log) {
+			if idem != nil && idem.inFlight() {
+				answerInFlight(c, log)
+			} else {
 				Error(c, log, err)
 			}
 			return
 		}
-		if idem != nil && idem.outcome != idemRun {
-			// A replay, a key reused or in flight: what the handler did
-			// is undone, and the key's answer is sent instead.
+		if idem != nil && idem.inFlight() {
 			scope.Rollback()
-			idem.answer(c, log)
+			answerInFlight(c, log)
 			return
 		}
 		switch {
 		case buf.status >= 400:
 			scope.Rollback()
+			if idem != nil {
+				// A retry whose first try succeeded may fail where the
+				// first did not (a delete of what it deleted): the key's
+				// stored response answers it.
+				if answered, err := idem.answerStored(c, log, t, strict); answered || err != nil {
+					if err != nil {
+						Error(c, log, unavailable(err))
+					}
+					return
+				}
+			}
 		case idem != nil:
 			// The response is stored with the COMMIT, in one pipeline.
-			st, err := repository.IdempotencyStoreStmt(ctx, idem.record(buf.status, buf.Header().Get("Content-Type"), buf.body.Bytes()))
+			stmts, err := repository.IdempotencyStoreStmts(ctx, idem.record(buf.status, buf.Header().Get("Content-Type"), buf.body.Bytes()))
 			if err == nil {
-				err = scope.EndWith(ctx, st)
+				err = scope.EndWith(ctx, stmts...)
+			}
+			if repository.IsIdempotencyTaken(err) {
+				// A retry: its writes were rolled back with the store.
+				answered, ferr := idem.answerStored(c, log, t, strict)
+				switch {
+				case ferr != nil:
+					Error(c, log, unavailable(ferr))
+				case !answered: // the stored response expired meanwhile
+					answerInFlight(c, log)
+				}
+				return
 			}
 			if err != nil {
 				scope.Rollback()
-				var ae *apperr.Error
-				if !errors.As(err, &ae) {
-					err = apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
-				}
-				Error(c, log, err)
+				Error(c, log, unavailable(err))
 				return
 			}
 		default:
@@ -180,6 +198,16 @@ func Scope(log *slog.Logger, strict bool) gin.HandlerFunc {
 		}
 		buf.flush()
 	}
+}
+
+// unavailable is err as the client is told it: an apperr error as it is,
+// any other (the database's) as 503.
+func unavailable(err error) error {
+	var ae *apperr.Error
+	if errors.As(err, &ae) {
+		return err
+	}
+	return apperr.Wrap(apperr.EUNAVAILABLE, err, "The database is unavailable.")
 }
 
 // bufferedWriter holds a response in memory until flush.
