@@ -201,12 +201,17 @@ func countRows(ctx context.Context, conn *pgx.Conn, schema string, tables []Tabl
 	return res.Close()
 }
 
-// setSequences sets each table's id sequence in schema past its highest
-// id, one round trip for all.
-func setSequences(ctx context.Context, conn *pgx.Conn, schema string, tables []string) error {
+// setSequences sets the id sequence of each of tables that has an id
+// column in schema past its highest id, one round trip for all.
+func setSequences(ctx context.Context, conn *pgx.Conn, schema string, tables []Table) error {
 	b := &pgx.Batch{}
 	for _, t := range tables {
-		b.Queue(repository.ArchiveSetSequenceSQL(schema, t))
+		if slices.ContainsFunc(t.Columns, func(c Column) bool { return c.Name == "id" }) {
+			b.Queue(repository.ArchiveSetSequenceSQL(schema, t.Name))
+		}
+	}
+	if b.Len() == 0 {
+		return nil
 	}
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("setting id sequences: %w", err)

@@ -126,12 +126,10 @@ func (s *Service) copyRows(ctx context.Context, conn *pgx.Conn, src, dst string,
 		return nil, err
 	}
 	out := make([]TableRows, len(tables))
-	names := make([]string, len(tables))
 	for i, t := range tables {
 		out[i] = TableRows{Name: t.Name, Rows: n[i]}
-		names[i] = t.Name
 	}
-	return out, setSequences(ctx, conn, dst, names)
+	return out, setSequences(ctx, conn, dst, plan)
 }
 
 // userTable is the table of a tenant's users.

@@ -126,9 +126,7 @@ func load(ctx context.Context, conn *pgx.Conn, schema string, m *Manifest, rd *r
 	if err != nil {
 		return err
 	}
-	names := make([]string, len(m.Tables))
 	for i, t := range m.Tables {
-		names[i] = t.Name
 		n, err := loadTable(ctx, conn, schema, t, rd)
 		var refusedRows *rowsRefused
 		if errors.As(err, &refusedRows) {
@@ -150,7 +148,7 @@ func load(ctx context.Context, conn *pgx.Conn, schema string, m *Manifest, rd *r
 	if err := rebuild(ctx); err != nil {
 		return err
 	}
-	return setSequences(ctx, conn, schema, names)
+	return setSequences(ctx, conn, schema, m.Tables)
 }
 
 // rowsRefused is PostgreSQL's refusal of a table's COPY data.

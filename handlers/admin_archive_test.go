@@ -55,7 +55,7 @@ func TestAdminExportRestoreClone(t *testing.T) {
 	}
 	r := restore("?schema=arc_copy&domain=arc-copy.localhost&name=Copy", archive, "application/gzip")
 	admWantStatus(t, r, http.StatusCreated)
-	if r.Body["schema_name"] != "arc_copy" || r.Body["name"] != "Copy" || r.Body["migrated_from"] == nil || len(r.Body["tables"].([]any)) != 5 {
+	if r.Body["schema_name"] != "arc_copy" || r.Body["name"] != "Copy" || r.Body["migrated_from"] == nil || len(r.Body["tables"].([]any)) != 6 {
 		t.Fatalf("restore: %s", r.Raw)
 	}
 	tok := env.Do(t, apptest.Request{Method: "POST", Host: "arc-copy.localhost", Path: "/api/token/", Body: map[string]string{"username": "alice", "password": "correct-horse-battery"}})

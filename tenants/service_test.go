@@ -68,7 +68,7 @@ func TestCreateListDeleteTenant(t *testing.T) {
 	}
 	var tables []string
 	db.Raw("SELECT table_name FROM information_schema.tables WHERE table_schema = 'tenant_a' ORDER BY 1").Scan(&tables)
-	if got := strings.Join(tables, ","); got != "goose_db_version,outstanding_tokens,projects,tasks,todos,users" {
+	if got := strings.Join(tables, ","); got != "goose_db_version,idempotency_keys,outstanding_tokens,projects,tasks,todos,users" {
 		t.Fatalf("tables in tenant_a: %s", got)
 	}
 
