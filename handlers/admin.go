@@ -48,6 +48,7 @@ func registerAdmin(r *gin.RouterGroup, d Deps) {
 	}
 	maps.Copy(routes, placementRoutes(d))
 	maps.Copy(routes, archiveRoutes(d))
+	maps.Copy(routes, consoleRoutes())
 	for path, handlers := range routes {
 		for _, m := range adminMethods {
 			if fn, ok := handlers[m]; ok {
