@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -26,6 +27,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/strictmt/strictmt/apperr"
+	"github.com/strictmt/strictmt/console"
 	"github.com/strictmt/strictmt/internal/apptest"
 	"github.com/strictmt/strictmt/models"
 	"github.com/strictmt/strictmt/tenants"
@@ -788,4 +790,123 @@ func (b *browserRun) loaded() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return slices.Clone(b.requests)
+}
+
+// TestConsoleShowsUsage opens the console on a stand-in of the admin API
+// whose tenants carry the usage figures (bytes, rows, users,
+// last_request) that a service reporting usage adds: the list shows
+// them for the tenant that has them and says "not measured" for the one
+// that has none; the tenant's page shows them; a list that refuses
+// ?ordering= is sorted by the console, page by page.
+func TestConsoleShowsUsage(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("chromium is not installed at %s; .ci/run installs it", chromium)
+		}
+		t.Skip("chromium is not installed at " + chromium + " (apt-get install -y chromium); the console was not driven")
+	}
+	t.Parallel()
+	axeSource, err := os.ReadFile(filepath.Join("testdata", "axe.min.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant := func(schema string, usage map[string]any) map[string]any {
+		t := map[string]any{"name": "Tenant " + schema, "schema_name": schema, "paid_until": nil, "on_trial": true,
+			"created_on": "2025-01-02", "state": "active", "state_reason": "", "state_until": nil, "purge_after": nil,
+			"domains": []any{map[string]any{"domain": schema + ".example.com", "is_primary": true}}}
+		if usage != nil {
+			t["usage"] = usage
+		}
+		return t
+	}
+	measured := tenant("usage_a", map[string]any{"bytes": 1572864, "rows": 12345, "users": 7, "last_request": "2025-03-01T12:30:00Z"})
+	unmeasured := tenant("usage_b", nil)
+	var mu sync.Mutex
+	var orderings []string
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /admin/console/{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", console.ContentSecurityPolicy)
+		w.Header().Set("Content-Type", console.Page().ContentType)
+		_, _ = w.Write(console.Page().Body)
+	})
+	mux.HandleFunc("GET /admin/console/{name}", func(w http.ResponseWriter, r *http.Request) {
+		f, ok := console.Asset(r.PathValue("name"))
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", f.ContentType)
+		_, _ = w.Write(f.Body)
+	})
+	writeJSON := func(w http.ResponseWriter, status int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	mux.HandleFunc("GET /admin/tenants/{$}", func(w http.ResponseWriter, r *http.Request) {
+		if o := r.URL.Query().Get("ordering"); o != "" {
+			mu.Lock()
+			orderings = append(orderings, o)
+			mu.Unlock()
+			writeJSON(w, http.StatusBadRequest, map[string]any{"ordering": []string{"Invalid ordering field."}})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"count": 2, "next": nil, "previous": nil, "results": []any{measured, unmeasured}})
+	})
+	mux.HandleFunc("GET /admin/tenants/usage_a/{$}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, measured)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := "http://localhost:" + u.Port()
+	b := startBrowser(t, origin, string(axeSource), t.TempDir())
+
+	b.run(chromedp.Navigate(origin + "/admin/console/"))
+	b.typeInto(`#login-form input[name=token]`, "any-token-will-do", kb.Enter)
+	b.waitView("Tenants")
+	rows := evalJS[[]string](b, `[...document.querySelectorAll('#tenant-table tbody tr')].map((tr) => [...tr.children].map((c) => c.textContent).join('|'))`)
+	want := []string{
+		"usage_a|Tenant usage_a|active|—no end date trial|usage_a.example.comprimary|1.5 MiB|12,345|2025-03-01 12:30 UTC",
+		"usage_b|Tenant usage_b|active|—no end date trial|usage_b.example.comprimary|—not measured|—not measured|—not measured",
+	}
+	if !slices.Equal(rows, want) {
+		t.Errorf("rows\n%q\nwant\n%q", rows, want)
+	}
+	b.axe("tenant list with usage")
+
+	// Sorting by size: the stand-in refuses ?ordering=, so the console
+	// sorts what it has, the unmeasured last either way.
+	b.run(chromedp.SetValue(chromedp.CSS(`select[name=ordering]`), "-bytes"))
+	evalJS[bool](b, `document.querySelector('select[name=ordering]').dispatchEvent(new Event('change')), true`)
+	b.waitJS(`location.hash === '#/tenants?ordering=-bytes' && document.documentElement.dataset.pending === '0' && !!document.querySelector('th[aria-sort=descending]')`)
+	if got := evalJS[[]string](b, `[...document.querySelectorAll('#tenant-table tbody tr')].map((tr) => tr.dataset.schema)`); !slices.Equal(got, []string{"usage_a", "usage_b"}) {
+		t.Errorf("sorted by size, descending: %v", got)
+	}
+	b.run(chromedp.Navigate(origin + "/admin/console/#/tenants?ordering=bytes"))
+	b.waitView("Tenants")
+	if got := evalJS[[]string](b, `[...document.querySelectorAll('#tenant-table tbody tr')].map((tr) => tr.dataset.schema)`); !slices.Equal(got, []string{"usage_a", "usage_b"}) {
+		t.Errorf("sorted by size, ascending: %v", got)
+	}
+	mu.Lock()
+	if len(orderings) != 1 {
+		// Once: after a refusal the console stops asking.
+		t.Errorf("?ordering= sent %v, want once", orderings)
+	}
+	mu.Unlock()
+
+	b.click(`#tenant-table a[href="#/tenants/usage_a"]`)
+	b.waitTenant("usage_a")
+	if got := b.text(`#tenant-facts`); !strings.Contains(got, "Size1.5 MiBRows12,345Users7Last request2025-03-01 12:30 UTC") {
+		t.Errorf("tenant facts %q", got)
+	}
+	b.axe("tenant page with usage")
+	for _, m := range b.messages() {
+		if strings.Contains(m, "Content Security Policy") || strings.HasPrefix(m, "exception") {
+			t.Errorf("browser console: %s", m)
+		}
+	}
 }
