@@ -26,6 +26,8 @@ type TenantService interface {
 	DeleteTenant(ctx context.Context, schema string, dropSchema bool) error
 	AddDomain(ctx context.Context, schema, domain string, primary bool) (*models.Domain, error)
 	RemoveDomain(ctx context.Context, domain string) error
+	SetPrimaryDomain(ctx context.Context, domain string) (*models.Domain, string, error)
+	Fleet(ctx context.Context) (*tenants.Fleet, error)
 }
 
 // adminMethods are the methods answered on admin paths: those a path does
@@ -41,10 +43,12 @@ func registerAdmin(r *gin.RouterGroup, d Deps) {
 		"/tenants":                 {http.MethodGet: h.list, http.MethodPost: h.create},
 		"/tenants/:schema":         {http.MethodGet: h.get, http.MethodPatch: h.patch, http.MethodDelete: h.delete},
 		"/tenants/:schema/domains": {http.MethodPost: h.addDomain},
-		"/domains/:domain":         {http.MethodDelete: h.removeDomain},
+		"/domains/:domain":         {http.MethodDelete: h.removeDomain, http.MethodPatch: h.patchDomain},
+		"/fleet":                   {http.MethodGet: h.fleet},
 	}
 	maps.Copy(routes, placementRoutes(d))
 	maps.Copy(routes, archiveRoutes(d))
+	maps.Copy(routes, consoleRoutes())
 	for path, handlers := range routes {
 		for _, m := range adminMethods {
 			if fn, ok := handlers[m]; ok {
@@ -228,6 +232,93 @@ func (h *admin) removeDomain(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// patchDomain changes a domain: {"is_primary": true} makes it its
+// tenant's only primary domain. A tenant always has one primary domain,
+// so false is refused: make another domain primary instead.
+func (h *admin) patchDomain(c *gin.Context) {
+	in, err := readJSON(c)
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	primary := in.Bool("is_primary", field{required: true})
+	if primary != nil && !*primary {
+		in.errs.Add("is_primary", "A tenant always has one primary domain: make another of its domains primary instead.")
+	}
+	if err := in.Err(); err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	d, schema, err := h.tenants.SetPrimaryDomain(c.Request.Context(), c.Param("domain"))
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, tenants.TenantDomainView{Domain: d.Domain, Tenant: schema, IsPrimary: d.IsPrimary})
+}
+
+// fleetListMax bounds the schemas listed in each of a fleet answer's
+// lists; their counts are always whole.
+const fleetListMax = 100
+
+// fleetResponse is the answer of GET /admin/fleet.
+type fleetResponse struct {
+	Tenants     int64            `json:"tenants"`
+	ByState     map[string]int64 `json:"by_state"`
+	SparesReady int64            `json:"spare_schemas_ready"`
+	Migrations  fleetMigrations  `json:"migrations"`
+}
+
+type fleetMigrations struct {
+	Latest          int64              `json:"latest"`
+	PendingCount    int                `json:"pending_count"`
+	Pending         []schemaPending    `json:"pending"`
+	UnreadableCount int                `json:"unreadable_count"`
+	Unreadable      []schemaUnreadable `json:"unreadable"`
+}
+
+type schemaPending struct {
+	SchemaName string  `json:"schema_name"`
+	Versions   []int64 `json:"versions"`
+}
+
+type schemaUnreadable struct {
+	SchemaName string `json:"schema_name"`
+	Detail     string `json:"detail"`
+}
+
+// fleet answers the figures of every tenant at once: tenants by state,
+// spare schemas ready, and the schemas whose migrations are pending or
+// whose versions could not be read.
+func (h *admin) fleet(c *gin.Context) {
+	f, err := h.tenants.Fleet(c.Request.Context())
+	if err != nil {
+		middleware.Error(c, h.log, err)
+		return
+	}
+	out := fleetResponse{Tenants: f.Tenants, ByState: f.ByState, SparesReady: f.SparesReady, Migrations: fleetMigrations{
+		Latest: f.LatestVersion, PendingCount: len(f.Pending), UnreadableCount: len(f.Unreadable),
+		Pending: []schemaPending{}, Unreadable: []schemaUnreadable{},
+	}}
+	for _, s := range f.PendingSchemas() {
+		if len(out.Migrations.Pending) == fleetListMax {
+			break
+		}
+		out.Migrations.Pending = append(out.Migrations.Pending, schemaPending{SchemaName: s, Versions: f.Pending[s]})
+	}
+	for _, s := range f.UnreadableSchemas() {
+		// The reason may hold the database's own words: it goes to the
+		// log, the operator gets the command that shows it.
+		h.log.Warn("admin: a tenant schema's migration versions could not be read", "schema", s, "err", f.Unreadable[s],
+			"request_id", middleware.RequestIDFromContext(c.Request.Context()))
+		if len(out.Migrations.Unreadable) < fleetListMax {
+			out.Migrations.Unreadable = append(out.Migrations.Unreadable, schemaUnreadable{SchemaName: s,
+				Detail: "Its migration versions could not be read; strictmt migrate --dry-run --schema " + s + " shows why."})
+		}
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 // pathSchema reads the {schema} path parameter. A value that cannot be a

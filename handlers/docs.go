@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/strictmt/strictmt/internal/static"
 	"github.com/strictmt/strictmt/openapi"
 )
 
@@ -41,7 +42,7 @@ func docsAsset(c *gin.Context) {
 // serveFile writes a static file: 304 when the client's copy is current
 // (If-None-Match), gzip-compressed when the client accepts it. Clients
 // revalidate before each use, so a new release is picked up at once.
-func serveFile(c *gin.Context, f *openapi.File) {
+func serveFile(c *gin.Context, f *static.File) {
 	h := c.Writer.Header()
 	h.Set("ETag", f.ETag)
 	h.Set("Cache-Control", "no-cache")

@@ -108,7 +108,7 @@ func NewRouter(d Deps) http.Handler {
 	if d.MetricsHandler != nil {
 		r.GET("/metrics", publicHostOnly(d.PublicHosts), gin.WrapH(d.MetricsHandler))
 	}
-	registerAdmin(r.Group("/admin", middleware.Admin(d.Log, d.AdminToken, d.PublicHosts)), d)
+	registerAdmin(r.Group("/admin", middleware.Admin(d.Log, d.AdminToken, d.PublicHosts, consolePages...)), d)
 
 	api := r.Group("/api", middleware.Tenant(d.Log, d.Resolver, middleware.TenantHeader{
 		Name: d.TenantHeader, PublicHosts: d.PublicHosts, NormalizeHost: tenants.NormalizeHost,

@@ -18,10 +18,20 @@ import (
 // the admin API is never reachable through a tenant's domain and does not
 // exist at all without a token. It then requires "Authorization: Bearer
 // <token>", compared in constant time; anything else gets 401 JSON.
-func Admin(log *slog.Logger, token string, publicHosts []string) gin.HandlerFunc {
+//
+// GET requests to the routes named in pages (gin's full paths)
+// skip only the token check: they are static pages that a browser opens
+// by navigating, which sends no Authorization header, and they hold no
+// data; the API calls such a page makes need the token as every other.
+// They are still 404 without a token or off the public hosts.
+func Admin(log *slog.Logger, token string, publicHosts []string, pages ...string) gin.HandlerFunc {
 	hosts := map[string]bool{}
 	for _, h := range publicHosts {
 		hosts[tenants.NormalizeHost(h)] = true
+	}
+	open := map[string]bool{}
+	for _, p := range pages {
+		open[p] = true
 	}
 	// Comparing digests keeps the comparison's time independent of the
 	// token's length as well as its bytes.
@@ -29,6 +39,10 @@ func Admin(log *slog.Logger, token string, publicHosts []string) gin.HandlerFunc
 	return func(c *gin.Context) {
 		if token == "" || !hosts[tenants.NormalizeHost(c.Request.Host)] {
 			c.AbortWithStatusJSON(http.StatusNotFound, gin.H{"detail": "Not found."})
+			return
+		}
+		if c.Request.Method == http.MethodGet && open[c.FullPath()] {
+			c.Next()
 			return
 		}
 		scheme, got, _ := strings.Cut(c.GetHeader("Authorization"), " ")

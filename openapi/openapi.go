@@ -4,14 +4,12 @@
 package openapi
 
 import (
-	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"path"
 	"strings"
 	"sync"
+
+	"github.com/strictmt/strictmt/internal/static"
 )
 
 //go:embed openapi.json
@@ -43,51 +41,21 @@ const ContentSecurityPolicy = "default-src 'none'; " +
 	"worker-src 'self' blob:; " +
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-// File is a static response: its body, a gzip-compressed copy made on
-// first use, its content type and a strong ETag.
-type File struct {
-	Body        []byte
-	ContentType string
-	ETag        string
-
-	gzipOnce sync.Once
-	gzipped  []byte
-}
-
-// Gzip returns the body compressed with gzip, or nil when compressing does
-// not make it smaller.
-func (f *File) Gzip() []byte {
-	f.gzipOnce.Do(func() {
-		var buf bytes.Buffer
-		zw := gzip.NewWriter(&buf)
-		_, _ = zw.Write(f.Body)
-		if zw.Close() == nil && buf.Len() < len(f.Body) {
-			f.gzipped = buf.Bytes()
-		}
-	})
-	return f.gzipped
-}
-
-func newFile(body []byte, contentType string) *File {
-	sum := sha256.Sum256(body)
-	return &File{Body: body, ContentType: contentType, ETag: `"` + hex.EncodeToString(sum[:16]) + `"`}
-}
-
 var (
-	documentFile = newFile(document, "application/json")
-	pageFile     = newFile(page, "text/html; charset=utf-8")
+	documentFile = static.New(document, "application/json")
+	pageFile     = static.New(page, "text/html; charset=utf-8")
 	assetFiles   = sync.OnceValue(loadAssets)
 )
 
 // Document returns the OpenAPI document, as JSON.
-func Document() *File { return documentFile }
+func Document() *static.File { return documentFile }
 
 // Page returns the HTML documentation page.
-func Page() *File { return pageFile }
+func Page() *static.File { return pageFile }
 
 // Asset returns the static file of the documentation page with the given
 // base name; false when there is none.
-func Asset(name string) (*File, bool) {
+func Asset(name string) (*static.File, bool) {
 	f, ok := assetFiles()[name]
 	return f, ok
 }
@@ -102,8 +70,8 @@ func assetNames() []string {
 	return names
 }
 
-func loadAssets() map[string]*File {
-	files := map[string]*File{}
+func loadAssets() map[string]*static.File {
+	files := map[string]*static.File{}
 	for _, name := range assetNames() {
 		body, err := assets.ReadFile(path.Join("assets", name))
 		if err != nil {
@@ -113,7 +81,7 @@ func loadAssets() map[string]*File {
 		if strings.HasSuffix(name, ".js") {
 			ct = "text/javascript; charset=utf-8"
 		}
-		files[name] = newFile(body, ct)
+		files[name] = static.New(body, ct)
 	}
 	return files
 }

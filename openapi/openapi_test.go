@@ -160,7 +160,7 @@ func TestEveryDocumentedOperationIsServed(t *testing.T) {
 		if template == "/admin/tenants/{schema_name}/" { // its DELETE would delete the tenant the other paths use
 			schema = "nobody"
 		}
-		path := strings.NewReplacer("{id}", "1", "{name}", "redoc.LICENSE", "{schema_name}", schema).Replace(template)
+		path := strings.NewReplacer("{id}", "1", "{name}", "redoc.LICENSE", "{schema_name}", schema, "{domain}", "nobody.localhost").Replace(template)
 		h, header := host, map[string]string(nil)
 		if strings.HasPrefix(template, "/admin/") { // served on a public host, to the admin token
 			h, header = "localhost", map[string]string{"Authorization": "Bearer " + cfg.Admin.Token}
@@ -426,6 +426,9 @@ func TestDocumentCoversTheAPI(t *testing.T) {
 		"/admin/tenants/{schema_name}/export/": {"get"},
 		"/admin/tenants/restore/":              {"post"},
 		"/admin/tenants/{schema_name}/clone/":  {"post"},
+		// The console's domain and fleet calls.
+		"/admin/domains/{domain}/": {"delete", "patch"},
+		"/admin/fleet/":            {"get"},
 	}
 	if len(doc.Paths) != len(want) {
 		t.Errorf("the document has %d paths, want %d", len(doc.Paths), len(want))

@@ -9,6 +9,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -618,6 +619,47 @@ func (s *Service) AddDomain(ctx context.Context, schema, domain string, primary 
 	}
 	s.changed()
 	return &dom, nil
+}
+
+// SetPrimaryDomain makes an existing domain its tenant's only primary
+// domain and returns it with the tenant's schema name; a domain that is
+// primary already is left as it is. ENOTFOUND when no tenant has it.
+func (s *Service) SetPrimaryDomain(ctx context.Context, domain string) (*models.Domain, string, error) {
+	d := NormalizeHost(domain)
+	var dom *models.Domain
+	var schema string
+	err := catalogTx(ctx, s.db, func(tx *gorm.DB, cat *repository.Catalog) error {
+		var err error
+		if dom, err = cat.FindDomain(ctx, d); err != nil {
+			return err
+		}
+		// The tenant's row is locked first, as RemoveDomain locks it, so
+		// the two never interleave on one tenant's domains.
+		tenant, err := cat.FindTenantForUpdate(ctx, dom.TenantID)
+		if err != nil {
+			return err
+		}
+		schema = tenant.SchemaName
+		// What the domain is now, read under the lock.
+		i := slices.IndexFunc(tenant.Domains, func(o models.Domain) bool { return o.ID == dom.ID })
+		if i < 0 {
+			return apperr.Errorf(apperr.ENOTFOUND, "No such domain %q.", d)
+		}
+		if tenant.Domains[i].IsPrimary {
+			dom.IsPrimary = true
+			return nil
+		}
+		if err := cat.SetPrimaryDomain(ctx, tenant.ID, dom.ID); err != nil {
+			return err
+		}
+		dom.IsPrimary = true
+		return notify(ctx, tx, schema)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	s.changed()
+	return dom, schema, nil
 }
 
 // RemoveDomain removes a domain. A tenant's last domain cannot be removed
