@@ -421,6 +421,7 @@ func TestDocumentCoversTheAPI(t *testing.T) {
 		"/admin/tenants/{schema_name}/export/": {"get"},
 		"/admin/tenants/restore/":              {"post"},
 		"/admin/tenants/{schema_name}/clone/":  {"post"},
+		"/admin/tenants/{schema_name}/usage/":  {"get"},
 	}
 	if len(doc.Paths) != len(want) {
 		t.Errorf("the document has %d paths, want %d", len(doc.Paths), len(want))
