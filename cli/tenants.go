@@ -13,7 +13,7 @@ import (
 
 func (e *env) tenantsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "tenants", Short: "Create, list and delete tenants"}
-	cmd.AddCommand(e.tenantsCreateCmd(), e.tenantsListCmd(), e.tenantsDeleteCmd(), e.placementCmd(), e.moveCmd())
+	cmd.AddCommand(e.tenantsCreateCmd(), e.tenantsListCmd(), e.tenantsDeleteCmd(), e.placementCmd(), e.moveCmd(), e.usageCmd())
 	return cmd
 }
 
