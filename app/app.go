@@ -423,6 +423,7 @@ func (a *App) buildServices(ctx context.Context) error {
 		svc.SetProvisionObserver(a.Metrics.ObserveProvisioning)
 		a.Metrics.SetCatalog(svc)
 		a.Metrics.SetConnections(store)
+		a.Metrics.SetUsage(svc)
 	}
 	a.TenantLimiter = middleware.NewTenantLimiter(a.Config.ConnsPerTenant(), a.Config.Tenancy.MaxConnsWait)
 	secret, err := a.jwtSecret()
