@@ -94,9 +94,12 @@ func TestAdminTenantUsage(t *testing.T) {
 		}
 	})
 	t.Run("ErrUnknownTenant", func(t *testing.T) {
-		for _, schema := range []string{"nobody", "Not-A-Schema", "pg_catalog", "public"} {
+		for _, schema := range []string{"nobody", "Not-A-Schema", "pg_catalog", "public", "a_big%3Bdrop%20schema%20a_big", "a_big%22"} {
 			r := adminDo(t, env, "GET", "/admin/tenants/"+schema+"/usage/", nil)
 			admWantStatus(t, r, http.StatusNotFound)
+		}
+		if u := apptest.MeasureUsage(t, url, "a_big"); u.Sum() != truth["a_big"].Sum() {
+			t.Errorf("a_big after the hostile names: %d rows, want %d", u.Sum(), truth["a_big"].Sum())
 		}
 	})
 	t.Run("ErrNoToken", func(t *testing.T) {
