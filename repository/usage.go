@@ -17,7 +17,7 @@ import (
 //   - every tenant (or those a search matches) in one catalog query,
 //     UsageAllSQL, from what the catalog and the statistics say: no
 //     tenant table is opened, so 10,000 tenants (60,000 tables) take
-//     about a second and leave nothing behind in the backend;
+//     about a second and leave 25 MB in the backend;
 //   - chosen tenants, UsageOfSQL: the same estimates for a page of
 //     tenants, or, for one tenant, the exact figures:
 //     pg_total_relation_size of each table and a count(*) of its rows
@@ -25,9 +25,10 @@ import (
 //
 // Why not the exact bytes for every tenant: pg_total_relation_size opens
 // each table, each of its indexes and its TOAST table, and stats every
-// file of each. Over 10,000 tenants that took 9 to 17 s on the 2-core
-// machine of docs/BENCHMARKS.md ("Scale: usage read") and left the
-// backend that ran it holding 821 MB of relation cache.
+// file of each. Over 10,000 tenants that took 22 s on the 2-core machine
+// of docs/BENCHMARKS.md ("Scale: usage read"), against 0.6 to 1.7 s for
+// UsageAllSQL, and left the backend that ran it holding 1.07 GB of
+// relation cache.
 
 // UsageAllSQL reads the usage of every tenant, or of those whose name or
 // schema name matches the ILIKE pattern $1 (NULL: every tenant), one row
