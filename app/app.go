@@ -69,6 +69,10 @@ type App struct {
 	// TenantLimiter caps each tenant's concurrent scoped requests
 	// (tenancy.max_conns_per_tenant).
 	TenantLimiter *middleware.TenantLimiter
+	// Activity is what this process saw of each tenant's requests
+	// (their last one; with metrics on, their number and database
+	// time), for the usage reads.
+	Activity *tenants.Activity
 
 	embedded    *embedpg.Server
 	tenantPools []*sql.DB // database.affinity_groups > 1: the tenant Store's groups
@@ -409,6 +413,8 @@ func (a *App) buildServices(ctx context.Context) error {
 	}
 	svc.SetCluster(a.Cluster)
 	a.Tenants = svc
+	a.Activity = tenants.NewActivity(tenants.ActivityTenants, a.Config.Metrics.Enabled)
+	svc.SetActivity(a.Activity)
 	if a.Archives, err = archive.New(a.DirectDB, svc); err != nil {
 		return err
 	}
@@ -417,6 +423,7 @@ func (a *App) buildServices(ctx context.Context) error {
 		svc.SetProvisionObserver(a.Metrics.ObserveProvisioning)
 		a.Metrics.SetCatalog(svc)
 		a.Metrics.SetConnections(store)
+		a.Metrics.SetUsage(svc)
 	}
 	a.TenantLimiter = middleware.NewTenantLimiter(a.Config.ConnsPerTenant(), a.Config.Tenancy.MaxConnsWait)
 	secret, err := a.jwtSecret()

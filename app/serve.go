@@ -51,6 +51,7 @@ func (a *App) Handler() http.Handler {
 		CORSOrigins:      a.Config.HTTP.CORSOrigins,
 		BodyTimeout:      a.Config.HTTP.BodyTimeout,
 		TenantLimiter:    a.TenantLimiter,
+		Activity:         a.Activity,
 	}
 	if a.Config.Tenancy.HeaderIdentification() {
 		d.TenantHeader = a.Config.Tenancy.Header

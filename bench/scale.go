@@ -100,7 +100,7 @@ func runScale(ctx context.Context, args []string) error {
 }
 
 // scalePhases are the phases of a scale run, in the order they run.
-var scalePhases = []string{"create", "migrate", "serve", "steady", "catalog", "memory", "column"}
+var scalePhases = []string{"create", "migrate", "serve", "steady", "catalog", "usage", "memory", "column"}
 
 // parseScaleFlags reads the scale benchmark's flags from args into a new
 // scale.
@@ -114,7 +114,7 @@ func parseScaleFlags(args []string) (*scale, error) {
 	createWorkers := fs.Int("create-workers", 2, "untimed tenant creations run at once (the timed ones run alone)")
 	modes := fs.String("modes", "cache_statement,cache_describe,exec",
 		"pgx default_query_exec_mode values compared in the serving runs")
-	phases := fs.String("phases", "create,migrate,serve,steady,memory,column", "phases to run (create is always run; catalog only when named)")
+	phases := fs.String("phases", "create,migrate,serve,steady,usage,memory,column", "phases to run (create is always run; catalog only when named)")
 	catalogN := fs.Int("catalog-tenants", 1000, "tenants the catalog phase sends one backend (at most -tenants - 1)")
 	steadyN := fs.String("steady-tenants", "1,1000,10000,20000", "tenants served in the steady phase's rows (by default those up to -tenants, and -tenants)")
 	steadyReqs := fs.Int("steady-requests", 50000, "measured requests of each steady row")
@@ -198,6 +198,11 @@ func (s *scale) runPhases(ctx context.Context) error {
 	}
 	if s.phases["catalog"] {
 		if err := s.catalog(ctx, s.catalogTenants); err != nil {
+			return err
+		}
+	}
+	if s.phases["usage"] {
+		if err := s.usage(ctx); err != nil {
 			return err
 		}
 	}

@@ -12,9 +12,9 @@ import (
 )
 
 func (e *env) tenantsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "tenants", Short: "Create, list, delete, export, restore and clone tenants"}
+	cmd := &cobra.Command{Use: "tenants", Short: "Create, list, delete, export, restore, clone tenants and show their usage"}
 	cmd.AddCommand(e.tenantsCreateCmd(), e.tenantsListCmd(), e.tenantsDeleteCmd(), e.tenantsSetStateCmd(), e.tenantsPurgeCmd(), e.placementCmd(), e.moveCmd(),
-		e.tenantsExportCmd(), e.tenantsRestoreCmd(), e.tenantsCloneCmd())
+		e.tenantsExportCmd(), e.tenantsRestoreCmd(), e.tenantsCloneCmd(), e.usageCmd())
 	return cmd
 }
 
@@ -74,18 +74,24 @@ func (e *env) tenantsListCmd() *cobra.Command {
 				return err
 			}
 			defer a.Close(cmd.Context())
-			list, _, err := a.Tenants.ListTenants(cmd.Context(), tenants.ListParams{Search: search})
-			if err != nil {
-				return err
-			}
 			if asJSON {
-				out := make([]tenants.View, len(list))
+				// The admin API's list, usage summary included: one shape
+				// for both.
+				list, _, err := a.Tenants.ListTenantsWithUsage(cmd.Context(), tenants.ListParams{Search: search}, nil)
+				if err != nil {
+					return err
+				}
+				out := make([]tenants.ListedView, len(list))
 				for i := range list {
-					out[i] = tenants.ViewOf(&list[i])
+					out[i] = tenants.ListedViewOf(&list[i])
 				}
 				enc := json.NewEncoder(e.stdout)
 				enc.SetIndent("", "  ")
 				return enc.Encode(out)
+			}
+			list, _, err := a.Tenants.ListTenants(cmd.Context(), tenants.ListParams{Search: search})
+			if err != nil {
+				return err
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SCHEMA\tNAME\tDOMAINS\tPAID UNTIL\tON TRIAL\tCREATED")

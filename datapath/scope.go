@@ -43,6 +43,7 @@ type Scope struct {
 	conn    *lease  // holds the open transaction; nil when none
 	pending []Check // sent with the next pipeline
 	done    bool
+	dbTime  time.Duration // see DatabaseTime
 }
 
 // NewScope returns a scope on t that may write; strict selects role
@@ -328,6 +329,8 @@ func (s *Scope) begin(ctx context.Context, stmts []Stmt, checks []Check, end txE
 func (s *Scope) pipeline(ctx context.Context, conn *lease, start txStart, stmts []Stmt, checks []Check, end txEnd) (noRows, err error) {
 	b := s.batch(start, stmts, checks, end)
 	var failed bool
+	sent := time.Now()
+	defer func() { s.dbTime += time.Since(sent) }()
 	err = conn.Raw(func(driverConn any) error {
 		pc := driverConn.(*stdlib.Conn).Conn()
 		err := s.tenant.store.send(ctx, pc, b.qs)
@@ -482,7 +485,9 @@ func (s *Scope) release(conn *lease, end txEnd) error {
 		stmt = comment + "COMMIT"
 	}
 	var endErr error
+	sent := time.Now()
 	_ = conn.Raw(func(driverConn any) error {
+		defer func() { s.dbTime += time.Since(sent) }()
 		pc := driverConn.(*stdlib.Conn).Conn()
 		if pc.IsClosed() {
 			endErr = driver.ErrBadConn
@@ -601,6 +606,21 @@ func (s *Scope) EndWith(ctx context.Context, stmts ...Stmt) error {
 	err := s.sendLocked(ctx, stmts, nil, commitTx)
 	s.done = true
 	return err
+}
+
+// DatabaseTime returns the time the scope of ctx has spent in its round
+// trips to PostgreSQL so far: its pipelines, from the first statement
+// sent to the last result read, and the COMMIT or ROLLBACK that ended a
+// transaction left open, not the wait for a connection. 0 without a
+// scope.
+func DatabaseTime(ctx context.Context) time.Duration {
+	s, _ := ctx.Value(scopeKey).(*Scope)
+	if s == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dbTime
 }
 
 // Rollback rolls the transaction back, if one is open, and ends the

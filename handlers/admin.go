@@ -20,7 +20,7 @@ import (
 // codes (EINVALID, ECONFLICT, ENOTFOUND).
 type TenantService interface {
 	CreateTenant(ctx context.Context, p tenants.CreateParams) (*models.Tenant, error)
-	ListTenants(ctx context.Context, p tenants.ListParams) ([]models.Tenant, int64, error)
+	ListTenantsWithUsage(ctx context.Context, p tenants.ListParams, order []tenants.UsageKey) ([]tenants.TenantWithUsage, int64, error)
 	FindTenant(ctx context.Context, schema string) (*models.Tenant, error)
 	UpdateTenant(ctx context.Context, schema string, u tenants.UpdateParams) (*models.Tenant, error)
 	DeleteTenant(ctx context.Context, schema string, dropSchema bool) error
@@ -28,6 +28,7 @@ type TenantService interface {
 	RemoveDomain(ctx context.Context, domain string) error
 	SetPrimaryDomain(ctx context.Context, domain string) (*models.Domain, string, error)
 	Fleet(ctx context.Context) (*tenants.Fleet, error)
+	Usage(ctx context.Context, schema string) (*tenants.Usage, error)
 }
 
 // adminMethods are the methods answered on admin paths: those a path does
@@ -49,6 +50,7 @@ func registerAdmin(r *gin.RouterGroup, d Deps) {
 	maps.Copy(routes, placementRoutes(d))
 	maps.Copy(routes, archiveRoutes(d))
 	maps.Copy(routes, consoleRoutes())
+	maps.Copy(routes, usageRoutes(d))
 	for path, handlers := range routes {
 		for _, m := range adminMethods {
 			if fn, ok := handlers[m]; ok {
@@ -102,26 +104,29 @@ func (h *admin) create(c *gin.Context) {
 	c.JSON(http.StatusCreated, tenants.ViewOf(tenant))
 }
 
-// list lists tenants by schema name, paginated; ?search= matches the name
-// or schema name.
+// list lists tenants, each with a summary of its usage, by schema name or
+// by ?ordering= (see readTenantOrdering), paginated; ?search= matches the
+// name or schema name.
 func (h *admin) list(c *gin.Context) {
 	errs := apperr.Fields{}
 	p, err := readPage(c)
 	errs.Merge(err)
 	search, err := querySearch(c)
 	errs.Merge(err)
+	order, err := readTenantOrdering(c)
+	errs.Merge(err)
 	if err := errs.Err(); err != nil {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	list, total, err := h.tenants.ListTenants(c.Request.Context(), tenants.ListParams{Search: search, Limit: p.Limit, Offset: p.Offset})
+	list, total, err := h.tenants.ListTenantsWithUsage(c.Request.Context(), tenants.ListParams{Search: search, Limit: p.Limit, Offset: p.Offset}, order)
 	if err != nil {
 		middleware.Error(c, h.log, err)
 		return
 	}
-	out := make([]tenants.View, len(list))
+	out := make([]tenants.ListedView, len(list))
 	for i := range list {
-		out[i] = tenants.ViewOf(&list[i])
+		out[i] = tenants.ListedViewOf(&list[i])
 	}
 	c.JSON(http.StatusOK, paginate(c, p, total, out))
 }

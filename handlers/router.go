@@ -77,6 +77,9 @@ type Deps struct {
 	// TenantLimiter caps each tenant's concurrent scoped requests; nil
 	// caps nothing.
 	TenantLimiter *middleware.TenantLimiter
+	// Activity, when not nil, records every tenant request (the usage
+	// reads report it).
+	Activity middleware.ActivityRecorder
 }
 
 // NewRouter returns the HTTP handler of the whole service. Paths work with
@@ -112,7 +115,7 @@ func NewRouter(d Deps) http.Handler {
 
 	api := r.Group("/api", middleware.Tenant(d.Log, d.Resolver, middleware.TenantHeader{
 		Name: d.TenantHeader, PublicHosts: d.PublicHosts, NormalizeHost: tenants.NormalizeHost,
-	}), middleware.TenantState(d.Log, readOnlyRoutes(d), nil), middleware.PaidUntil(d.Log, d.EnforcePaidUntil, nil), middleware.LimitTenant(d.Log, d.TenantLimiter), middleware.Scope(d.Log, d.Strict))
+	}), middleware.Activity(d.Activity), middleware.TenantState(d.Log, readOnlyRoutes(d), nil), middleware.PaidUntil(d.Log, d.EnforcePaidUntil, nil), middleware.LimitTenant(d.Log, d.TenantLimiter), middleware.Scope(d.Log, d.Strict))
 	api.GET("", index)
 	registerDocs(api, d)
 

@@ -39,6 +39,9 @@ type TenantFilter struct {
 	Search string // case-insensitive match on name or schema name
 	Limit  int
 	Offset int
+
+	// Schemas, when not nil, are the only schema names selected.
+	Schemas []string
 }
 
 // TenantUpdate holds the fields of a tenant to change; nil means unchanged.
@@ -226,6 +229,9 @@ func (c *Catalog) FindTenants(ctx context.Context, f TenantFilter) ([]models.Ten
 		if s := strings.TrimSpace(f.Search); s != "" {
 			cond, args := contains(s, "name", "schema_name")
 			q = q.Where(cond, args...)
+		}
+		if f.Schemas != nil {
+			q = q.Where("schema_name IN ?", f.Schemas)
 		}
 		return q
 	}

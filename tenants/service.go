@@ -40,6 +40,7 @@ type Service struct {
 	spares      *spareKeeper        // see KeepSpares
 	provisioned func(time.Duration) // see SetProvisionObserver
 	cluster     Cluster             // see SetCluster
+	activity    *Activity           // see SetActivity
 
 	groupMu    sync.Mutex
 	groupReady bool // the cluster's tenant group role exists
