@@ -11,7 +11,7 @@ import (
 
 // UsageTables are the tables of a tenant whose rows the usage reads
 // report (every table but the migration version table).
-var UsageTables = []string{"outstanding_tokens", "projects", "tasks", "todos", "users"}
+var UsageTables = []string{"idempotency_keys", "outstanding_tokens", "projects", "tasks", "todos", "users"}
 
 // UsageSeed is what SeedUsage writes into a tenant.
 type UsageSeed struct {
