@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/strictmt/strictmt/internal/apptest"
+	"github.com/strictmt/strictmt/repository"
 )
 
 // keyed sends a request with an Idempotency-Key.
@@ -165,8 +166,9 @@ func TestIdempotentConcurrentDuplicates(t *testing.T) {
 }
 
 // TestIdempotencyExpiresAndPrunes: a key past api.idempotency_ttl runs
-// again; each stored response deletes at most two expired keys, found
-// through their index, whatever their number.
+// again; the store of one key in 16 (repository.IdempotencyPrunes)
+// deletes 32 expired keys, found through their index, whatever their
+// number, and the other stores none.
 func TestIdempotencyExpiresAndPrunes(t *testing.T) {
 	t.Parallel()
 	cfg := apptest.Config(t)
@@ -193,12 +195,27 @@ func TestIdempotencyExpiresAndPrunes(t *testing.T) {
 		}
 		return n
 	}
-	before := stale()
-	for i := range 5 {
-		keyed(t, env, "exp-a.localhost", token, "POST", "/api/todos/", fmt.Sprintf("new-%d", i), map[string]any{"title": "pruning"})
+	var pruning, quiet []string
+	for i := 0; len(pruning) < 2 || len(quiet) < 5; i++ {
+		k := fmt.Sprintf("new-%d", i)
+		if repository.IdempotencyPrunes(k) {
+			pruning = append(pruning, k)
+		} else {
+			quiet = append(quiet, k)
+		}
 	}
-	if after := stale(); after != before-10 || before != 998 {
-		t.Fatalf("stale keys: %d before 5 stores, %d after (want 998 → 988)", before, after)
+	before := stale()
+	for _, k := range quiet[:5] {
+		keyed(t, env, "exp-a.localhost", token, "POST", "/api/todos/", k, map[string]any{"title": "pruning"})
+	}
+	if after := stale(); after != before {
+		t.Fatalf("stale keys: %d before 5 stores that do not prune, %d after", before, after)
+	}
+	for _, k := range pruning[:2] {
+		keyed(t, env, "exp-a.localhost", token, "POST", "/api/todos/", k, map[string]any{"title": "pruning"})
+	}
+	if after := stale(); after != before-64 {
+		t.Fatalf("stale keys: %d before 2 stores that prune, %d after (want 64 fewer)", before, after)
 	}
 }
 

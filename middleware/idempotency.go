@@ -140,9 +140,9 @@ func answerInFlight(c *gin.Context, log *slog.Logger) {
 }
 
 // answerStored answers with the key's stored response, read in a
-// read-only transaction of its own on t (the request's own has ended), or
-// 422 when it was stored for another request. It reports false, having
-// written nothing, when no response is stored for the key.
+// transaction of its own on t (the request's own has ended), or 422 when
+// it was stored for another request. It reports false, having written
+// nothing, when no unexpired response is stored for the key.
 func (st *idempotency) answerStored(c *gin.Context, log *slog.Logger, t *datapath.Tenant, strict bool) (bool, error) {
 	rs := datapath.NewReadOnlyScope(t, strict)
 	defer rs.Rollback()
@@ -153,7 +153,7 @@ func (st *idempotency) answerStored(c *gin.Context, log *slog.Logger, t *datapat
 	if err == nil {
 		err = datapath.Run(ctx, find)
 	}
-	if err != nil || !found {
+	if err != nil || !found || !stored.ExpiresAt.After(time.Now()) {
 		return false, err
 	}
 	if !bytes.Equal(stored.Fingerprint, st.rec.Fingerprint) {

@@ -180,7 +180,7 @@ func Scope(log *slog.Logger, strict bool) gin.HandlerFunc {
 				switch {
 				case ferr != nil:
 					Error(c, log, unavailable(ferr))
-				case !answered: // the stored response expired meanwhile
+				case !answered: // the key's response expired between the store and this read
 					answerInFlight(c, log)
 				}
 				return
