@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,23 +12,11 @@ import (
 // status, the headers and the raw body.
 func adminExport(t *testing.T, env *apptest.Env, host, token, path string) (int, http.Header, []byte) {
 	t.Helper()
-	req, err := http.NewRequest("GET", env.Server.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Host = host
+	var header map[string]string
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		header = map[string]string{"Authorization": "Bearer " + token}
 	}
-	resp, err := env.Server.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body := rawGet(t, env, host, path, header)
 	return resp.StatusCode, resp.Header, body
 }
 
