@@ -427,9 +427,9 @@ func TestDocumentCoversTheAPI(t *testing.T) {
 		"/admin/tenants/restore/":              {"post"},
 		"/admin/tenants/{schema_name}/clone/":  {"post"},
 		// The console's domain and fleet calls.
-		"/admin/domains/{domain}/": {"delete", "patch"},
-		"/admin/fleet/":            {"get"},
-		"/admin/tenants/{schema_name}/usage/":  {"get"},
+		"/admin/domains/{domain}/":            {"delete", "patch"},
+		"/admin/fleet/":                       {"get"},
+		"/admin/tenants/{schema_name}/usage/": {"get"},
 	}
 	if len(doc.Paths) != len(want) {
 		t.Errorf("the document has %d paths, want %d", len(doc.Paths), len(want))
