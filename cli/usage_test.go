@@ -33,24 +33,11 @@ func TestTenantsUsage(t *testing.T) {
 	t.Parallel()
 	env := testEnv(t)
 	url := strings.TrimPrefix(env[0], "STRICTMT_DATABASE_URL=")
-	seeds := []struct {
-		schema string
-		seed   apptest.UsageSeed
-	}{
-		{"c_big", apptest.UsageSeed{Users: 3, Todos: 40, LargeTodos: 5, Projects: 4, Tasks: 10}},
-		{"c_small", apptest.UsageSeed{Users: 1, Todos: 2}},
-		{"c_empty", apptest.UsageSeed{}},
-	}
-	truth := map[string]apptest.UsageTruth{}
-	for _, s := range seeds {
-		domain := strings.ReplaceAll(s.schema, "_", "-") + ".localhost"
-		if r := run(t, env, "tenants", "create", "--name", s.schema, "--schema", s.schema, "--domain", domain); r.code != 0 {
-			t.Fatalf("create %s: %d %s", s.schema, r.code, r.stderr)
+	truth := apptest.SeedUsageTenants(t, url, apptest.UsageTenants("c"), func(schema, domain string) {
+		if r := run(t, env, "tenants", "create", "--name", schema, "--schema", schema, "--domain", domain); r.code != 0 {
+			t.Fatalf("create %s: %d %s", schema, r.code, r.stderr)
 		}
-		apptest.SeedUsage(t, url, s.schema, s.seed)
-		apptest.RefreshCatalog(t, url, s.schema)
-		truth[s.schema] = apptest.MeasureUsage(t, url, s.schema)
-	}
+	})
 
 	t.Run("OneTenantExactJSON", func(t *testing.T) {
 		r := run(t, env, "tenants", "usage", "c_big", "--json")

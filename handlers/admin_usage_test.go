@@ -22,14 +22,7 @@ func newUsageEnv(t *testing.T, metrics bool) (*apptest.Env, config.Config) {
 }
 
 // usageSeeds are the tenants of TestAdminTenantUsage, the largest first.
-var usageSeeds = []struct {
-	schema string
-	seed   apptest.UsageSeed
-}{
-	{"a_big", apptest.UsageSeed{Users: 3, Todos: 40, LargeTodos: 5, Projects: 4, Tasks: 10}},
-	{"a_small", apptest.UsageSeed{Users: 1, Todos: 2}},
-	{"a_empty", apptest.UsageSeed{}},
-}
+var usageSeeds = apptest.UsageTenants("a")
 
 func num(v any) int64 { f, _ := v.(float64); return int64(f) }
 
@@ -56,22 +49,16 @@ func TestAdminTenantUsage(t *testing.T) {
 	t.Parallel()
 	env, cfg := newUsageEnv(t, true)
 	url := cfg.Database.URL
-	truth := map[string]apptest.UsageTruth{}
-	for _, s := range usageSeeds {
-		env.CreateTenant(t, s.schema, strings.ReplaceAll(s.schema, "_", "-")+".localhost")
-		apptest.SeedUsage(t, url, s.schema, s.seed)
-		apptest.RefreshCatalog(t, url, s.schema)
-		truth[s.schema] = apptest.MeasureUsage(t, url, s.schema)
-	}
+	truth := apptest.SeedUsageTenants(t, url, usageSeeds, func(schema, domain string) { env.CreateTenant(t, schema, domain) })
 
 	t.Run("ExactFiguresOfOneTenant", func(t *testing.T) {
 		for _, s := range usageSeeds {
-			for _, path := range []string{"/admin/tenants/" + s.schema + "/usage/", "/admin/tenants/" + s.schema + "/usage"} {
+			for _, path := range []string{"/admin/tenants/" + s.Schema + "/usage/", "/admin/tenants/" + s.Schema + "/usage"} {
 				r := adminDo(t, env, "GET", path, nil)
 				admWantStatus(t, r, http.StatusOK)
-				want := truth[s.schema]
+				want := truth[s.Schema]
 				b := r.Body
-				if b["schema_name"] != s.schema || num(b["bytes"]) != want.ExactBytes || b["exact"] != true ||
+				if b["schema_name"] != s.Schema || num(b["bytes"]) != want.ExactBytes || b["exact"] != true ||
 					num(b["rows"]) != want.Sum() || num(b["users"]) != want.Rows["users"] {
 					t.Errorf("%s: %s; want %d bytes, %d rows, %d users", path, r.Raw, want.ExactBytes, want.Sum(), want.Rows["users"])
 				}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/strictmt/strictmt/apperr"
@@ -13,32 +12,16 @@ import (
 )
 
 // usageSeeds are the tenants of the usage tests, the largest first.
-var usageSeeds = []struct {
-	schema string
-	seed   apptest.UsageSeed
-}{
-	{"u_big", apptest.UsageSeed{Users: 3, Todos: 40, LargeTodos: 5, Projects: 4, Tasks: 10}},
-	{"u_small", apptest.UsageSeed{Users: 1, Todos: 2}},
-	{"u_empty", apptest.UsageSeed{}},
-}
+var usageSeeds = apptest.UsageTenants("u")
 
 // seedUsage creates the tenants of usageSeeds with their rows, brings
 // the catalog's figures up to date, and returns what PostgreSQL says of
-// each.
+// each (apptest.SeedUsageTenants).
 func seedUsage(t *testing.T, env *apptest.Env) map[string]apptest.UsageTruth {
 	t.Helper()
-	url := env.Config.Database.URL
-	truth := map[string]apptest.UsageTruth{}
-	for _, s := range usageSeeds {
-		env.CreateTenant(t, s.schema, strings.ReplaceAll(s.schema, "_", "-")+".localhost")
-		apptest.SeedUsage(t, url, s.schema, s.seed)
-		apptest.RefreshCatalog(t, url, s.schema)
-		truth[s.schema] = apptest.MeasureUsage(t, url, s.schema)
-	}
-	return truth
+	return apptest.SeedUsageTenants(t, env.Config.Database.URL, usageSeeds, func(schema, domain string) { env.CreateTenant(t, schema, domain) })
 }
 
-// checkRows reports the tables of u whose rows differ from want's count.
 func checkRows(t *testing.T, u tenants.Usage, want apptest.UsageTruth) {
 	t.Helper()
 	var names []string
@@ -69,14 +52,14 @@ func TestUsageFiguresEqualPostgreSQLs(t *testing.T) {
 
 	t.Run("OneTenantExact", func(t *testing.T) {
 		for _, s := range usageSeeds {
-			u, err := svc.Usage(ctx, s.schema)
+			u, err := svc.Usage(ctx, s.Schema)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !u.Exact || u.Bytes != truth[s.schema].ExactBytes {
-				t.Errorf("%s: %d bytes (exact %v), pg_total_relation_size says %d", s.schema, u.Bytes, u.Exact, truth[s.schema].ExactBytes)
+			if !u.Exact || u.Bytes != truth[s.Schema].ExactBytes {
+				t.Errorf("%s: %d bytes (exact %v), pg_total_relation_size says %d", s.Schema, u.Bytes, u.Exact, truth[s.Schema].ExactBytes)
 			}
-			checkRows(t, *u, truth[s.schema])
+			checkRows(t, *u, truth[s.Schema])
 		}
 		if truth["u_big"].ExactBytes <= truth["u_big"].MainForkBytes {
 			t.Errorf("u_big: the exact size %d is not above the main forks' %d: the test does not tell them apart", truth["u_big"].ExactBytes, truth["u_big"].MainForkBytes)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -19,6 +20,39 @@ type UsageSeed struct {
 	// LargeTodos are todos with a description of 16 KB of random
 	// text, which PostgreSQL keeps in the table's TOAST.
 	LargeTodos int
+}
+
+// UsageTenant is one tenant of the usage tests: its schema name and the
+// rows SeedUsageTenants gives it.
+type UsageTenant struct {
+	Schema string
+	Seed   UsageSeed
+}
+
+// UsageTenants returns the three tenants of the usage tests, the largest
+// first: prefix_big, prefix_small and prefix_empty.
+func UsageTenants(prefix string) []UsageTenant {
+	return []UsageTenant{
+		{prefix + "_big", UsageSeed{Users: 3, Todos: 40, LargeTodos: 5, Projects: 4, Tasks: 10}},
+		{prefix + "_small", UsageSeed{Users: 1, Todos: 2}},
+		{prefix + "_empty", UsageSeed{}},
+	}
+}
+
+// SeedUsageTenants creates each of ts with create (given its schema and
+// a domain made from it), writes its rows (SeedUsage) into the database at
+// url, brings the catalog's figures up to date (RefreshCatalog), and
+// returns what PostgreSQL says of each (MeasureUsage), by schema.
+func SeedUsageTenants(t testing.TB, url string, ts []UsageTenant, create func(schema, domain string)) map[string]UsageTruth {
+	t.Helper()
+	truth := map[string]UsageTruth{}
+	for _, u := range ts {
+		create(u.Schema, strings.ReplaceAll(u.Schema, "_", "-")+".localhost")
+		SeedUsage(t, url, u.Schema, u.Seed)
+		RefreshCatalog(t, url, u.Schema)
+		truth[u.Schema] = MeasureUsage(t, url, u.Schema)
+	}
+	return truth
 }
 
 // connect opens a connection to the database at url, closed in
