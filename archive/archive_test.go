@@ -46,12 +46,23 @@ func seed(t *testing.T, env *apptest.Env, host string) session {
 		t.Fatalf("register on %s: %d %s", host, r.Status, r.Raw)
 	}
 	s := session{access: r.Body["access"].(string), refresh: r.Body["refresh"].(string)}
-	for _, p := range []struct{ path, body string }{{"/api/todos/", seedTodo}, {"/api/projects/", seedProject}, {"/api/tasks/", seedTask}} {
-		if r := env.Do(t, apptest.Request{Method: "POST", Host: host, Path: p.path, Token: s.access, Body: p.body}); r.Status != http.StatusCreated {
-			t.Fatalf("POST %s on %s: %d %s", p.path, host, r.Status, r.Raw)
+	postSeedRows(t, env, host, s.access, 1, 1, 1)
+	return s
+}
+
+// postSeedRows sends the seed README's todo, project and task, in that
+// order, on host with token, and fails unless each is created with the
+// id given for it.
+func postSeedRows(t *testing.T, env *apptest.Env, host, token string, todo, project, task float64) {
+	t.Helper()
+	for _, p := range []struct {
+		path, body string
+		id         float64
+	}{{"/api/todos/", seedTodo, todo}, {"/api/projects/", seedProject, project}, {"/api/tasks/", seedTask, task}} {
+		if r := env.Do(t, apptest.Request{Method: "POST", Host: host, Path: p.path, Token: token, Body: p.body}); r.Status != http.StatusCreated || r.Body["id"] != p.id {
+			t.Fatalf("POST %s on %s: %d %s, want id %v", p.path, host, r.Status, r.Raw, p.id)
 		}
 	}
-	return s
 }
 
 // fill adds to schema, seeded, users up to users (their password that of
@@ -221,15 +232,7 @@ func TestRoundTrip(t *testing.T) {
 	})
 	t.Run("SeedFlowGoesOn", func(t *testing.T) {
 		r := login(t, env, "trip-b.localhost", seedLogin)
-		tok := r.Body["access"].(string)
-		for _, p := range []struct {
-			path, body string
-			id         float64
-		}{{"/api/todos/", seedTodo, 100001}, {"/api/projects/", seedProject, 1001}, {"/api/tasks/", seedTask, 10001}} {
-			if r := env.Do(t, apptest.Request{Method: "POST", Host: "trip-b.localhost", Path: p.path, Token: tok, Body: p.body}); r.Status != 201 || r.Body["id"] != p.id {
-				t.Fatalf("POST %s on B: %d %s", p.path, r.Status, r.Raw)
-			}
-		}
+		postSeedRows(t, env, "trip-b.localhost", r.Body["access"].(string), 100001, 1001, 10001)
 		if r := env.Do(t, apptest.Request{Method: "POST", Host: "trip-b.localhost", Path: "/api/register/", Body: `{"username": "newbie", "email": "n@example.com", "password": "correct-horse-battery"}`}); r.Status != 201 || r.Body["user"].(map[string]any)["id"] != 51.0 {
 			t.Fatalf("register on B: %d %s", r.Status, r.Raw)
 		}
@@ -396,14 +399,7 @@ func TestCloneWithAndWithoutUsers(t *testing.T) {
 		t.Fatalf("register on the bare clone: %d %s", r.Status, r.Raw)
 	}
 	tok := r.Body["access"].(string)
-	for _, p := range []struct {
-		path, body string
-		id         float64
-	}{{"/api/todos/", seedTodo, 5001}, {"/api/projects/", seedProject, 51}, {"/api/tasks/", seedTask, 501}} {
-		if r := env.Do(t, apptest.Request{Method: "POST", Host: "orig-bare.localhost", Path: p.path, Token: tok, Body: p.body}); r.Status != 201 || r.Body["id"] != p.id {
-			t.Fatalf("POST %s on the bare clone: %d %s", p.path, r.Status, r.Raw)
-		}
-	}
+	postSeedRows(t, env, "orig-bare.localhost", tok, 5001, 51, 501)
 	if r := env.Do(t, apptest.Request{Method: "GET", Host: "orig-bare.localhost", Path: "/api/projects/2/", Token: tok}); r.Status != 200 || r.Body["owner"] != nil || r.Body["owner_name"] != nil {
 		t.Fatalf("an ownerless project of the bare clone: %d %s", r.Status, r.Raw)
 	}
