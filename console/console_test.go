@@ -81,14 +81,8 @@ func TestConsoleInChromium(t *testing.T) {
 	cfg.Admin.Token = adminToken
 	env := apptest.Start(t, cfg)
 	calls := &recorder{next: env.App.Handler()}
-	srv := httptest.NewServer(calls)
-	t.Cleanup(srv.Close)
-	u, err := url.Parse(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// localhost is a public host of the test app, as of a default one.
-	origin := "http://localhost:" + u.Port()
+	origin := serveOnLocalhost(t, calls)
 
 	artifacts := os.Getenv("STRICTMT_ARTIFACTS")
 	if artifacts == "" {
@@ -856,13 +850,7 @@ func TestConsoleShowsUsage(t *testing.T) {
 	mux.HandleFunc("GET /admin/tenants/usage_a/{$}", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, measured)
 	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	u, err := url.Parse(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	origin := "http://localhost:" + u.Port()
+	origin := serveOnLocalhost(t, mux)
 	b := startBrowser(t, origin, string(axeSource), t.TempDir())
 
 	b.run(chromedp.Navigate(origin + "/admin/console/"))
@@ -909,4 +897,17 @@ func TestConsoleShowsUsage(t *testing.T) {
 			t.Errorf("browser console: %s", m)
 		}
 	}
+}
+
+// serveOnLocalhost serves h until the test ends and returns its origin on
+// the host name localhost.
+func serveOnLocalhost(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "http://localhost:" + u.Port()
 }
