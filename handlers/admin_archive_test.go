@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/strictmt/strictmt/internal/apptest"
+	"github.com/strictmt/strictmt/tenants"
 )
 
 // adminExport fetches path (an export) on host with token, returning the
@@ -59,7 +60,7 @@ func TestAdminExportRestoreClone(t *testing.T) {
 		t.Fatalf("clone: %s", r.Raw)
 	}
 
-	before := admCounts(t, env)
+	before := admCounts(t, env, "arc_x", "arc_copy", "arc_src")
 	t.Run("ErrRefused", func(t *testing.T) {
 		for _, c := range []struct {
 			name, query string
@@ -109,7 +110,7 @@ func TestAdminExportRestoreClone(t *testing.T) {
 				t.Errorf("GET %s: %d %s", path, status, body)
 			}
 		}
-		if after := admCounts(t, env); after != before {
+		if after := admCounts(t, env, "arc_x", "arc_copy", "arc_src"); after != before {
 			t.Fatalf("refusals left something behind: %+v, before %+v", after, before)
 		}
 	})
@@ -153,14 +154,25 @@ func TestAdminRestoreTooLarge(t *testing.T) {
 	}
 }
 
-// admFootprint is what the database holds of tenants.
+// admFootprint is what the database holds of tenants: catalog rows,
+// domains, schemas, and the roles of the tenants of schemas (roles are
+// shared by every database of the server, whose other tests make their
+// own).
 type admFootprint struct{ Clients, Domains, Schemas, Roles int64 }
 
-func admCounts(t *testing.T, env *apptest.Env) admFootprint {
+func admCounts(t *testing.T, env *apptest.Env, schemas ...string) admFootprint {
 	t.Helper()
+	var dbName string
+	if err := env.App.DB.Raw(`SELECT current_database()`).Scan(&dbName).Error; err != nil {
+		t.Fatal(err)
+	}
+	roles := []string{""}
+	for _, s := range schemas {
+		roles = append(roles, tenants.RoleName(dbName, s))
+	}
 	var f admFootprint
 	if err := env.App.DB.Raw(`SELECT (SELECT count(*) FROM public.clients) AS clients, (SELECT count(*) FROM public.domains) AS domains,
-		(SELECT count(*) FROM pg_namespace) AS schemas, (SELECT count(*) FROM pg_roles) AS roles`).Scan(&f).Error; err != nil {
+		(SELECT count(*) FROM pg_namespace) AS schemas, (SELECT count(*) FROM pg_roles WHERE rolname IN ?) AS roles`, roles).Scan(&f).Error; err != nil {
 		t.Fatal(err)
 	}
 	return f
